@@ -1,0 +1,13 @@
+from django.contrib import admin
+
+from analysis import models
+
+
+@admin.register(models.AnalysisRun)
+class AnalysisRunAdmin(admin.ModelAdmin):
+    list_display = ["project", "kind", "status", "progress", "created_at", "finished_at"]
+    list_filter = ["kind", "status"]
+
+
+admin.site.register(models.PredictionSet)
+admin.site.register(models.WorkerHeartbeat)

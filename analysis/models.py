@@ -1,0 +1,163 @@
+"""Quality analytics: analysis runs and their result tables, uploaded model predictions."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from labeling.models import Item, LabelClass, Project
+
+
+class AnalysisRun(models.Model):
+    class Kind(models.TextChoices):
+        AGREEMENT = "agreement", "Agreement"
+        LABEL_ISSUES = "label_issues", "Label issues"
+        BASELINES = "baselines", "Baselines"
+        SLICES = "slices", "Slices"
+        DRIFT = "drift", "Drift"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "kind", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=1), name="run_progress_0_1"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class PredictionSet(models.Model):
+    """Class probabilities for a project's items from one named model (uploaded or built in)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prediction_sets")
+    model = models.CharField(max_length=100)
+    classes = models.JSONField(default=list, help_text="Label names, in probability order.")
+    n_rows = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "model"], name="prediction_set_unique")
+        ]
+
+
+class Prediction(models.Model):
+    prediction_set = models.ForeignKey(
+        PredictionSet, on_delete=models.CASCADE, related_name="predictions"
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    probabilities = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prediction_set", "item"], name="prediction_unique")
+        ]
+
+
+class LabelIssue(models.Model):
+    """One item's row of a label-issue run; `resolution` records the reviewer's decision."""
+
+    class Resolution(models.TextChoices):
+        OPEN = "open", "Open"
+        ACCEPTED = "accepted", "Suggestion accepted"
+        KEPT = "kept", "Label kept"
+        AMBIGUOUS = "ambiguous", "Ambiguous"
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="label_issues")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="label_issues")
+    given_label = models.ForeignKey(
+        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    suggested_label = models.ForeignKey(
+        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    quality = models.FloatField()
+    is_issue = models.BooleanField(default=False)
+    rank = models.PositiveIntegerField()
+    votes = models.JSONField(default=dict, blank=True)
+    resolution = models.CharField(
+        max_length=16, choices=Resolution.choices, default=Resolution.OPEN
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "item"], name="label_issue_once_per_run")
+        ]
+        indexes = [models.Index(fields=["run", "is_issue", "rank"])]
+
+
+class AnnotatorScore(models.Model):
+    """Per-annotator figures of a run (agreement with others, quality, HLP, speed)."""
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="annotator_scores")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    n = models.PositiveIntegerField(default=0)
+    agreement = models.FloatField(null=True, blank=True)
+    quality = models.FloatField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "annotator"], name="annotator_score_unique")
+        ]
+
+
+class ItemDisagreement(models.Model):
+    """Per-item disagreement of an agreement run (entropy of the item's labels)."""
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="disagreements")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    entropy = models.FloatField()
+    n_annotations = models.PositiveIntegerField()
+    label_counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-entropy", "item_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "item"], name="disagreement_once_per_run")
+        ]
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by the `heartbeat` task: proof that a worker picks up jobs."""
+
+    hostname = models.CharField(max_length=255)
+    token = models.CharField(max_length=64, blank=True)
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]

@@ -1,0 +1,113 @@
+"""Starting analysis runs and recording their progress, results and failures."""
+
+import logging
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from analysis.models import AnalysisRun
+from config.celery import app as celery_app
+from labeling.models import Project
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The job queue cannot be reached; the run was recorded as failed."""
+
+
+def task_name(kind: str) -> str:
+    return f"analysis.run_{kind}"
+
+
+def run_create(
+    *, project: Project, kind: str, params: dict | None = None, user=None
+) -> AnalysisRun:
+    """Record a run and hand it to a worker. Raises BrokerUnavailable when the queue is down."""
+    if kind not in AnalysisRun.Kind.values:
+        raise ValueError(f"Unknown kind {kind!r}; allowed: {', '.join(AnalysisRun.Kind.values)}.")
+    params = dict(params or {})
+    run = AnalysisRun.objects.create(
+        project=project,
+        kind=kind,
+        params=params,
+        guideline_version=params.get("guideline_version"),
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    try:
+        result = celery_app.send_task(task_name(kind), args=[run.pk], retry=True)
+    except OperationalError as exc:
+        AnalysisRun.objects.filter(pk=run.pk).update(
+            status=AnalysisRun.Status.FAILED,
+            error=f"The job queue is unavailable: {exc}",
+            message="not started",
+            finished_at=timezone.now(),
+        )
+        raise BrokerUnavailable("The job queue is unavailable; try again shortly.") from exc
+    AnalysisRun.objects.filter(pk=run.pk).update(task_id=result.id)
+    run.task_id = result.id
+    return run
+
+
+class RunRecorder:
+    """What a running job may do to its run: report progress, then finish once."""
+
+    def __init__(self, run: AnalysisRun):
+        self.run = run
+
+    @property
+    def project(self) -> Project:
+        return self.run.project
+
+    @property
+    def params(self) -> dict:
+        return self.run.params
+
+    def progress(self, fraction: float, message: str) -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        AnalysisRun.objects.filter(pk=self.run.pk).update(progress=fraction, message=message[:255])
+
+    def finish(self, result: dict[str, Any], persist=None) -> None:
+        """Store the summary and (through `persist`) the result rows in one transaction."""
+        with transaction.atomic():
+            if persist is not None:
+                persist(self.run)
+            AnalysisRun.objects.filter(pk=self.run.pk).update(
+                status=AnalysisRun.Status.SUCCEEDED,
+                progress=1.0,
+                message="done",
+                result=result,
+                error="",
+                finished_at=timezone.now(),
+            )
+
+
+@contextmanager
+def analysis_run(run_id: int):
+    """Mark the run running; on any exception mark it failed with the reason.
+
+    Earlier runs and their results are untouched; a failed run keeps no partial rows because
+    rows are written only inside `RunRecorder.finish`'s transaction.
+    """
+    run = AnalysisRun.objects.select_related("project").get(pk=run_id)
+    AnalysisRun.objects.filter(pk=run_id).update(
+        status=AnalysisRun.Status.RUNNING,
+        started_at=timezone.now(),
+        attempts=run.attempts + 1,
+        progress=0.0,
+        message="started",
+        error="",
+    )
+    try:
+        yield RunRecorder(run)
+    except Exception as exc:
+        logger.exception("analysis run %s failed", run_id)
+        AnalysisRun.objects.filter(pk=run_id).update(
+            status=AnalysisRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            message="failed",
+            finished_at=timezone.now(),
+        )

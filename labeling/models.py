@@ -1,0 +1,371 @@
+"""The labeling domain: projects, members, items, guidelines, annotations, reviews, exports."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    class DataType(models.TextChoices):
+        TEXT = "text", "Text"
+        IMAGE = "image", "Image"
+        TABULAR = "tabular", "Tabular"
+
+    class TaskType(models.TextChoices):
+        SINGLE = "single_label", "Single label"
+        MULTI = "multi_label", "Multi label"
+
+    class QueueOrder(models.TextChoices):
+        IMPORT = "import", "Import order"
+        RANDOM = "random", "Seeded random"
+
+    class LabelStrategy(models.TextChoices):
+        MAJORITY = "majority", "Majority vote"
+        DAWID_SKENE = "dawid_skene", "Dawid-Skene"
+        CROWDLAB = "crowdlab", "CROWDLAB"
+        REVIEWED = "reviewed", "Reviewed only"
+
+    class TieRule(models.TextChoices):
+        UNRESOLVED = "unresolved", "Ties stay unresolved"
+        FIRST_CLASS = "first_class", "Ties go to the first class in label order"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    data_type = models.CharField(max_length=16, choices=DataType.choices, default=DataType.TEXT)
+    task_type = models.CharField(max_length=16, choices=TaskType.choices, default=TaskType.SINGLE)
+    ordered = models.BooleanField(default=False, help_text="Classes are ordinal.")
+    overlap = models.PositiveSmallIntegerField(default=1)
+    queue_order = models.CharField(
+        max_length=16, choices=QueueOrder.choices, default=QueueOrder.IMPORT
+    )
+    queue_seed = models.IntegerField(default=0)
+    default_label_strategy = models.CharField(
+        max_length=16, choices=LabelStrategy.choices, default=LabelStrategy.MAJORITY
+    )
+    tie_rule = models.CharField(max_length=16, choices=TieRule.choices, default=TieRule.UNRESOLVED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_multi_label(self) -> bool:
+        return self.task_type == self.TaskType.MULTI
+
+    def current_guideline(self) -> "Guideline | None":
+        return self.guidelines.filter(published_at__isnull=False).order_by("-version").first()
+
+
+class LabelClass(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    key = models.CharField(max_length=1, blank=True, help_text="Keyboard shortcut.")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="label_name_unique"),
+            models.UniqueConstraint(
+                fields=["project", "key"], condition=~Q(key=""), name="label_key_unique"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="label_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Profile(models.Model):
+    """Extra facts about a user; `is_external` marks accounts created by an import."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="concord_profile"
+    )
+    is_external = models.BooleanField(default=False)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MANAGER = "manager", "Manager"
+        REVIEWER = "reviewer", "Reviewer"
+        ANNOTATOR = "annotator", "Annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(role__in=["manager", "reviewer", "annotator"]),
+                name="membership_role_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+
+class ImportBatch(models.Model):
+    class Kind(models.TextChoices):
+        ITEMS = "items", "Items"
+        ANNOTATIONS = "annotations", "Annotations"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+        LABELSTUDIO = "labelstudio", "Label Studio JSON"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ITEMS)
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.CSV)
+    filename = models.CharField(max_length=255, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=255, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ImportUpload(models.Model):
+    """The uploaded bytes of an import that runs as a job, in chunks.
+
+    Kept in the database because a worker may run on another machine than the web process.
+    """
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "seq"], name="import_chunk_unique")]
+
+
+class Item(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+    external_id = models.CharField(max_length=255)
+    data = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Relabel requests come first in queues until they are labeled under a newer version.
+    relabel_requested_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="item_external_id_unique"
+            ),
+            models.CheckConstraint(condition=~Q(external_id=""), name="item_external_id_set"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Guideline(models.Model):
+    """One version of a project's labeling instructions.
+
+    A draft has no `published_at`; publishing freezes it as version N+1. At most one draft.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    body = models.TextField(blank=True)
+    changelog = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="guideline_version_unique"),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(published_at__isnull=True),
+                name="guideline_one_draft",
+            ),
+            models.CheckConstraint(
+                condition=Q(published_at__isnull=True, version__isnull=True)
+                | Q(published_at__isnull=False, version__gte=1),
+                name="guideline_published_has_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.version}" if self.version else f"{self.project} draft"
+
+    def save(self, *args, **kwargs):
+        if self.pk and not kwargs.pop("allow_published_edit", False):
+            stored = Guideline.objects.filter(pk=self.pk).values("published_at").first()
+            if stored and stored["published_at"] is not None:
+                raise ValidationError("A published guideline version is immutable.")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+
+class WorkedExample(models.Model):
+    guideline = models.ForeignKey(Guideline, on_delete=models.CASCADE, related_name="examples")
+    item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL)
+    text = models.TextField(blank=True, help_text="The example's content, kept as shown.")
+    label = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="+")
+    why = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+
+class Annotation(models.Model):
+    """One annotator's label(s) for one item under one guideline version.
+
+    Single-label projects use `label`; multi-label projects use `labels` (label class ids).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
+    )
+    guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="annotations")
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
+    )
+    labels = models.JSONField(default=list, blank=True)
+    unsure = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    lead_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "annotator", "guideline"], name="annotation_once_per_version"
+            ),
+            models.UniqueConstraint(
+                fields=["annotator", "request_id"],
+                condition=Q(request_id__isnull=False),
+                name="annotation_request_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "guideline"]),
+            models.Index(fields=["project", "annotator"]),
+        ]
+
+
+class AnnotationRevision(models.Model):
+    """A previous value of an annotation its author changed within the same version."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
+    label = models.ForeignKey(LabelClass, null=True, on_delete=models.PROTECT, related_name="+")
+    labels = models.JSONField(default=list, blank=True)
+    unsure = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+
+class Skip(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "annotator", "guideline"], name="skip_once_per_version"
+            )
+        ]
+
+
+class Lease(models.Model):
+    """A short claim on an item, so concurrent annotators never over-fill its overlap."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    guideline = models.ForeignKey(Guideline, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="lease_once_per_annotator")
+        ]
+
+
+class Review(models.Model):
+    """A reviewer's final label for an item; it always wins over any aggregate."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="review")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    label = models.ForeignKey(LabelClass, null=True, on_delete=models.PROTECT, related_name="+")
+    labels = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class DatasetVersion(models.Model):
+    """A recorded export: enough to reproduce it and to diff it against another."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    params = models.JSONField(default=dict)
+    format = models.CharField(max_length=16)
+    row_count = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    runs = models.JSONField(default=list, blank=True)
+    # item id -> label snapshot (compressed numpy arrays) used for diffs between versions.
+    label_snapshot = models.BinaryField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -1,0 +1,74 @@
+"""Project roles, enforced in one place for the API and the pages.
+
+A project the user is not a member of answers 404 (its existence is not revealed); a member
+whose role is too low gets 403. Superusers act as managers of every project.
+"""
+
+from django.http import Http404
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from labeling.models import Membership, Project
+
+ROLE_RANK = {
+    Membership.Role.ANNOTATOR: 1,
+    Membership.Role.REVIEWER: 2,
+    Membership.Role.MANAGER: 3,
+}
+ANNOTATOR = Membership.Role.ANNOTATOR
+REVIEWER = Membership.Role.REVIEWER
+MANAGER = Membership.Role.MANAGER
+
+
+def role_in(user, project: Project | int) -> str | None:
+    """The user's role in the project, or None for non-members and anonymous users."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return MANAGER
+    project_id = project.pk if isinstance(project, Project) else project
+    return (
+        Membership.objects.filter(project_id=project_id, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def has_role(user, project: Project | int, min_role: str) -> bool:
+    role = role_in(user, project)
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[min_role]
+
+
+def can_see_labels(user, project: Project | int) -> bool:
+    """Reviewers and managers see everyone's labels; annotators only their own."""
+    return has_role(user, project, REVIEWER)
+
+
+def project_for(user, project_id, *, min_role: str = ANNOTATOR, api: bool = True) -> Project:
+    """Load a project for a user who needs at least `min_role` in it.
+
+    Raises NotFound / Http404 for non-members and PermissionDenied for a role below `min_role`.
+    """
+    not_found = NotFound("Project not found.") if api else Http404("Project not found.")
+    try:
+        project = Project.objects.get(pk=int(project_id))
+    except (Project.DoesNotExist, TypeError, ValueError):
+        raise not_found
+    role = role_in(user, project)
+    if role is None:
+        raise not_found
+    if ROLE_RANK[role] < ROLE_RANK[min_role]:
+        if api:
+            raise PermissionDenied(f"This needs the {min_role} role in the project.")
+        from django.core.exceptions import PermissionDenied as PagePermissionDenied
+
+        raise PagePermissionDenied(f"This needs the {min_role} role in the project.")
+    project.user_role = role
+    return project
+
+
+def projects_visible_to(user):
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)

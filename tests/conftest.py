@@ -1,0 +1,157 @@
+"""Shared fixtures: users and projects, a real Celery worker, Chromium for browser tests."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls made by the test
+# itself are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    assert DATASETS.is_dir(), f"shared datasets not found at {DATASETS}"
+    return DATASETS
+
+
+def database_url_for_worker() -> str:
+    """The URL of the database the tests use right now (pytest-django's test database)."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or "postgres"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, broker_url: str, var_dir: Path, log_path: Path):
+        self.broker_url = broker_url
+        self.var_dir = var_dir
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_worker(),
+            "CELERY_BROKER_URL": self.broker_url,
+            "CONCORD_VAR_DIR": str(self.var_dir),
+            "SECRET_KEY": "worker-under-test",
+            "DEBUG": "0",
+        }
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def wait_for(
+    predicate, *, timeout: float, interval: float = 0.2, what: str = "condition", on_timeout=None
+):
+    """Poll `predicate` until it returns something truthy; `on_timeout()` adds context."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    context = f"\n{on_timeout()}" if on_timeout else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{context}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery -A config worker` on the configured broker and the test database.
+
+    Tests that use it must also use `transactional_db` so the worker sees their rows.
+    """
+    from django.conf import settings
+
+    var_dir = tmp_path_factory.mktemp("worker-var")
+    broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+    if broker.startswith("filesystem://"):
+        # The worker must read the very folder this process writes to.
+        var_dir = Path(settings.VAR_DIR)
+    worker = WorkerProcess(broker, var_dir, var_dir / f"worker-{uuid.uuid4().hex[:6]}.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username: str | None = None, *, password: str = "pw-for-tests-123", **extra):
+        username = username or f"user-{uuid.uuid4().hex[:8]}"
+        return django_user_model.objects.create_user(username=username, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
