@@ -148,6 +148,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
+# One cache shared by every web process (login throttling, API throttles): Redis when the
+# broker is Redis, else files under var/.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "concord",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+CONCORD_LOGIN_ATTEMPTS = int(os.environ.get("CONCORD_LOGIN_ATTEMPTS", 10))
+CONCORD_LOGIN_WINDOW_SECONDS = int(os.environ.get("CONCORD_LOGIN_WINDOW_SECONDS", 300))
+
 # Security: safe by default; production behind TLS passes `manage.py check --deploy`.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

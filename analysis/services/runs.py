@@ -2,8 +2,10 @@
 
 import logging
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -13,6 +15,9 @@ from config.celery import app as celery_app
 from labeling.models import Project
 
 logger = logging.getLogger(__name__)
+
+
+MAX_ATTEMPTS = 3
 
 
 class BrokerUnavailable(Exception):
@@ -30,6 +35,7 @@ def run_create(
     if kind not in AnalysisRun.Kind.values:
         raise ValueError(f"Unknown kind {kind!r}; allowed: {', '.join(AnalysisRun.Kind.values)}.")
     params = dict(params or {})
+    runs_fail_stuck()
     run = AnalysisRun.objects.create(
         project=project,
         kind=kind,
@@ -50,6 +56,23 @@ def run_create(
     AnalysisRun.objects.filter(pk=run.pk).update(task_id=result.id)
     run.task_id = result.id
     return run
+
+
+def runs_fail_stuck(*, timeout_seconds: int | None = None) -> int:
+    """Mark runs `running` for longer than the timeout as failed (their worker was lost).
+
+    Called whenever a run starts and by `manage.py fail_stuck_runs`; cheap (one indexed UPDATE).
+    """
+    timeout = timeout_seconds or settings.CONCORD_RUN_TIMEOUT_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    return AnalysisRun.objects.filter(
+        status=AnalysisRun.Status.RUNNING, started_at__lt=cutoff
+    ).update(
+        status=AnalysisRun.Status.FAILED,
+        error=f"No result after {timeout} s: the worker running it was lost. Start it again.",
+        message="timed out",
+        finished_at=timezone.now(),
+    )
 
 
 class RunRecorder:
@@ -89,10 +112,27 @@ class RunRecorder:
 def analysis_run(run_id: int):
     """Mark the run running; on any exception mark it failed with the reason.
 
+    Yields None when the run must not execute (it already ended, or its worker died
+    MAX_ATTEMPTS times); tasks then return at once: `if run is None: return`.
+
     Earlier runs and their results are untouched; a failed run keeps no partial rows because
     rows are written only inside `RunRecorder.finish`'s transaction.
     """
     run = AnalysisRun.objects.select_related("project").get(pk=run_id)
+    if run.status in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED):
+        yield None  # a redelivered message for a run that already ended: nothing to do
+        return
+    if run.attempts >= MAX_ATTEMPTS:
+        # The message came back after the worker died this many times: stop the loop.
+        AnalysisRun.objects.filter(pk=run_id).update(
+            status=AnalysisRun.Status.FAILED,
+            error=f"The worker was lost {run.attempts} times while running this job "
+            "(out of memory?). Start it again with smaller parameters.",
+            message="failed",
+            finished_at=timezone.now(),
+        )
+        yield None
+        return
     AnalysisRun.objects.filter(pk=run_id).update(
         status=AnalysisRun.Status.RUNNING,
         started_at=timezone.now(),
