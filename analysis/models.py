@@ -75,7 +75,9 @@ class Prediction(models.Model):
         PredictionSet, on_delete=models.CASCADE, related_name="predictions"
     )
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
-    probabilities = models.JSONField()
+    # float64 little-endian bytes, one value per class of the set: exact round trip of the
+    # uploaded numbers, and at 100k x 10 about 7x faster to read back than JSON (see README).
+    probabilities = models.BinaryField()
 
     class Meta:
         constraints = [

@@ -5,6 +5,7 @@ import sys
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
+from django.views import defaults
 
 OUTAGE = "The database is unavailable; your work is safe, try again in a moment."
 
@@ -19,3 +20,10 @@ def server_error(request):
         return JsonResponse({"detail": detail}, status=status)
     template = "503.html" if outage else "500.html"
     return HttpResponse(loader.get_template(template).render({"message": OUTAGE}), status=status)
+
+
+def not_found(request, exception):
+    """handler404: API clients get JSON, people get the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -111,6 +111,9 @@ WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 CONCORD_MAX_UPLOAD_BYTES = int(os.environ.get("CONCORD_MAX_UPLOAD_BYTES", 512 * 1024 * 1024))
+# Imports above this size run as a Celery job; fields above this many characters are refused.
+CONCORD_IMPORT_ASYNC_BYTES = int(os.environ.get("CONCORD_IMPORT_ASYNC_BYTES", 5 * 1024 * 1024))
+CONCORD_IMPORT_MAX_FIELD_CHARS = int(os.environ.get("CONCORD_IMPORT_MAX_FIELD_CHARS", 100_000))
 CONCORD_LEASE_SECONDS = int(os.environ.get("CONCORD_LEASE_SECONDS", 600))
 CONCORD_RUN_TIMEOUT_SECONDS = int(os.environ.get("CONCORD_RUN_TIMEOUT_SECONDS", 3600))
 
@@ -120,6 +123,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "labeling.api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "labeling.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -135,6 +143,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind`/`format` field: give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ImportKindEnum": "labeling.models.ImportBatch.Kind",
+        "ImportFormatEnum": "labeling.models.ImportBatch.Format",
+        "RunKindEnum": "analysis.models.AnalysisRun.Kind",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.document_error_responses",
+    ],
 }
 
 # Celery: runs are tracked in the database, so no result backend is needed.

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("labeling.urls")),
 ]
 
+handler404 = "config.errors.not_found"
 handler500 = "config.errors.server_error"

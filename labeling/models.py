@@ -172,7 +172,11 @@ class ImportUpload(models.Model):
 
 
 class Item(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No separate index on project: the unique (project, external_id) index serves it, and
+    # every index slows bulk imports.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -181,10 +185,25 @@ class Item(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Relabel requests come first in queues until they are labeled under a newer version.
-    relabel_requested_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    relabel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Annotations counting towards the item's overlap in its current round (all annotations,
+    # or those made since `relabel_requested_at`). Kept in step by the annotating and
+    # relabeling services, so the queue finds open items through an index instead of counting
+    # annotations; `labeling.services.queue.progress_refresh` recomputes it after bulk writes.
+    done_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The queue: open items of a project by how far they are, in import order.
+            models.Index(fields=["project", "done_count", "id"], name="item_queue_idx"),
+            # Open relabel requests come first; few items have one.
+            models.Index(
+                fields=["project", "relabel_requested_at"],
+                condition=Q(relabel_requested_at__isnull=False),
+                name="item_relabel_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "external_id"], name="item_external_id_unique"
@@ -267,9 +286,9 @@ class Annotation(models.Model):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations"
     )
-    guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="annotations")
+    guideline = models.ForeignKey(Guideline, on_delete=models.RESTRICT, related_name="annotations")
     label = models.ForeignKey(
-        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
+        LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="annotations"
     )
     labels = models.JSONField(default=list, blank=True)
     unsure = models.BooleanField(default=False)
@@ -300,7 +319,7 @@ class AnnotationRevision(models.Model):
     """A previous value of an annotation its author changed within the same version."""
 
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
-    label = models.ForeignKey(LabelClass, null=True, on_delete=models.PROTECT, related_name="+")
+    label = models.ForeignKey(LabelClass, null=True, on_delete=models.RESTRICT, related_name="+")
     labels = models.JSONField(default=list, blank=True)
     unsure = models.BooleanField(default=False)
     comment = models.TextField(blank=True)
@@ -310,7 +329,7 @@ class AnnotationRevision(models.Model):
 class Skip(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="skips")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, related_name="+")
+    guideline = models.ForeignKey(Guideline, on_delete=models.RESTRICT, related_name="+")
     reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -319,6 +338,19 @@ class Skip(models.Model):
             models.UniqueConstraint(
                 fields=["item", "annotator", "guideline"], name="skip_once_per_version"
             )
+        ]
+
+
+class GuidelineSeen(models.Model):
+    """The newest guideline version an annotator has been shown the "updated" banner for."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="guideline_seen_unique")
         ]
 
 
@@ -343,7 +375,7 @@ class Review(models.Model):
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    label = models.ForeignKey(LabelClass, null=True, on_delete=models.PROTECT, related_name="+")
+    label = models.ForeignKey(LabelClass, null=True, on_delete=models.RESTRICT, related_name="+")
     labels = models.JSONField(default=list, blank=True)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

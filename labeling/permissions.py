@@ -7,6 +7,7 @@ whose role is too low gets 403. Superusers act as managers of every project.
 from django.http import Http404
 from rest_framework.exceptions import NotFound, PermissionDenied
 
+from labeling.api.parsers import API_PARSERS
 from labeling.models import Membership, Project
 
 ROLE_RANK = {
@@ -72,3 +73,30 @@ def projects_visible_to(user):
     if user.is_superuser:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user)
+
+
+class ProjectRoleMixin:
+    """For DRF views under `/api/v1/projects/{project_id}/...`: loads `self.project`.
+
+    `min_role` guards reading (GET, HEAD, OPTIONS); `min_role_write` guards every other method
+    (defaults to `min_role`). Non-members get 404, lower roles 403, as `project_for` decides.
+    """
+
+    project_url_kwarg = "project_id"
+    parser_classes = API_PARSERS
+    min_role: str = ANNOTATOR
+    min_role_write: str | None = None
+
+    def required_role(self, method: str) -> str:
+        if method in ("GET", "HEAD", "OPTIONS"):
+            return self.min_role
+        return self.min_role_write or self.min_role
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication first: anonymous -> 401
+        self.project = project_for(
+            request.user,
+            kwargs[self.project_url_kwarg],
+            min_role=self.required_role(request.method),
+            api=True,
+        )

@@ -1,10 +1,689 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+import json
+import uuid
 
-from labeling.permissions import projects_visible_to
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.filters import ItemFilter, ItemStatus, item_status, with_counts
+from labeling.forms import (
+    GuidelineDraftForm,
+    GuidelinePublishForm,
+    LabelFormSet,
+    MemberForm,
+    ProjectCreateForm,
+    ProjectEditForm,
+    WorkedExampleForm,
+    label_rows,
+)
+from labeling.models import Annotation, Item, Membership, Project, Review
+from labeling.permissions import (
+    ANNOTATOR,
+    MANAGER,
+    REVIEWER,
+    has_role,
+    project_for,
+    projects_visible_to,
+)
+from labeling.services.guidelines import (
+    guideline_diff,
+    guideline_draft_update,
+    guideline_publish,
+    worked_example_add,
+    worked_example_remove,
+)
+from labeling.services.projects import (
+    member_set,
+    project_create,
+    project_labels_set,
+    project_update,
+)
+
+User = get_user_model()
 
 
 @login_required
 def project_list(request):
     projects = projects_visible_to(request.user).prefetch_related("labels")
     return render(request, "labeling/project_list.html", {"projects": projects})
+
+
+# ---- projects, members, guidelines, items (projects helper) -------------------------------
+
+ITEMS_PAGE_SIZE = 50
+
+
+def _form_errors_from(exc: ValidationError, form) -> None:
+    """Show a service's ValidationError on the form (field errors where the field exists)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def project_create_page(request):
+    form = ProjectCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = project_create(**form.cleaned_data, created_by=request.user)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Project “{project.name}” created.")
+            return redirect("labeling:project_detail", pk=project.pk)
+    return render(request, "labeling/project_create.html", {"form": form})
+
+
+@login_required
+def project_detail(request, pk):
+    project = project_for(request.user, pk, min_role=ANNOTATOR, api=False)
+    items = Item.objects.filter(project=project)
+    annotations = Annotation.objects.filter(project=project)
+    members = dict(
+        project.memberships.values_list("role").annotate(n=Count("id")).values_list("role", "n")
+    )
+    context = {
+        "project": project,
+        "labels": project.labels.all(),
+        "guideline": project.current_guideline(),
+        "n_items": items.count(),
+        "n_annotations": annotations.count(),
+        "n_mine": annotations.filter(annotator=request.user).count(),
+        "members": [(role.label, members.get(role.value, 0)) for role in Membership.Role],
+    }
+    if has_role(request.user, project, REVIEWER):
+        context["n_reviewed"] = Review.objects.filter(item__project=project).count()
+    return render(request, "labeling/project_detail.html", context)
+
+
+@login_required
+def project_edit(request, pk):
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    form = ProjectEditForm(request.POST or None, instance=Project.objects.get(pk=project.pk))
+    initial = list(project.labels.values("id", "name", "key"))
+    labels = LabelFormSet(request.POST or None, initial=initial, prefix="labels")
+    if request.method == "POST" and form.is_valid() and labels.is_valid():
+        try:
+            with transaction.atomic():
+                fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+                project_update(project=project, user=request.user, **fields)
+                project_labels_set(project=project, labels=label_rows(labels))
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, "Project saved.")
+            return redirect("labeling:project_detail", pk=project.pk)
+    return render(
+        request, "labeling/project_edit.html", {"project": project, "form": form, "labels": labels}
+    )
+
+
+@login_required
+def members(request, pk):
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = User.objects.filter(username=form.cleaned_data["username"]).first()
+        if user is None:
+            form.add_error("username", "No user has this name; staff create accounts.")
+        else:
+            member_set(project=project, user=user, role=form.cleaned_data["role"])
+            messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
+            return redirect("labeling:members", pk=project.pk)
+    memberships = project.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "labeling/members.html",
+        {"project": project, "form": form, "memberships": memberships, "roles": Membership.Role},
+    )
+
+
+def _guideline_context(request, project, **forms_by_name):
+    guidelines = project.guidelines.select_related("created_by")
+    is_manager = has_role(request.user, project, MANAGER)
+    draft = guidelines.filter(published_at__isnull=True).first() if is_manager else None
+    current = project.current_guideline()
+    shown = draft or current
+    context = {
+        "project": project,
+        "draft": draft,
+        "current": current,
+        "versions": guidelines.filter(published_at__isnull=False).order_by("-version"),
+        "examples": shown.examples.select_related("item", "label") if shown else [],
+        "is_manager": is_manager,
+    }
+    if is_manager:
+        source = draft or current
+        context["draft_form"] = forms_by_name.get("draft_form") or GuidelineDraftForm(
+            initial={
+                "body": source.body if source else "",
+                "changelog": draft.changelog if draft else "",
+            }
+        )
+        context["publish_form"] = forms_by_name.get("publish_form") or GuidelinePublishForm(
+            initial={"changelog": draft.changelog if draft else ""}
+        )
+        context["example_form"] = forms_by_name.get("example_form") or WorkedExampleForm(
+            project=project
+        )
+    return context
+
+
+@login_required
+def guidelines(request, pk):
+    """Everyone reads the current version; managers edit the draft here (POST saves it)."""
+    project = project_for(
+        request.user, pk, min_role=MANAGER if request.method == "POST" else ANNOTATOR, api=False
+    )
+    form = None
+    if request.method == "POST":
+        form = GuidelineDraftForm(request.POST)
+        if form.is_valid():
+            try:
+                guideline_draft_update(project=project, user=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, "Draft saved.")
+                return redirect("labeling:guidelines", pk=project.pk)
+    context = _guideline_context(request, project, draft_form=form)
+    return render(request, "labeling/guidelines.html", context)
+
+
+@login_required
+@require_POST
+def guideline_preview(request, pk):
+    """The draft body rendered and sanitized, for the editor's live preview (htmx)."""
+    project_for(request.user, pk, min_role=MANAGER, api=False)
+    body = request.POST.get("body", "")[:200_000]
+    return render(request, "labeling/_guideline_body.html", {"body": body})
+
+
+@login_required
+@require_POST
+def guideline_publish_page(request, pk):
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    form = GuidelinePublishForm(request.POST)
+    if form.is_valid():
+        try:
+            published = guideline_publish(
+                project=project, user=request.user, changelog=form.cleaned_data["changelog"]
+            )
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Version {published.version} published.")
+            return redirect("labeling:guidelines", pk=project.pk)
+    context = _guideline_context(request, project, publish_form=form)
+    return render(request, "labeling/guidelines.html", context, status=400)
+
+
+@login_required
+def guideline_version(request, pk, version):
+    """One published version with its changelog, examples and the diff from the previous one."""
+    project = project_for(request.user, pk, min_role=ANNOTATOR, api=False)
+    guideline = get_object_or_404(
+        project.guidelines.select_related("created_by"), version=version, published_at__isnull=False
+    )
+    previous = project.guidelines.filter(version=version - 1).first()
+    return render(
+        request,
+        "labeling/guideline_version.html",
+        {
+            "project": project,
+            "guideline": guideline,
+            "examples": guideline.examples.select_related("item", "label"),
+            "diff": guideline_diff(previous, guideline) if previous else "",
+            "previous": previous,
+        },
+    )
+
+
+@login_required
+@require_POST
+def worked_example_add_page(request, pk):
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    form = WorkedExampleForm(request.POST, project=project)
+    if form.is_valid():
+        item = project.items.filter(external_id=form.cleaned_data["external_id"]).first()
+        if item is None:
+            form.add_error("external_id", "No item of this project has this external id.")
+        else:
+            try:
+                worked_example_add(
+                    project=project,
+                    item=item,
+                    label=form.cleaned_data["label"],
+                    why=form.cleaned_data["why"],
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, "Worked example added to the draft.")
+                return redirect("labeling:guidelines", pk=project.pk)
+    context = _guideline_context(request, project, example_form=form)
+    return render(request, "labeling/guidelines.html", context, status=400)
+
+
+@login_required
+@require_POST
+def worked_example_remove_page(request, pk, example_pk):
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    try:
+        worked_example_remove(project=project, example_id=example_pk, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Worked example removed from the draft.")
+    return redirect("labeling:guidelines", pk=project.pk)
+
+
+@login_required
+def items(request, pk):
+    """Items browser (reviewers and managers): filters, keyset pages of 50 by id."""
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    params = request.GET.copy()
+    # The form's free key/value pair becomes a `meta_<key>` filter.
+    key, value = params.get("field", "").strip(), params.get("value", "")
+    if key and value != "":
+        params.setlist(f"meta_{key}", [*params.getlist(f"meta_{key}"), value])
+    queryset = Item.objects.filter(project=project)
+    item_filter = ItemFilter(params, queryset=queryset, project=project)
+    rows, errors, has_next = [], None, False
+    if item_filter.is_valid():
+        after = params.get("after", "")
+        filtered = item_filter.qs.order_by("id")
+        if after.isdigit():
+            filtered = filtered.filter(id__gt=int(after))
+        page = list(with_counts(filtered)[: ITEMS_PAGE_SIZE + 1])
+        has_next = len(page) > ITEMS_PAGE_SIZE
+        for item in page[:ITEMS_PAGE_SIZE]:
+            item.status = (
+                "relabel"
+                if item.relabel_requested_at and not item.is_reviewed
+                else item_status(
+                    n_annotations=item.n_annotations,
+                    is_reviewed=item.is_reviewed,
+                    overlap=project.overlap,
+                )
+            )
+            rows.append(item)
+    else:
+        errors = item_filter.errors
+    next_query = None
+    if has_next:
+        following = request.GET.copy()
+        following["after"] = rows[-1].pk
+        next_query = following.urlencode()
+    first_query = request.GET.copy()
+    first_query.pop("after", None)
+    return render(
+        request,
+        "labeling/items.html",
+        {
+            "project": project,
+            "rows": rows,
+            "errors": errors,
+            "next_query": next_query,
+            "first_query": first_query.urlencode() if "after" in request.GET else None,
+            "statuses": ItemStatus.CHOICES,
+            "labels": project.labels.all(),
+            "active_metadata": item_filter.metadata,
+            "total": Item.objects.filter(project=project).count(),
+        },
+    )
+
+
+@login_required
+def export_page(request, pk):
+    """Export options as a form, a preview of the first rows, filter counts, dataset versions."""
+    from labeling.services.exporting import (
+        EXCLUDE_TITLES,
+        EXCLUDES,
+        FORMATS,
+        STRATEGIES,
+        DatasetExport,
+        export_params_parse,
+    )
+
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    errors, plan, preview = {}, None, []
+    try:
+        params = export_params_parse(request.GET, project=project)
+        plan = DatasetExport(project=project, params=params)
+        preview = plan.preview(20)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    versions = list(project.datasets.select_related("created_by").defer("label_snapshot")[:50])
+    # each version beside the one before it, for a "diff" link
+    versions = list(zip(versions, [*versions[1:], None]))  # noqa: B905 (one longer when empty)
+    return render(
+        request,
+        "labeling/export.html",
+        {
+            "project": project,
+            "formats": FORMATS,
+            "strategies": STRATEGIES,
+            "excludes": [(value, EXCLUDE_TITLES[value]) for value in EXCLUDES],
+            "chosen": {
+                "format": request.GET.get("format", "csv"),
+                "labels": request.GET.get("labels", project.default_label_strategy),
+                "exclude": request.GET.getlist("exclude"),
+                "min_agreement": request.GET.get("min_agreement", ""),
+                "guideline_version": request.GET.get("guideline_version", ""),
+                "include": request.GET.get("include", ""),
+            },
+            "guideline_versions": project.guidelines.filter(published_at__isnull=False)
+            .order_by("version")
+            .values_list("version", flat=True),
+            "errors": errors,
+            "plan": plan,
+            "header": plan.header if plan else [],
+            "preview": [[row.get(c) for c in plan.header] for row in preview] if plan else [],
+            "kept": int(plan.decisions.keep.sum()) if plan else 0,
+            "total": len(plan.decisions.item_ids) if plan else 0,
+            "download_query": request.GET.urlencode(),
+            "versions": versions,
+        },
+    )
+
+
+# ---- annotating and the labeling dashboard (workflow helper) ------------------------------
+
+
+def _image_src(value) -> str | None:
+    """An item's image as an <img src>: http(s) URLs, site paths and data:image URIs only."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.startswith(("http://", "https://", "data:image/")) or (
+        value.startswith("/") and not value.startswith("//")
+    ):
+        return value
+    return None
+
+
+def _item_view(project: Project, item: Item | None) -> dict | None:
+    """What the annotator page shows of an item: text, image or a table of fields."""
+    if item is None:
+        return None
+    data = item.data if isinstance(item.data, dict) else {"value": item.data}
+    image = None
+    for key in ("image", "image_url", "url"):
+        image = image or _image_src(data.get(key))
+    text = data.get("text") if isinstance(data.get("text"), str) else None
+    if project.data_type == Project.DataType.IMAGE and image:
+        kind = "image"
+    elif project.data_type == Project.DataType.TABULAR or (text is None and not image):
+        kind = "table"
+    elif text is not None:
+        kind = "text"
+    else:
+        kind = "image"
+    fields = [
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in data.items()
+    ]
+    return {"item": item, "kind": kind, "text": text, "image": image, "fields": fields}
+
+
+def _guideline_panel(guideline) -> dict | None:
+    if guideline is None:
+        return None
+    examples = list(guideline.examples.select_related("label", "item"))
+    return {"guideline": guideline, "examples": examples}
+
+
+def _annotate_context(request, project: Project, *, current: Item | None = None, notice=""):
+    from labeling import selectors
+    from labeling.models import GuidelineSeen
+    from labeling.services.queue import next_item
+
+    annotator = request.user
+    guideline = selectors.current_guideline(project=project)
+    item = current or next_item(project=project, annotator=annotator, guideline=guideline)
+    prefetch = None
+    if item is not None:
+        prefetch = next_item(
+            project=project, annotator=annotator, exclude_item_ids=[item.pk], guideline=guideline
+        )
+    previous = None
+    if item is not None and guideline is not None:
+        previous = Annotation.objects.filter(
+            item=item, annotator=annotator, guideline=guideline
+        ).first()
+    # The "guidelines updated" banner: once per annotator per version, never on a first visit.
+    banner = None
+    if guideline is not None:
+        seen, created = GuidelineSeen.objects.get_or_create(
+            project=project, user=annotator, defaults={"version": guideline.version}
+        )
+        if not created and seen.version < guideline.version:
+            banner = guideline
+            GuidelineSeen.objects.filter(pk=seen.pk).update(version=guideline.version)
+    labels = list(project.labels.all())
+    chosen = set()
+    if previous is not None:
+        chosen = set(previous.labels) | ({previous.label_id} if previous.label_id else set())
+    return {
+        "project": project,
+        "guideline": guideline,
+        "panel": _guideline_panel(guideline),
+        "current": _item_view(project, item),
+        "prefetch": _item_view(project, prefetch),
+        "previous": previous,
+        "chosen": chosen,
+        "labels": labels,
+        "multi": project.is_multi_label,
+        "progress": selectors.labeling_progress(
+            project=project, annotator=annotator, guideline=guideline
+        )
+        if guideline
+        else None,
+        "banner": banner,
+        "notice": notice,
+        "request_id": uuid.uuid4().hex,
+        "skip_reasons": SKIP_REASONS,
+    }
+
+
+SKIP_REASONS = ["Unclear or ambiguous", "Not enough information", "Broken or unreadable item"]
+
+
+def _annotator_project(request, pk):
+    """Any member may label (see labeling.services.annotating)."""
+    project = project_for(request.user, pk, min_role=ANNOTATOR, api=False)
+    project.role_user_id = request.user.pk  # the role project_for found is this user's
+    return project
+
+
+def _posted_item(request, project) -> Item | None:
+    raw = request.POST.get("item", "")
+    item = Item.objects.filter(project=project, pk=int(raw)).first() if raw.isdigit() else None
+    if item is not None:
+        item.project = project
+    return item
+
+
+@login_required
+@require_GET
+def annotate(request, pk):
+    """The annotator page: one item at a time, keyboard first (see annotate.js)."""
+    project = _annotator_project(request, pk)
+    return render(request, "labeling/annotate.html", _annotate_context(request, project))
+
+
+def _workspace(request, project, **kwargs):
+    if not request.htmx:  # a plain form post (no JavaScript): back to the page
+        if kwargs.get("notice"):
+            messages.info(request, kwargs["notice"])
+        return redirect("labeling:annotate", pk=project.pk)
+    context = _annotate_context(request, project, **kwargs)
+    return render(request, "labeling/annotate_workspace.html", context)
+
+
+@login_required
+@require_POST
+def annotate_submit(request, pk):
+    """htmx: store the label(s), answer with the next item (already prefetched and leased)."""
+    from labeling.services.annotating import ItemFull, annotation_submit
+
+    project = _annotator_project(request, pk)
+    item = _posted_item(request, project)
+    if item is None:
+        return _workspace(request, project, notice="That item is not in this project.")
+    lead = request.POST.get("lead_time_ms") or None
+    try:
+        annotation_submit(
+            item=item,
+            annotator=request.user,
+            label=None if project.is_multi_label else request.POST.get("label"),
+            labels=request.POST.getlist("labels") if project.is_multi_label else None,
+            request_id=request.POST.get("request_id") or None,
+            unsure=request.POST.get("unsure") in ("1", "on", "true"),
+            comment=request.POST.get("comment", ""),
+            lead_time_ms=int(lead) if lead and lead.isdigit() else None,
+        )
+    except ItemFull:
+        notice = "That item was already complete; here is the next."
+        return _workspace(request, project, notice=notice)
+    except ValidationError as exc:
+        return _workspace(request, project, current=item, notice=" ".join(exc.messages))
+    return _workspace(request, project)
+
+
+@login_required
+@require_POST
+def annotate_skip(request, pk):
+    from labeling.services.annotating import annotation_skip
+
+    project = _annotator_project(request, pk)
+    item = _posted_item(request, project)
+    if item is None:
+        return _workspace(request, project, notice="That item is not in this project.")
+    try:
+        annotation_skip(item=item, annotator=request.user, reason=request.POST.get("reason", ""))
+    except ValidationError as exc:
+        return _workspace(request, project, current=item, notice=" ".join(exc.messages))
+    return _workspace(request, project, notice="Skipped.")
+
+
+@login_required
+@require_POST
+def annotate_undo(request, pk):
+    """Reopen the last labeled (or skipped) item; submitting again changes the label."""
+    from labeling.services.annotating import annotation_undo_last
+
+    project = _annotator_project(request, pk)
+    item = annotation_undo_last(project=project, annotator=request.user)
+    if item is None:
+        return _workspace(request, project, notice="Nothing to undo.")
+    notice = "Reopened your last item: choose a label to change it, or Enter to keep it."
+    return _workspace(request, project, current=item, notice=notice)
+
+
+@login_required
+def dashboard(request, pk):
+    """Managers and reviewers: items by state, per-annotator pace, throughput over time."""
+    from labeling import selectors
+
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    guideline = selectors.current_guideline(project=project)
+    stats = selectors.labeling_dashboard(project=project, guideline=guideline)
+    figure = None
+    if stats["throughput"]:
+        figure = {
+            "data": [
+                {
+                    "type": "bar",
+                    "x": [row["period"] for row in stats["throughput"]],
+                    "y": [row["n"] for row in stats["throughput"]],
+                    "marker": {"color": "#3b5bdb"},
+                    "name": "annotations",
+                }
+            ],
+            "layout": {
+                "margin": {"l": 50, "r": 10, "t": 10, "b": 60},
+                "yaxis": {"title": {"text": "annotations"}, "rangemode": "tozero"},
+                "xaxis": {"type": "category"},
+                "height": 320,
+            },
+        }
+    total = stats["total"] or 1
+    states = [
+        ("Not started", stats["states"]["not_started"], "var(--line)"),
+        ("In progress", stats["states"]["in_progress"], "var(--warn)"),
+        ("Complete", stats["states"]["complete"], "var(--ok)"),
+    ]
+    return render(
+        request,
+        "labeling/dashboard.html",
+        {
+            "project": project,
+            "guideline": guideline,
+            "stats": stats,
+            "states": [(name, n, round(100 * n / total, 1), color) for name, n, color in states],
+            "figure": figure,
+        },
+    )
+
+
+# ---- imports (imports helper) ---------------------------------------------------------------
+
+
+@login_required
+def imports(request, pk):
+    """Upload items or annotations; see why a file was rejected; follow running import jobs."""
+    from labeling.forms import ImportForm
+    from labeling.models import ImportBatch
+    from labeling.services.importing import QueueUnavailable, import_submit
+
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            batch = import_submit(
+                project=project,
+                fileobj=upload,
+                filename=upload.name,
+                format=form.cleaned_data["format"],
+                kind=form.cleaned_data["kind"],
+                options=form.options(),
+                user=request.user,
+            )
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        except QueueUnavailable as exc:
+            messages.error(request, str(exc))
+        else:
+            if batch.status == ImportBatch.Status.SUCCEEDED:
+                messages.success(request, f"Imported {batch.rows:,} rows from {batch.filename}.")
+            return redirect(f"{request.path}?show={batch.pk}")
+    batches = ImportBatch.objects.filter(project=project).defer("errors", "options")[:50]
+    shown = None
+    if request.GET.get("show", "").isdigit():
+        shown = ImportBatch.objects.filter(project=project, pk=request.GET["show"]).first()
+    return render(
+        request,
+        "labeling/imports.html",
+        {"project": project, "form": form, "batches": batches, "shown": shown},
+    )
+
+
+@login_required
+def import_status(request, pk, import_id):
+    """The progress of one import, polled by htmx every second while it runs."""
+    from labeling.models import ImportBatch
+
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    batch = get_object_or_404(ImportBatch.objects.defer("errors"), project=project, pk=import_id)
+    return render(request, "labeling/imports_status.html", {"project": project, "batch": batch})

@@ -21,8 +21,8 @@ def make_project(manager, *, labels=("negative", "positive"), **options) -> Proj
 
 
 def add_member(project: Project, username: str, role: str = Membership.Role.ANNOTATOR):
-    user, _ = User.objects.get_or_create(username=username)
-    if not user.has_usable_password():
+    user, created = User.objects.get_or_create(username=username)
+    if created:
         user.set_password("pw-for-tests-123")
         user.save(update_fields=["password"])
     member_set(project=project, user=user, role=role)

@@ -1,8 +1,83 @@
 from django.urls import path
 
-from labeling.api import views
+from labeling.api import annotating, exports, imports, projects, views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("users/", views.UserCreateView.as_view(), name="api-users"),
+    path("projects/", projects.ProjectListCreate.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", projects.ProjectDetail.as_view(), name="api-project"),
+    path(
+        "projects/<int:project_id>/members/",
+        projects.MemberListCreate.as_view(),
+        name="api-project-members",
+    ),
+    path("projects/<int:project_id>/items/", projects.ItemList.as_view(), name="api-items"),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/",
+        projects.ItemDetail.as_view(),
+        name="api-item",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/",
+        projects.GuidelineListCreate.as_view(),
+        name="api-guidelines",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/draft/examples/",
+        projects.WorkedExampleCreate.as_view(),
+        name="api-guideline-examples",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/<str:version>/",
+        projects.GuidelineDetail.as_view(),
+        name="api-guideline",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/<str:version>/publish/",
+        projects.GuidelinePublish.as_view(),
+        name="api-guideline-publish",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/<str:a>/diff/<str:b>/",
+        projects.GuidelineDiff.as_view(),
+        name="api-guideline-diff",
+    ),
+    path(
+        "projects/<int:project_id>/imports/",
+        imports.ImportListCreate.as_view(),
+        name="api-imports",
+    ),
+    path(
+        "projects/<int:project_id>/imports/<int:import_id>/",
+        imports.ImportDetail.as_view(),
+        name="api-import",
+    ),
+    path("projects/<int:project_id>/export/", exports.ExportView.as_view(), name="api-export"),
+    path(
+        "projects/<int:project_id>/datasets/",
+        exports.DatasetListView.as_view(),
+        name="api-datasets",
+    ),
+    path(
+        "projects/<int:project_id>/datasets/<int:version_id>/",
+        exports.DatasetDownloadView.as_view(),
+        name="api-dataset",
+    ),
+    path(
+        "projects/<int:project_id>/datasets/<int:a>/diff/<int:b>/",
+        exports.DatasetDiffView.as_view(),
+        name="api-dataset-diff",
+    ),
+    path("projects/<int:project_id>/next/", annotating.NextItemView.as_view(), name="api-next"),
+    path(
+        "projects/<int:project_id>/annotations/",
+        annotating.AnnotationsView.as_view(),
+        name="api-annotations",
+    ),
+    path(
+        "projects/<int:project_id>/relabel/",
+        annotating.RelabelView.as_view(),
+        name="api-relabel",
+    ),
 ]

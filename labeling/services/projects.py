@@ -1,5 +1,7 @@
 """Creating projects and managing who works in them."""
 
+import uuid
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -83,3 +85,100 @@ def member_set(*, project: Project, user, role: str) -> Membership:
         project=project, user=user, defaults={"role": role}
     )
     return membership
+
+
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "overlap",
+    "ordered",
+    "queue_order",
+    "queue_seed",
+    "default_label_strategy",
+    "tie_rule",
+)
+
+
+@transaction.atomic
+def project_update(*, project: Project, user, **fields) -> Project:
+    """Change a project's settings (not its data or task type: annotations depend on them)."""
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    for name, value in fields.items():
+        setattr(project, name, value)
+    project.full_clean(exclude=["created_by"])
+    project.save(update_fields=list(fields) or None)
+    return project
+
+
+def _label_in_use(label: LabelClass) -> bool:
+    from labeling.models import Annotation, AnnotationRevision, Review, WorkedExample
+
+    return (
+        Annotation.objects.filter(label=label).exists()
+        or Annotation.objects.filter(
+            project_id=label.project_id, labels__contains=[label.pk]
+        ).exists()
+        or Review.objects.filter(label=label).exists()
+        or Review.objects.filter(
+            item__project_id=label.project_id, labels__contains=[label.pk]
+        ).exists()
+        or AnnotationRevision.objects.filter(label=label).exists()
+        or WorkedExample.objects.filter(label=label).exists()
+    )
+
+
+@transaction.atomic
+def project_labels_set(*, project: Project, labels: list[dict]) -> list[LabelClass]:
+    """Replace the project's label classes, in the given order.
+
+    labels: [{"id": existing id (optional), "name": str, "key": str (optional)}]. Rows with an
+    id rename / re-key that class (annotations keep pointing at it); rows without one are new;
+    classes left out are deleted, which is refused while anything uses them.
+    """
+    names = [str(row.get("name", "")).strip() for row in labels]
+    keys = [str(row.get("key") or "").strip() for row in labels]
+    if not names or any(not n for n in names):
+        raise ValidationError({"labels": "Give at least one label, each with a name."})
+    if any(len(n) > 100 for n in names):
+        raise ValidationError({"labels": "Label names may have at most 100 characters."})
+    if len(set(names)) != len(names):
+        raise ValidationError({"labels": "Label names must be unique."})
+    if any(len(k) > 1 for k in keys) or len({k for k in keys if k}) != len([k for k in keys if k]):
+        raise ValidationError({"labels": "Shortcut keys must be single, distinct characters."})
+    existing = {label.pk: label for label in project.labels.select_for_update()}
+    ids = []
+    for row in labels:
+        raw = row.get("id")
+        if raw in (None, ""):
+            ids.append(None)
+            continue
+        try:
+            label_id = int(raw)
+        except (TypeError, ValueError):
+            raise ValidationError({"labels": f"Unknown label id {raw!r}."})
+        if label_id not in existing or label_id in ids:
+            raise ValidationError({"labels": f"Unknown label id {raw!r}."})
+        ids.append(label_id)
+    removed = [label for pk, label in existing.items() if pk not in ids]
+    in_use = [label.name for label in removed if _label_in_use(label)]
+    if in_use:
+        names_in_use = ", ".join(in_use)
+        raise ValidationError(
+            {"labels": f"Labels in use cannot be removed: {names_in_use}. Rename them instead."}
+        )
+    LabelClass.objects.filter(pk__in=[label.pk for label in removed]).delete()
+    # Names and keys are unique per project; park the kept rows first so swaps do not collide.
+    kept = [existing[pk] for pk in ids if pk is not None]
+    parking = uuid.uuid4().hex
+    for label in kept:
+        label.name, label.key = f"~parked~{label.pk}~{parking}", ""
+    LabelClass.objects.bulk_update(kept, ["name", "key"])
+    result = []
+    for order, (label_id, name, key) in enumerate(zip(ids, names, keys, strict=True)):
+        label = existing[label_id] if label_id else LabelClass(project=project)
+        label.name, label.key, label.order = name, key, order
+        label.save()
+        result.append(label)
+    return result

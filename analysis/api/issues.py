@@ -1,0 +1,83 @@
+"""The review queue of likely label errors: list the newest run's rows, resolve one."""
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis.models import LabelIssue
+from analysis.selectors import label_issue_rows, latest_label_issue_run
+from analysis.services.label_issues import ACTIONS, issue_resolve
+from labeling.permissions import REVIEWER, project_for
+
+
+class LabelIssueSerializer(serializers.ModelSerializer):
+    external_id = serializers.CharField(source="item.external_id")
+    item = serializers.IntegerField(source="item_id")
+    given_label = serializers.CharField(source="given_label.name", default=None)
+    suggested_label = serializers.CharField(source="suggested_label.name", default=None)
+
+    class Meta:
+        model = LabelIssue
+        fields = [
+            "id",
+            "item",
+            "external_id",
+            "given_label",
+            "suggested_label",
+            "quality",
+            "is_issue",
+            "rank",
+            "votes",
+            "resolution",
+        ]
+
+
+class IssueListView(ListAPIView):
+    """Rows of the newest succeeded label-issue run, ranked (reviewers and managers).
+
+    Filters: ?label= (given), ?suggested=, ?is_issue=true|false, ?max_quality=,
+    ?resolution=, ?meta_<key>=<value> (item metadata).
+    """
+
+    serializer_class = LabelIssueSerializer
+    filter_backends: list = []
+
+    def list(self, request, *args, **kwargs):
+        project = project_for(request.user, self.kwargs["project_id"], min_role=REVIEWER)
+        run = latest_label_issue_run(project=project)
+        if run is None:
+            return Response(
+                {"count": 0, "next": None, "previous": None, "results": [], "run": None}
+            )
+        try:
+            rows = label_issue_rows(run=run, filters=request.query_params)
+        except ValueError:
+            raise ValidationError({"max_quality": "max_quality must be a number."})
+        page = self.paginate_queryset(rows)
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response.data["run"] = {"id": run.pk, "method": (run.result or {}).get("method")}
+        return response
+
+
+class ResolveSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=ACTIONS)
+    relabel = serializers.BooleanField(required=False, allow_null=True, default=None)
+    add_example = serializers.BooleanField(required=False, default=False)
+    why = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class IssueResolveView(APIView):
+    """POST {action: accept|keep|ambiguous, relabel?, add_example?, why?}."""
+
+    @extend_schema(request=ResolveSerializer, responses=LabelIssueSerializer)
+    def post(self, request, project_id, issue_id):
+        project = project_for(request.user, project_id, min_role=REVIEWER)
+        issue = get_object_or_404(LabelIssue, pk=issue_id, run__project=project)
+        body = ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        issue = issue_resolve(issue=issue, user=request.user, **body.validated_data)
+        return Response(LabelIssueSerializer(issue).data)

@@ -1,0 +1,222 @@
+"""Plotly figures (plain dicts: `data` + `layout`) for the baselines, slices and drift pages.
+
+Each builder takes a run's stored result and returns a figure for `analysis/_chart.html`;
+the page shows the same numbers in a table beside it.
+"""
+
+from __future__ import annotations
+
+HLP_COLOR = "#2b8a3e"
+MODEL_COLOR = "#3b5bdb"
+BASELINE_COLOR = "#adb5bd"
+A_COLOR = "#868e96"
+B_COLOR = "#e8590c"
+
+
+def _percent_axis(title: str) -> dict:
+    return {"title": {"text": title}, "range": [0, 1.05], "tickformat": ".0%"}
+
+
+def accuracy_bars(result: dict) -> dict:
+    """Majority-class baseline, model and HLP side by side."""
+    names, values, colors = [], [], []
+    for name, value, color in (
+        ("majority-class baseline", result.get("majority_class"), BASELINE_COLOR),
+        (f"model ({result.get('model_name')})", result.get("model"), MODEL_COLOR),
+        (f"HLP ({result.get('hlp_source')})", result.get("hlp"), HLP_COLOR),
+    ):
+        if value is not None:
+            names.append(name)
+            values.append(value)
+            colors.append(color)
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": names,
+                "y": values,
+                "marker": {"color": colors},
+                "text": [f"{v:.1%}" for v in values],
+                "textposition": "outside",
+                "hovertemplate": "%{x}: %{y:.2%}<extra></extra>",
+            }
+        ],
+        "layout": {
+            "title": {"text": "Accuracy against the final labels"},
+            "yaxis": _percent_axis("accuracy"),
+            "showlegend": False,
+        },
+    }
+
+
+def per_class_bars(result: dict) -> dict:
+    """HLP and model accuracy per class (recall on items whose reference is the class)."""
+    classes = result.get("classes", [])
+    hlp = (result.get("hlp_consensus") or {}).get("per_class") or []
+    data = [
+        {
+            "type": "bar",
+            "name": "HLP (vs others' consensus)",
+            "x": classes,
+            "y": [row["accuracy"] for row in hlp],
+            "marker": {"color": HLP_COLOR},
+        }
+    ]
+    if result.get("model_per_class"):
+        data.append(
+            {
+                "type": "bar",
+                "name": f"model ({result.get('model_name')})",
+                "x": classes,
+                "y": [row["accuracy"] for row in result["model_per_class"]],
+                "marker": {"color": MODEL_COLOR},
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            "title": {"text": "Accuracy per class"},
+            "barmode": "group",
+            "yaxis": _percent_axis("accuracy"),
+            "xaxis": {"type": "category"},
+            "legend": {"orientation": "h", "y": -0.2},
+        },
+    }
+
+
+def annotator_quality(per_annotator: list[dict]) -> dict:
+    """Agreement with the others (HLP) against median seconds per item, one dot per person."""
+    rows = [r for r in per_annotator if r.get("hlp") is not None and r.get("seconds_per_item")]
+    sizes = [r["n"] for r in rows]
+    biggest = max(sizes) if sizes else 1
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers+text" if len(rows) <= 15 else "markers",
+                "x": [r["seconds_per_item"] for r in rows],
+                "y": [r["hlp"] for r in rows],
+                "text": [r["annotator"] for r in rows],
+                "textposition": "top center",
+                "marker": {
+                    "size": [10 + 20 * (s / biggest) ** 0.5 for s in sizes],
+                    "color": HLP_COLOR,
+                    "opacity": 0.75,
+                },
+                "customdata": sizes,
+                "hovertemplate": (
+                    "%{text}<br>%{y:.1%} agreement<br>%{x:.1f} s per item"
+                    "<br>%{customdata} annotations<extra></extra>"
+                ),
+            }
+        ],
+        "layout": {
+            "title": {"text": "Annotator quality: agreement vs speed"},
+            "xaxis": {"title": {"text": "median seconds per item"}, "rangemode": "tozero"},
+            "yaxis": {
+                **_percent_axis("agreement with the others' consensus"),
+                # Zoom to where the dots are, but never cut off the top.
+                "range": [max(0.0, min([r["hlp"] for r in rows] or [0]) - 0.15), 1.05],
+            },
+            "showlegend": False,
+        },
+    }
+
+
+def confusion_heatmap(labels: list[str], matrix: list[list], *, title: str, rows: str,
+                      columns: str) -> dict:  # fmt: skip
+    """Counts as a heatmap; rows top to bottom in label order, each cell annotated."""
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": labels,
+                "y": labels,
+                "z": matrix,
+                "colorscale": [[0, "#f1f3f5"], [1, "#3b5bdb"]],
+                "text": [[f"{v:g}" for v in row] for row in matrix],
+                "texttemplate": "%{text}",
+                "hovertemplate": f"{rows}: %{{y}}<br>{columns}: %{{x}}<br>%{{z}}<extra></extra>",
+            }
+        ],
+        "layout": {
+            "title": {"text": title},
+            "xaxis": {"title": {"text": columns}, "type": "category", "side": "bottom"},
+            "yaxis": {"title": {"text": rows}, "type": "category", "autorange": "reversed"},
+        },
+    }
+
+
+def slice_bars(rows: list[dict], field: str) -> dict:
+    """Model accuracy and HLP per slice of one field, with 95% Wilson intervals."""
+
+    def errors(key, ci_key):
+        upper = [(r[ci_key][1] - r[key]) if r.get(ci_key) and r[key] is not None else 0
+                 for r in rows]  # fmt: skip
+        lower = [(r[key] - r[ci_key][0]) if r.get(ci_key) and r[key] is not None else 0
+                 for r in rows]  # fmt: skip
+        return {"type": "data", "array": upper, "arrayminus": lower, "visible": True}
+
+    values = [str(r["value"]) for r in rows]
+    data = [
+        {
+            "type": "bar",
+            "name": "HLP",
+            "x": values,
+            "y": [r["hlp"] for r in rows],
+            "error_y": errors("hlp", "hlp_ci"),
+            "marker": {"color": HLP_COLOR},
+        }
+    ]
+    if any(r["model_accuracy"] is not None for r in rows):
+        data.append(
+            {
+                "type": "bar",
+                "name": "model accuracy",
+                "x": values,
+                "y": [r["model_accuracy"] for r in rows],
+                "error_y": errors("model_accuracy", "model_ci"),
+                "marker": {"color": MODEL_COLOR},
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            "title": {"text": f"Model accuracy vs HLP per {field} (95% interval)"},
+            "barmode": "group",
+            "yaxis": _percent_axis("accuracy"),
+            "xaxis": {"type": "category", "title": {"text": field}},
+            "legend": {"orientation": "h", "y": -0.25},
+        },
+    }
+
+
+def drift_histogram(check: dict, label_a: str, label_b: str) -> dict:
+    """Shares per bin (or category) of batch A and batch B."""
+    histogram = check["histogram"]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "name": f"A: {label_a}",
+                "x": histogram["bins"],
+                "y": histogram["a"],
+                "marker": {"color": A_COLOR},
+            },
+            {
+                "type": "bar",
+                "name": f"B: {label_b}",
+                "x": histogram["bins"],
+                "y": histogram["b"],
+                "marker": {"color": B_COLOR},
+            },
+        ],
+        "layout": {
+            "title": {"text": check["name"]},
+            "barmode": "group",
+            "height": 320,
+            "yaxis": {"title": {"text": "share of items"}, "tickformat": ".0%"},
+            "xaxis": {"type": "category"},
+            "legend": {"orientation": "h", "y": -0.3},
+        },
+    }

@@ -1,0 +1,215 @@
+"""Out-of-sample class probabilities from a built-in model, by stratified K-fold cross-validation.
+
+Confident learning (cleanlab) needs, for every item, the probabilities of a model that did NOT
+see that item's label; otherwise the model has memorised the error and cannot flag it. Each
+item is therefore scored only by the model trained on the other K-1 folds.
+
+The pipeline is chosen by the kind of features:
+
+- ``"text"``: TF-IDF over word 1-2-grams and character (``char_wb``) 2-5-grams, then
+  logistic regression;
+- ``"tabular"``: numeric columns imputed and standardised, other columns one-hot encoded,
+  then logistic regression;
+- ``"embedding"``: a vector per item, standardised, then logistic regression.
+
+Classes with fewer labeled examples than folds cannot be stratified (some fold would train
+without them), so their items get no out-of-sample probability and are reported in
+``excluded_classes``; the caller leaves them out of issue finding.
+
+Pure: numpy/pandas/scikit-learn only, no Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+KINDS = ("text", "tabular", "embedding")
+
+
+@dataclass(frozen=True)
+class OutOfSample:
+    """Result of ``out_of_sample_probabilities``.
+
+    probabilities: (n_items, n_classes) float64; row i comes from a model that never saw item
+        i's label. Rows of unscored items are NaN.
+    scored: (n_items,) bool, True where the row holds probabilities (labeled items of kept
+        classes, and unlabeled items when score_unlabeled).
+    excluded_classes: class indices with 0 < examples < folds (their items are unscored).
+    accuracy: share of scored items whose most probable class equals their label.
+    """
+
+    probabilities: np.ndarray
+    scored: np.ndarray
+    excluded_classes: list[int]
+    folds: int
+    accuracy: float | None
+    pipeline: str
+    class_counts: list[int] = field(default_factory=list)
+
+
+def text_pipeline() -> Pipeline:
+    words = TfidfVectorizer(
+        ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", dtype=np.float32
+    )
+    # min_df=2 keeps the character vocabulary bounded on large corpora; a 5-gram seen once
+    # cannot help to score any other item anyway.
+    chars = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(2, 5),
+        sublinear_tf=True,
+        min_df=2,
+        strip_accents="unicode",
+        dtype=np.float32,
+    )
+    return Pipeline(
+        [
+            ("features", FeatureUnion([("words", words), ("chars", chars)])),
+            ("model", LogisticRegression(max_iter=2000)),
+        ]
+    )
+
+
+def tabular_pipeline(frame: pd.DataFrame) -> Pipeline:
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    categorical = [c for c in frame.columns if c not in numeric]
+    steps = []
+    if numeric:
+        steps.append(
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)
+        )
+    if categorical:
+        steps.append(
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="(missing)"),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                categorical,
+            )
+        )
+    if not steps:
+        raise ValueError("The tabular items have no columns to learn from.")
+    return Pipeline(
+        [("features", ColumnTransformer(steps)), ("model", LogisticRegression(max_iter=2000))]
+    )
+
+
+def embedding_pipeline() -> Pipeline:
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+def pipeline_for(kind: str, features) -> Pipeline:
+    if kind == "text":
+        return text_pipeline()
+    if kind == "tabular":
+        return tabular_pipeline(features)
+    if kind == "embedding":
+        return embedding_pipeline()
+    raise ValueError(f"Unknown feature kind {kind!r}; allowed: {', '.join(KINDS)}.")
+
+
+def _prepare(kind: str, features):
+    if kind == "text":
+        return np.asarray([str(t) if t is not None else "" for t in features], dtype=object)
+    if kind == "tabular":
+        frame = pd.DataFrame(features).reset_index(drop=True)
+        for column in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].astype("string").astype(object)
+                frame.loc[frame[column].isna(), column] = "(missing)"
+        return frame
+    if kind == "embedding":
+        matrix = np.asarray(features, dtype=np.float64)
+        if matrix.ndim != 2:
+            raise ValueError("Embeddings must be one vector of the same length per item.")
+        return matrix
+    raise ValueError(f"Unknown feature kind {kind!r}; allowed: {', '.join(KINDS)}.")
+
+
+def _take(features, rows: np.ndarray):
+    return features.iloc[rows] if isinstance(features, pd.DataFrame) else features[rows]
+
+
+def out_of_sample_probabilities(
+    features: Sequence | np.ndarray | pd.DataFrame,
+    labels: np.ndarray,
+    *,
+    n_classes: int,
+    kind: str,
+    folds: int = 5,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    score_unlabeled: bool = True,
+) -> OutOfSample:
+    """Cross-validated class probabilities for every item with a usable label.
+
+    features: n_items texts (kind "text"), a DataFrame with n_items rows ("tabular") or an
+        (n_items, d) float array ("embedding").
+    labels: (n_items,) int class indices in [0, n_classes); -1 for items without a label
+        (never trained on; with score_unlabeled they get the mean of the K fold models).
+    folds: K of the stratified K-fold split (at least 2).
+    progress: called as progress(folds_done, folds) after each fold.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n_items = len(labels)
+    if folds < 2:
+        raise ValueError("Cross-validation needs at least 2 folds.")
+    features = _prepare(kind, features)
+    if len(features) != n_items:
+        raise ValueError(f"{len(features)} feature rows for {n_items} labels.")
+    labeled = (labels >= 0) & (labels < n_classes)
+    counts = np.bincount(labels[labeled], minlength=n_classes)
+    excluded = [int(c) for c in np.flatnonzero((counts > 0) & (counts < folds))]
+    kept_classes = np.flatnonzero(counts >= folds)
+    if len(kept_classes) < 2:
+        raise ValueError(
+            f"At least two classes need {folds} or more labeled items each for {folds}-fold "
+            f"cross-validation; class counts are {counts.tolist()}."
+        )
+    usable = labeled & np.isin(labels, kept_classes)
+    rows = np.flatnonzero(usable)
+    # Items without a label (-1, e.g. a tied vote) are never trained on, so every fold's model
+    # may score them; they get the average of the K models.
+    unlabeled = np.flatnonzero(labels < 0) if score_unlabeled else np.zeros(0, dtype=np.int64)
+    probabilities = np.full((n_items, n_classes), np.nan)
+    if len(unlabeled):
+        probabilities[unlabeled] = 0.0
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    template = pipeline_for(kind, features)
+    for done, (train, test) in enumerate(splitter.split(rows, labels[rows]), start=1):
+        model = clone(template)
+        model.fit(_take(features, rows[train]), labels[rows[train]])
+        fold_probs = np.zeros((len(test), n_classes))
+        fold_probs[:, model.classes_] = model.predict_proba(_take(features, rows[test]))
+        probabilities[rows[test]] = fold_probs
+        if len(unlabeled):
+            probabilities[unlabeled[:, None], model.classes_[None, :]] += (
+                model.predict_proba(_take(features, unlabeled)) / folds
+            )
+        if progress is not None:
+            progress(done, folds)
+    accuracy = float((probabilities[rows].argmax(axis=1) == labels[rows]).mean())
+    scored = usable.copy()
+    scored[unlabeled] = True
+    return OutOfSample(
+        probabilities=probabilities,
+        scored=scored,
+        excluded_classes=excluded,
+        folds=folds,
+        accuracy=accuracy,
+        pipeline=kind,
+        class_counts=counts.tolist(),
+    )

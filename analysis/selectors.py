@@ -1,0 +1,62 @@
+"""Reads of analysis results that are more than a one-line filter."""
+
+from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTextTransform
+
+from analysis.models import AnalysisRun, LabelIssue
+from labeling.models import Project
+
+
+def latest_label_issue_run(*, project: Project) -> AnalysisRun | None:
+    """The newest succeeded label-issue run of the project, or None."""
+    return (
+        AnalysisRun.objects.filter(
+            project=project,
+            kind=AnalysisRun.Kind.LABEL_ISSUES,
+            status=AnalysisRun.Status.SUCCEEDED,
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def label_issue_rows(*, run: AnalysisRun, filters) -> QuerySet[LabelIssue]:
+    """The run's rows, ranked, narrowed by query parameters.
+
+    filters (a QueryDict or dict): `label` (given label name), `suggested` (name),
+    `is_issue` (true/false), `max_quality` (float), `resolution`, `meta_<key>` (item metadata).
+    Raises ValueError for an unreadable number.
+    """
+    rows = LabelIssue.objects.filter(run=run).select_related(
+        "item", "given_label", "suggested_label"
+    )
+    if filters.get("label"):
+        rows = rows.filter(given_label__name=filters["label"])
+    if filters.get("suggested"):
+        rows = rows.filter(suggested_label__name=filters["suggested"])
+    is_issue = str(filters.get("is_issue", "")).lower()
+    if is_issue in ("true", "1", "yes"):
+        rows = rows.filter(is_issue=True)
+    elif is_issue in ("false", "0", "no"):
+        rows = rows.filter(is_issue=False)
+    if filters.get("max_quality") not in (None, ""):
+        rows = rows.filter(quality__lte=float(filters["max_quality"]))
+    if filters.get("resolution"):
+        rows = rows.filter(resolution=filters["resolution"])
+    meta = [k for k in filters.keys() if k.startswith("meta_") and filters.get(k) not in (None, "")]
+    for n, key in enumerate(meta):
+        # KeyTextTransform takes the key as data, so no key can smuggle in a lookup.
+        alias = f"meta_value_{n}"
+        rows = rows.annotate(**{alias: KeyTextTransform(key[5:], "item__metadata")}).filter(
+            **{alias: str(filters.get(key))}
+        )
+    return rows.order_by("rank")
+
+
+def metadata_keys(*, project: Project, sample: int = 500) -> list[str]:
+    """Slice attribute names seen on the first items (for filter menus)."""
+    keys: set[str] = set()
+    for metadata in project.items.order_by("id").values_list("metadata", flat=True)[:sample]:
+        if isinstance(metadata, dict):
+            keys.update(str(k) for k in metadata)
+    return sorted(keys)

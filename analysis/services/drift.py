@@ -1,0 +1,162 @@
+"""The drift job: compare two import batches (or two creation-date ranges) of a project."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from analysis import loaders
+from analysis.metrics import drift as metrics
+from analysis.services.baselines import BUILTIN, label_state, model_probs
+from analysis.services.runs import RunRecorder
+from analysis.services.slices import json_ready
+from labeling.models import ImportBatch, Project
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: an import batch, or items created in [start, end)."""
+
+    batch_id: int | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    a: Side
+    b: Side
+    model: str
+    guideline_version: int | None
+
+
+def _moment(value, field: str, *, end: bool) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        # A bare date is a day (parse_datetime would read it as midnight).
+        day = parse_date(text) if len(text) == 10 else None
+        moment = parse_datetime(text) if day is None else None
+    except ValueError:  # well formed but impossible, like 2026-13-01
+        moment = day = None
+    if moment is None:
+        if day is None:
+            raise ValidationError({field: f"{field} must be a date like 2026-01-31."})
+        # A date-only end includes that whole day.
+        moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return moment
+
+
+def drift_params(*, project: Project, params: dict) -> DriftParams:
+    """Validate the two sides: `batch_a` and `batch_b` (import batch ids of this project), or
+    `from_a`, `to_a`, `from_b`, `to_b` (dates or datetimes; a date-only `to` is inclusive)."""
+    model = str(params.get("model") or BUILTIN).strip()[:100]
+    version = params.get("guideline_version")
+    try:
+        version = int(version) if version not in (None, "") else None
+    except (TypeError, ValueError):
+        raise ValidationError({"guideline_version": "guideline_version must be a number."})
+    if params.get("batch_a") not in (None, "") or params.get("batch_b") not in (None, ""):
+        sides = []
+        for key in ("batch_a", "batch_b"):
+            try:
+                batch_id = int(params.get(key))
+            except (TypeError, ValueError):
+                raise ValidationError({key: f"{key} must be an import batch id."})
+            batch = (
+                ImportBatch.objects.filter(project=project, pk=batch_id)
+                .values("pk", "filename", "created_at")
+                .first()
+            )
+            if batch is None:
+                raise ValidationError({key: f"Import batch {batch_id} is not in this project."})
+            name = batch["filename"] or "import"
+            sides.append(Side(batch_id=batch_id, label=f"#{batch_id} {name}"))
+        if sides[0].batch_id == sides[1].batch_id:
+            raise ValidationError({"batch_b": "Choose two different batches."})
+        return DriftParams(a=sides[0], b=sides[1], model=model, guideline_version=version)
+    keys = ("from_a", "to_a", "from_b", "to_b")
+    if not any(params.get(k) not in (None, "") for k in keys):
+        raise ValidationError(
+            {"batch_a": "Give batch_a and batch_b, or the date ranges from_a, to_a, from_b, to_b."}
+        )
+    sides = []
+    for side in ("a", "b"):
+        start = _moment(params.get(f"from_{side}"), f"from_{side}", end=False)
+        end = _moment(params.get(f"to_{side}"), f"to_{side}", end=True)
+        if start and end and start >= end:
+            raise ValidationError({f"to_{side}": f"to_{side} must come after from_{side}."})
+        label = f"{params.get(f'from_{side}') or '…'} to {params.get(f'to_{side}') or '…'}"
+        sides.append(Side(start=start, end=end, label=label))
+    return DriftParams(a=sides[0], b=sides[1], model=model, guideline_version=version)
+
+
+def drift_job(recorder: RunRecorder) -> None:
+    """Everything the `analysis.run_drift` task does, reporting progress on the way."""
+    project = recorder.project
+    params = drift_params(project=project, params=recorder.params)
+    recorder.progress(0.05, "loading batch A")
+    side_a = _attributes(project, params.a)
+    recorder.progress(0.2, "loading batch B")
+    side_b = _attributes(project, params.b)
+    if not len(side_a.item_ids) or not len(side_b.item_ids):
+        empty = "A" if not len(side_a.item_ids) else "B"
+        raise ValueError(f"Batch {empty} has no items; choose another batch or date range.")
+    recorder.progress(0.35, "loading labels")
+    both_ids = np.union1d(side_a.item_ids, side_b.item_ids)
+    state = label_state(project=project, version=params.guideline_version, item_ids=both_ids)
+    final_a = state.final[loaders.positions(side_a.item_ids, both_ids)]
+    final_b = state.final[loaders.positions(side_b.item_ids, both_ids)]
+    probs, model_note = model_probs(project=project, model=params.model, item_ids=both_ids)
+    confidence_a = confidence_b = None
+    if probs is not None:
+        top = np.nanmax(np.where(np.isnan(probs), -np.inf, probs), axis=1)
+        top[np.isinf(top)] = np.nan
+        confidence_a = top[loaders.positions(side_a.item_ids, both_ids)]
+        confidence_b = top[loaders.positions(side_b.item_ids, both_ids)]
+    recorder.progress(0.6, "comparing distributions")
+    is_text = project.data_type == Project.DataType.TEXT
+    report = metrics.drift_report(
+        class_names=state.class_names,
+        labels_a=final_a,
+        labels_b=final_b,
+        metadata_a=side_a.metadata,
+        metadata_b=side_b.metadata,
+        text_length_a=side_a.text_length if is_text else None,
+        text_length_b=side_b.text_length if is_text else None,
+        confidence_a=confidence_a,
+        confidence_b=confidence_b,
+    )
+    report.update(
+        {
+            "a": params.a.label,
+            "b": params.b.label,
+            "batch_a": params.a.batch_id,
+            "batch_b": params.b.batch_id,
+            "model_name": params.model,
+            "model_note": model_note,
+            "thresholds": {
+                "p_value": metrics.P_VALUE,
+                "js_distance": metrics.JS_DRIFT,
+                "psi_moderate": metrics.PSI_MODERATE,
+                "psi_major": metrics.PSI_MAJOR,
+                "ks_statistic": metrics.KS_DRIFT,
+            },
+        }
+    )
+    recorder.finish(json_ready(report))
+
+
+def _attributes(project: Project, side: Side) -> loaders.ItemAttributes:
+    return loaders.item_attributes(
+        project=project, batch_id=side.batch_id, created_from=side.start, created_before=side.end
+    )

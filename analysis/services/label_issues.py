@@ -1,0 +1,291 @@
+"""The label-issues job (load -> model -> judge -> persist) and reviewers' decisions on issues."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from analysis import loaders
+from analysis.metrics.label_issues import LabelIssues, find_issues
+from analysis.metrics.out_of_sample import out_of_sample_probabilities
+from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
+from analysis.services.copy_rows import rows_insert
+from analysis.services.predictions import predictions_store
+from analysis.services.runs import RunRecorder
+
+BUILTIN = "builtin"
+NO_MODEL = "none"
+BATCH = 5_000
+MAX_FOLDS = 20
+
+
+@dataclass(frozen=True)
+class LabelIssueParams:
+    model: str | None  # an uploaded model's name; None: built-in model; "none": no model
+    folds: int
+    guideline_version: int | None
+
+
+def label_issue_params(params: dict) -> LabelIssueParams:
+    """Validate a run's parameters (also called by the page before starting a run)."""
+    model = params.get("model")
+    model = str(model).strip() if model not in (None, "") else None
+    try:
+        folds = int(params.get("folds") or 5)
+    except (TypeError, ValueError):
+        raise ValidationError({"folds": "folds must be a whole number."})
+    if not 2 <= folds <= MAX_FOLDS:
+        raise ValidationError({"folds": f"folds must be between 2 and {MAX_FOLDS}."})
+    version = params.get("guideline_version")
+    try:
+        version = int(version) if version not in (None, "") else None
+    except (TypeError, ValueError):
+        raise ValidationError({"guideline_version": "guideline_version must be a number."})
+    return LabelIssueParams(model=model, folds=folds, guideline_version=version)
+
+
+def label_issues_job(recorder: RunRecorder) -> None:
+    """Everything the `analysis.run_label_issues` task does, reporting progress on the way."""
+    project = recorder.project
+    params = label_issue_params(recorder.params)
+    started = time.perf_counter()
+    recorder.progress(0.02, "loading annotations")
+    rows = loaders.annotation_rows(project=project, version=params.guideline_version)
+    if rows.n_items == 0:
+        raise ValueError("The project has no single-label annotations to check.")
+    matrix = rows.matrix()
+    n_classes = rows.n_classes
+    summary: dict = {"model": params.model, "folds": None, "excluded_classes": []}
+    builtin = None
+    probs = None
+    if params.model == NO_MODEL:
+        pass
+    elif params.model and params.model != BUILTIN:
+        recorder.progress(0.1, f"loading predictions {params.model!r}")
+        pred_ids, pred_probs = loaders.predictions(project=project, model=params.model)
+        probs = _align(rows.item_ids, pred_ids, pred_probs)
+    else:
+        recorder.progress(0.05, "loading item features")
+        features = loaders.item_features(project=project, item_ids=rows.item_ids)
+        if features.kind is None:
+            if ((matrix >= 0).sum(axis=1) > 1).any():
+                summary["model"] = NO_MODEL  # nothing to learn from: Dawid-Skene
+            else:
+                raise ValueError(
+                    f"{project.get_data_type_display()} items without an embedding give the "
+                    "built-in model nothing to learn from; upload predictions instead."
+                )
+        else:
+            training_labels = _training_labels(matrix, n_classes)
+
+            def fold_done(done: int, folds: int) -> None:
+                recorder.progress(0.1 + 0.7 * done / folds, f"fold {done} of {folds} done")
+
+            builtin = out_of_sample_probabilities(
+                features.features,
+                training_labels,
+                n_classes=n_classes,
+                kind=features.kind,
+                folds=params.folds,
+                progress=fold_done,
+            )
+            probs = builtin.probabilities
+            summary.update(
+                model=BUILTIN,
+                folds=builtin.folds,
+                features=features.kind,
+                excluded_classes=[rows.class_names[c] for c in builtin.excluded_classes],
+            )
+    recorder.progress(0.85, "finding label issues")
+    judging = time.perf_counter()
+    issues = find_issues(matrix, n_classes, probs)
+    judged = time.perf_counter()
+    n_unscored = rows.n_items - issues.n_items
+    result = {
+        "n_items": issues.n_items,
+        "n_issues": issues.n_issues,
+        "method": issues.method,
+        **summary,
+        "n_unjudged": n_unscored,
+        "model_accuracy": issues.model_accuracy,
+        "builtin_accuracy": builtin.accuracy if builtin is not None else None,
+        "annotators": _annotator_summary(rows, matrix, issues),
+        # Where the time went (the row writes come after and are not included).
+        "timings": {
+            "load_and_model_s": round(judging - started, 3),
+            "judge_s": round(judged - judging, 3),
+        },
+    }
+    recorder.progress(0.9, "saving results")
+
+    def persist(run: AnalysisRun) -> None:
+        if builtin is not None:
+            scored = np.flatnonzero(builtin.scored)
+            predictions_store(
+                project=project,
+                model=BUILTIN,
+                classes=rows.class_names,
+                item_ids=rows.item_ids[scored],
+                probs=builtin.probabilities[scored],
+                user=run.created_by,
+            )
+        label_issues_persist(run=run, rows=rows, issues=issues)
+
+    recorder.finish(result, persist=persist)
+
+
+def _align(item_ids: np.ndarray, pred_ids: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """(len(item_ids), K) probabilities for the labeled items, NaN rows where none were given."""
+    out = np.full((len(item_ids), pred_probs.shape[1]), np.nan)
+    if len(pred_ids) == 0:
+        return out
+    position = np.clip(np.searchsorted(pred_ids, item_ids), 0, len(pred_ids) - 1)
+    found = pred_ids[position] == item_ids
+    out[found] = pred_probs[position[found]]
+    return out
+
+
+def _training_labels(matrix: np.ndarray, n_classes: int) -> np.ndarray:
+    """The label a model learns per item: the only label, or the majority (ties: -1, unused)."""
+    from analysis.metrics.consensus import majority_from_counts
+    from analysis.metrics.label_issues import vote_table
+
+    winner, _, _ = majority_from_counts(vote_table(matrix, n_classes), "unresolved")
+    return winner
+
+
+def _annotator_summary(rows, matrix: np.ndarray, issues: LabelIssues) -> list[dict]:
+    User = get_user_model()
+    names = dict(
+        User.objects.filter(id__in=rows.annotator_ids.tolist()).values_list("id", "username")
+    )
+    counts = (matrix >= 0).sum(axis=0)
+    out = []
+    for a, annotator_id in enumerate(rows.annotator_ids.tolist()):
+        out.append(
+            {
+                "annotator": names.get(annotator_id, str(annotator_id)),
+                "n": int(counts[a]),
+                "quality": _number(issues.annotator_quality, a),
+                "agreement": _number(issues.annotator_agreement, a),
+            }
+        )
+    return out
+
+
+def _number(values: np.ndarray | None, index: int) -> float | None:
+    if values is None or np.isnan(values[index]):
+        return None
+    return float(values[index])
+
+
+def label_issues_persist(*, run: AnalysisRun, rows, issues: LabelIssues) -> None:
+    """Write the run's LabelIssue rows and AnnotatorScore rows in bulk."""
+    class_ids = np.asarray(rows.class_ids + [0], dtype=np.int64)  # index -1 -> unused slot
+    item_ids = rows.item_ids[issues.item_index]
+    given = class_ids[issues.given]
+    suggested = class_ids[issues.suggested]
+    names = rows.class_names
+    votes = issues.votes
+    given_set = issues.given >= 0
+    open_ = LabelIssue.Resolution.OPEN
+    rows_insert(
+        LabelIssue,
+        ["run_id", "item_id", "given_label_id", "suggested_label_id", "quality", "is_issue",
+         "rank", "votes", "resolution"],
+        (
+            (run.pk, item_id, given_id if has_given else None, suggested_id, quality, flag,
+             rank, {names[k]: v for k, v in enumerate(item_votes) if v}, open_)
+            for item_id, given_id, has_given, suggested_id, quality, flag, rank, item_votes in zip(
+                item_ids.tolist(), given.tolist(), given_set.tolist(), suggested.tolist(),
+                issues.quality.tolist(), issues.is_issue.tolist(), issues.rank.tolist(),
+                votes.tolist(), strict=True,
+            )
+        ),
+    )  # fmt: skip
+    counts = (rows.matrix() >= 0).sum(axis=0) if issues.annotator_quality is not None else None
+    if counts is not None:
+        AnnotatorScore.objects.bulk_create(
+            [
+                AnnotatorScore(
+                    run=run,
+                    annotator_id=int(annotator_id),
+                    n=int(counts[a]),
+                    quality=_number(issues.annotator_quality, a),
+                    agreement=_number(issues.annotator_agreement, a),
+                    extra={"method": issues.method},
+                )
+                for a, annotator_id in enumerate(rows.annotator_ids.tolist())
+            ],
+            batch_size=BATCH,
+        )
+
+
+# --- reviewers' decisions ---
+
+ACTIONS = ("accept", "keep", "ambiguous")
+
+
+@transaction.atomic
+def issue_resolve(
+    *,
+    issue: LabelIssue,
+    action: str,
+    user,
+    relabel: bool | None = None,
+    add_example: bool = False,
+    why: str = "",
+) -> LabelIssue:
+    """Record a reviewer's decision on a likely label error.
+
+    accept: the suggested label becomes the item's Review (it wins over any aggregate).
+    keep: the label stays; the issue is closed.
+    ambiguous: the item goes back to annotators (relabel, the default) and/or becomes a worked
+    example of the guideline draft with the suggested label and the reviewer's `why`.
+    """
+    if action not in ACTIONS:
+        raise ValidationError({"action": f"action must be one of {', '.join(ACTIONS)}."})
+    issue = LabelIssue.objects.select_for_update().select_related("item", "run").get(pk=issue.pk)
+    project = issue.run.project
+    if action == "accept":
+        from labeling.services.reviewing import review_set
+
+        if issue.suggested_label_id is None:
+            raise ValidationError({"action": "This issue has no suggested label to accept."})
+        review_set(
+            item=issue.item,
+            reviewer=user,
+            label=issue.suggested_label,
+            note=why or f"Accepted the suggestion of label-issue run #{issue.run_id}.",
+        )
+        resolution = LabelIssue.Resolution.ACCEPTED
+    elif action == "keep":
+        resolution = LabelIssue.Resolution.KEPT
+    else:
+        if relabel is None:
+            relabel = not add_example
+        if not relabel and not add_example:
+            raise ValidationError(
+                {"action": "Mark it ambiguous with relabel and/or add_example set."}
+            )
+        if relabel:
+            from labeling.services.relabeling import relabel_request
+
+            relabel_request(project=project, item_ids=[issue.item_id], user=user)
+        if add_example:
+            from labeling.services.guidelines import worked_example_add
+
+            label = issue.suggested_label or issue.given_label
+            worked_example_add(project=project, item=issue.item, label=label, why=why, user=user)
+        resolution = LabelIssue.Resolution.AMBIGUOUS
+    issue.resolution = resolution
+    issue.resolved_by = user
+    issue.resolved_at = timezone.now()
+    issue.save(update_fields=["resolution", "resolved_by", "resolved_at"])
+    return issue

@@ -1,0 +1,125 @@
+"""The label-issues review queue page (reviewers and managers).
+
+Kept apart from analysis/views.py (the agreement pages) so parallel work does not collide;
+the keyboard actions post to the REST resolve endpoint from labeling/static/concord/issues.js.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from analysis.models import AnalysisRun, AnnotatorScore, PredictionSet
+from analysis.selectors import label_issue_rows, latest_label_issue_run, metadata_keys
+from analysis.services.label_issues import BUILTIN, NO_MODEL, label_issue_params
+from analysis.services.runs import BrokerUnavailable, run_create
+from labeling.models import Annotation
+from labeling.permissions import REVIEWER, project_for
+
+ISSUES_PER_PAGE = 50
+
+
+def _start(request, project):
+    params = {"model": request.POST.get("model") or None, "folds": request.POST.get("folds")}
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    if params.get("model") == BUILTIN:
+        params.pop("model")
+    try:
+        parsed = label_issue_params(params)
+    except ValidationError as exc:
+        text = " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+        if request.htmx:
+            return HttpResponse(f'<p class="message error">{text}</p>', status=400)
+        messages.error(request, text)
+        return redirect("analysis:issues", project.pk)
+    # Folds matter only to the built-in model; store clean, typed parameters.
+    params = {"model": parsed.model} if parsed.model else {"folds": parsed.folds}
+    try:
+        run = run_create(
+            project=project, kind=AnalysisRun.Kind.LABEL_ISSUES, params=params, user=request.user
+        )
+    except BrokerUnavailable as exc:
+        if request.htmx:
+            return HttpResponse(f'<p class="message error">{exc}</p>', status=503)
+        messages.error(request, str(exc))
+        return redirect("analysis:issues", project.pk)
+    if request.htmx:
+        return render(request, "analysis/_run_status.html", {"run": run})
+    return redirect("analysis:issues", project.pk)
+
+
+def _filters(request) -> dict:
+    """The page's filters; by default open issues only."""
+    query = request.GET
+    filters = {
+        "label": query.get("label", ""),
+        "suggested": query.get("suggested", ""),
+        "max_quality": query.get("max_quality", ""),
+        "is_issue": "true" if query.get("all") != "1" else "",
+        "resolution": query.get("resolution", "open" if "resolution" not in query else ""),
+    }
+    meta_key, meta_value = query.get("meta_key", ""), query.get("meta_value", "")
+    if meta_key and meta_value:
+        filters[f"meta_{meta_key}"] = meta_value
+    return filters
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def issues(request, pk):
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    if request.method == "POST":
+        return _start(request, project)
+    runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.LABEL_ISSUES)
+    run = latest_label_issue_run(project=project)
+    newest = runs.order_by("-created_at", "-id").first()
+    context = {
+        "project": project,
+        "run": run,
+        "status_run": newest if newest is not None and newest != run else None,
+        "labels": list(project.labels.all()),
+        "models": list(
+            PredictionSet.objects.filter(project=project)
+            .exclude(model=BUILTIN)
+            .order_by("model")
+            .values_list("model", flat=True)
+        ),
+        "no_model": NO_MODEL,
+        "meta_keys": metadata_keys(project=project),
+        "query": request.GET,
+    }
+    if run is not None:
+        filters = _filters(request)
+        try:
+            rows = label_issue_rows(run=run, filters=filters)
+        except ValueError:
+            messages.error(request, "The score limit must be a number.")
+            rows = label_issue_rows(run=run, filters={**filters, "max_quality": ""})
+        page = Paginator(rows, ISSUES_PER_PAGE).get_page(request.GET.get("page"))
+        scores = (
+            AnnotatorScore.objects.filter(run=run)
+            .select_related("annotator")
+            .order_by("quality", "annotator__username")
+        )
+        votes: dict[int, list] = {}
+        annotations = (
+            Annotation.objects.filter(item_id__in=[row.item_id for row in page.object_list])
+            .order_by("item_id", "annotator__username", "-guideline__version")
+            .values_list("item_id", "annotator__username", "label__name")
+        )
+        for item_id, username, label in annotations:
+            votes.setdefault(item_id, []).append((username, label))
+        page.object_list = [(row, votes.get(row.item_id, [])) for row in page.object_list]
+        params = request.GET.copy()
+        params.pop("page", None)
+        context.update(
+            result=run.result or {},
+            page=page,
+            annotator_scores=scores[:200],
+            n_shown=page.paginator.count,
+            page_query=params.urlencode(),
+        )
+    return render(request, "analysis/issues.html", context)

@@ -1,0 +1,219 @@
+"""Bench: import N generated CSV rows through the import service on PostgreSQL.
+
+    .venv/bin/python bench/import_items.py --rows 1000000 \
+        [--database-url postgres://postgres@127.0.0.1:5432/concord_bench_import]
+
+Prints JSON `{rows, seconds, rows_per_s, peak_rss_mb, copy_seconds, ratio}` (plus the import
+process's CPU seconds and the load average, since both timings depend on how busy the machine is):
+- `seconds`: `import_file` (validation pass + write pass) in a child process, which also
+  reports its own peak RSS (`ru_maxrss`, the whole process: Python, Django and the import);
+- `copy_seconds`: PostgreSQL `COPY ... FROM STDIN (FORMAT csv)` of the same file into a bare
+  table without indexes, in the same run; `ratio` = seconds / copy_seconds.
+
+The bench database is dropped and recreated each run, its tables built from the current
+models (like `pytest --nomigrations`), so it never depends on migration files being current.
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_import"
+WORDS = (
+    "the a great terrible phone battery screen film plot actor service food waiter price "
+    "quality would not buy again love it works fine broke after two days highly recommend "
+    "slow fast cheap expensive friendly rude clean dirty loud quiet"
+).split()
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """external_id,text (~100 chars),source,device,region."""
+    rng = random.Random(seed)
+    sources, devices, regions = ["amazon", "imdb", "yelp"], ["mobile", "desktop"], list("NESW")
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["external_id", "text", "source", "device", "region"])
+        block = [" ".join(rng.choices(WORDS, k=18))[:100] for _ in range(5000)]
+        for i in range(rows):
+            writer.writerow(
+                [
+                    f"item-{i:08d}",
+                    f"{block[i % 5000]} #{i}",
+                    sources[i % 3],
+                    devices[i % 2],
+                    regions[i % 4],
+                ]
+            )
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+class NoMigrations(dict):
+    def __contains__(self, item):
+        return True
+
+    def __getitem__(self, item):
+        return None
+
+
+def build_schema_and_project() -> int:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from labeling.services.projects import project_create
+
+    settings.MIGRATION_MODULES = NoMigrations()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    user = get_user_model().objects.create_user("bench-manager", password=None)
+    project = project_create(
+        name="Import bench", labels=[{"name": "negative"}, {"name": "positive"}], created_by=user
+    )
+    return project.pk
+
+
+def child(project_id: int, path: Path) -> None:
+    """Runs in its own process so its peak RSS is the import's own."""
+    from labeling.models import Project
+    from labeling.services.importing import import_file
+
+    project = Project.objects.get(pk=project_id)
+    with open(path, "rb") as f:
+        start = time.perf_counter()
+        batch = import_file(
+            project=project,
+            fileobj=f,
+            filename=path.name,
+            format="csv",
+            kind="items",
+            options={"metadata_columns": "source,device,region"},
+            user=project.created_by,
+        )
+        seconds = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = usage.ru_maxrss
+    print(
+        json.dumps(
+            {
+                "status": batch.status,
+                "rows": batch.rows,
+                "errors": batch.errors[:3],
+                "seconds": seconds,
+                "peak_rss_mb": peak_kb / 1024,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            }
+        )
+    )
+
+
+def copy_seconds(path: Path) -> float:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy")
+        cursor.execute(
+            "CREATE TABLE bench_copy (external_id text, text text, source text, device text,"
+            " region text)"
+        )
+        start = time.perf_counter()
+        with (
+            open(path, "rb") as f,
+            cursor.cursor.copy("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+        ):
+            while chunk := f.read(1 << 20):
+                copy.write(chunk)
+        seconds = time.perf_counter() - start
+        cursor.execute("SELECT count(*) FROM bench_copy")
+        assert cursor.fetchone()[0] > 0
+        cursor.execute("DROP TABLE bench_copy")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--child", nargs=2, metavar=("PROJECT_ID", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        setup_django(args.database_url)
+        child(int(args.child[0]), Path(args.child[1]))
+        return
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "items.csv"
+        generate(path, args.rows)
+        recreate_database(args.database_url)
+        setup_django(args.database_url)
+        project_id = build_schema_and_project()
+        from django.db import connection
+
+        connection.close()
+        run = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--database-url",
+                args.database_url,
+                "--child",
+                str(project_id),
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if run.returncode != 0:
+            sys.exit(f"the import process failed:\n{run.stderr[-3000:]}")
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        if result["status"] != "succeeded" or result["rows"] != args.rows:
+            sys.exit(f"the import did not succeed: {result}")
+        copy = copy_seconds(path)
+    print(
+        json.dumps(
+            {
+                "rows": result["rows"],
+                "seconds": round(result["seconds"], 2),
+                "rows_per_s": round(result["rows"] / result["seconds"]),
+                "peak_rss_mb": round(result["peak_rss_mb"], 1),
+                "copy_seconds": round(copy, 2),
+                "ratio": round(result["seconds"] / copy, 2),
+                # Context: the import process's own CPU time, and how busy the machine was.
+                "import_cpu_seconds": round(result["cpu_seconds"], 2),
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

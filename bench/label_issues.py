@@ -1,0 +1,336 @@
+"""Bench: the label-issues job end to end, and the built-in text model, at 100,000 items.
+
+    .venv/bin/python bench/label_issues.py [--items 100000 --classes 10 --per-item 3
+        --annotators 30 --texts 100000] [--database-url
+        postgres://postgres@127.0.0.1:5432/concord_bench_issues]
+
+Setup (not timed): the bench database is dropped and recreated and its tables are built from
+the current models (`migrate --run-syncdb` with migrations switched off, like `pytest
+--nomigrations`). A project with `classes` labels gets `items` items and `per-item`
+annotations per item from distinct annotators of a pool (COPY); a label is the item's true
+class with probability 0.8, else a random class. A model's probabilities (softmax of
+true-class-boosted Gaussian logits, about 75% accurate) are uploaded through
+`analysis.services.predictions.predictions_upload` (validation included; `upload_s`).
+
+Timed, in a child process (its peak RSS is the job's own):
+- `job_s`: the `analysis.run_label_issues` task body, called synchronously on an AnalysisRun
+  with params {"model": "bench-model"}: load 300,000 annotations and 100,000 probability rows
+  from PostgreSQL, CROWDLAB (`get_label_quality_multiannotator`) plus `find_label_issues`,
+  and write 100,000 LabelIssue rows and the AnnotatorScore rows;
+- `bare_s`: the same two cleanlab calls on the same arrays, already in memory, same process;
+  `ratio` = job_s / bare_s; the flagged counts of both are printed and must be equal.
+Then, in a second child process, the built-in text model (TF-IDF word 1-2 + char_wb 2-5
+n-grams, logistic regression, 5-fold stratified CV) on `texts` generated short texts
+(6-14 words from a 20,000-word vocabulary whose frequencies depend on the class):
+`builtin_text_s`, `builtin_text_peak_rss_mb`, `builtin_text_accuracy`.
+
+Prints one JSON line `{items, job_s, bare_s, ratio, peak_rss_mb, ...}`.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_issues"
+COPY_BLOCK = 100_000
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench-label-issues")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+class NoMigrations(dict):
+    """MIGRATION_MODULES that switches every app's migrations off (tables from models)."""
+
+    def __contains__(self, item):
+        return True
+
+    def __getitem__(self, item):
+        return None
+
+
+def copy_rows(model, columns: list[str], rows) -> None:
+    """COPY rows into the model's table; other NOT NULL columns get the field defaults."""
+    from django.db import connection
+    from django.utils import timezone
+
+    now = timezone.now()
+    extra_columns, extra_values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in columns or field.null:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        else:
+            value = field.get_default()
+            if field.get_internal_type() == "JSONField":
+                value = json.dumps(value)
+        extra_columns.append(field.column)
+        extra_values.append(value)
+    sql = f"COPY {model._meta.db_table} ({', '.join(columns + extra_columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row((*row, *extra_values))
+
+
+def model_probabilities(truth, classes: int, rng):
+    import numpy as np
+
+    logits = rng.normal(0.0, 1.0, (len(truth), classes))
+    logits[np.arange(len(truth)), truth] += 2.2
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def build(items: int, classes: int, per_item: int, annotators: int, seed: int = 6) -> dict:
+    import numpy as np
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    from analysis.services.predictions import predictions_upload
+    from labeling.models import Annotation, Item
+    from labeling.services.projects import project_create
+
+    settings.MIGRATION_MODULES = NoMigrations()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    User = get_user_model()
+    manager = User.objects.create_user("bench-manager", password=None)
+    project = project_create(
+        name="Label issues bench",
+        labels=[{"name": f"class-{c}"} for c in range(classes)],
+        created_by=manager,
+    )
+    User.objects.bulk_create(User(username=f"annotator-{a:03d}") for a in range(annotators))
+    user_ids = np.array(
+        User.objects.filter(username__startswith="annotator-")
+        .order_by("username")
+        .values_list("pk", flat=True)
+    )
+    label_ids = np.array(project.labels.order_by("order").values_list("pk", flat=True))
+    guideline = project.current_guideline()
+    copy_rows(
+        Item,
+        ["project_id", "external_id", "data"],
+        ((project.pk, f"item-{i:07d}", json.dumps({"text": f"item {i}"})) for i in range(items)),
+    )
+    item_ids = np.array(
+        Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
+    )
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, classes, items)
+    who = np.argsort(rng.random((items, annotators)), axis=1)[:, :per_item]
+    noise = rng.random((items, per_item)) < 0.2
+    labels = np.where(noise, rng.integers(0, classes, (items, per_item)), truth[:, None])
+
+    def annotation_rows():
+        for start in range(0, items, COPY_BLOCK):
+            stop = min(start + COPY_BLOCK, items)
+            block_items = np.repeat(item_ids[start:stop], per_item)
+            block_users = user_ids[who[start:stop].ravel()]
+            block_labels = label_ids[labels[start:stop].ravel()]
+            for item_id, user_id, label_id in zip(
+                block_items.tolist(), block_users.tolist(), block_labels.tolist(), strict=True
+            ):
+                yield (project.pk, item_id, user_id, guideline.pk, label_id)
+
+    copy_rows(
+        Annotation,
+        ["project_id", "item_id", "annotator_id", "guideline_id", "label_id"],
+        annotation_rows(),
+    )
+    probs = model_probabilities(truth, classes, rng)
+    rows = [
+        {"external_id": f"item-{i:07d}", "probabilities": p} for i, p in enumerate(probs.tolist())
+    ]
+    start = time.perf_counter()
+    predictions_upload(
+        project=project,
+        model="bench-model",
+        classes=[f"class-{c}" for c in range(classes)],
+        rows=rows,
+        user=manager,
+    )
+    upload_s = time.perf_counter() - start
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {"project_id": project.pk, "upload_s": round(upload_s, 2)}
+
+
+def job_child(project_id: int) -> None:
+    """The job and bare cleanlab, timed in this process."""
+    import numpy as np
+    import pandas as pd
+    from cleanlab.filter import find_label_issues
+    from cleanlab.multiannotator import get_label_quality_multiannotator
+
+    import analysis.services.label_issues  # noqa: F401 (imported before timing: a warm worker)
+    from analysis import loaders
+    from analysis.models import AnalysisRun, LabelIssue
+    from analysis.tasks import run_label_issues
+    from labeling.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    run = AnalysisRun.objects.create(
+        project=project, kind=AnalysisRun.Kind.LABEL_ISSUES, params={"model": "bench-model"}
+    )
+    start = time.perf_counter()
+    run_label_issues(run.pk)  # the task body, synchronously in this process
+    job_s = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    run.refresh_from_db()
+    if run.status != AnalysisRun.Status.SUCCEEDED:
+        sys.exit(f"the label-issues run failed: {run.error}")
+    n_rows = LabelIssue.objects.filter(run=run).count()
+
+    rows = loaders.annotation_rows(project=project)
+    matrix = rows.matrix()
+    _, probs = loaders.predictions(project=project, model="bench-model")
+    frame = pd.DataFrame(np.where(matrix >= 0, matrix, np.nan))
+    start = time.perf_counter()
+    bare = get_label_quality_multiannotator(
+        frame, probs, return_detailed_quality=False, verbose=False
+    )
+    consensus = bare["label_quality"]["consensus_label"].to_numpy()
+    bare_flags = find_label_issues(consensus, probs, n_jobs=1)
+    bare_s = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "items": int(run.result["n_items"]),
+                "job_s": round(job_s, 2),
+                "bare_s": round(bare_s, 2),
+                "ratio": round(job_s / bare_s, 2),
+                "peak_rss_mb": round(peak_mb, 1),
+                "method": run.result["method"],
+                "n_issues": run.result["n_issues"],
+                "bare_n_issues": int(bare_flags.sum()),
+                "issue_rows": n_rows,
+                "job_load_s": run.result["timings"]["load_and_model_s"],
+                "job_judge_s": run.result["timings"]["judge_s"],
+                "job_write_s": round(
+                    job_s
+                    - run.result["timings"]["load_and_model_s"]
+                    - run.result["timings"]["judge_s"],
+                    2,
+                ),
+            }
+        )
+    )
+
+
+def short_texts(n: int, classes: int, seed: int = 7):
+    """n texts of 6-14 words; each class favours its own slice of a Zipf vocabulary."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    vocabulary = ["".join(rng.choice(letters, rng.integers(3, 9))) for _ in range(20_000)]
+    base = 1.0 / np.arange(1, len(vocabulary) + 1)
+    labels = rng.integers(0, classes, n)
+    texts = []
+    per_class = []
+    for _ in range(classes):
+        weights = base.copy()
+        favoured = rng.choice(len(vocabulary), 300, replace=False)
+        weights[favoured] += 0.02
+        per_class.append(np.cumsum(weights / weights.sum()))
+    for label in labels:
+        length = int(rng.integers(6, 15))
+        words = np.searchsorted(per_class[label], rng.random(length))
+        texts.append(" ".join(vocabulary[w] for w in words))
+    return texts, labels
+
+
+def text_child(n: int, classes: int) -> None:
+    from analysis.metrics.out_of_sample import out_of_sample_probabilities
+
+    texts, labels = short_texts(n, classes)
+    start = time.perf_counter()
+    result = out_of_sample_probabilities(texts, labels, n_classes=classes, kind="text", folds=5)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "builtin_text_items": n,
+                "builtin_text_s": round(seconds, 1),
+                "builtin_text_peak_rss_mb": round(peak_mb, 1),
+                "builtin_text_accuracy": round(result.accuracy, 3),
+            }
+        )
+    )
+
+
+def run_child(args: list[str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT
+    )
+    if done.returncode != 0:
+        sys.exit(f"the bench process failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--per-item", type=int, default=3)
+    parser.add_argument("--annotators", type=int, default=30)
+    parser.add_argument("--texts", type=int, default=100_000)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--job-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--text-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job_child:
+        setup_django(args.database_url)
+        job_child(args.job_child)
+        return
+    if args.text_child:
+        sys.path.insert(0, str(ROOT))
+        text_child(args.texts, args.classes)
+        return
+    recreate_database(args.database_url)
+    setup_django(args.database_url)
+    built = build(args.items, args.classes, args.per_item, args.annotators)
+    from django.db import connection
+
+    connection.close()
+    report = run_child(
+        ["--database-url", args.database_url, "--job-child", str(built["project_id"])]
+    )
+    report["upload_s"] = built["upload_s"]
+    if args.texts:
+        report.update(run_child(["--text-child", "--texts", str(args.texts),
+                                 "--classes", str(args.classes)]))  # fmt: skip
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

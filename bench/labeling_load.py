@@ -1,0 +1,318 @@
+"""Load test of the annotator API: N annotators doing next + submit against gunicorn.
+
+    .venv/bin/python bench/labeling_load.py [--annotators 32] [--seconds 60] [--items 100000]
+
+What it does, all on loopback and bounded in time:
+1. (Re)creates the PostgreSQL database `--database-url` (default concord_bench_labeling) and
+   its tables: from the current models with migrations disabled (`migrate --run-syncdb`, as
+   the test suite does), or with `--use-migrations` through the real migrations.
+2. Seeds one project (overlap `--overlap`, default 3) with `--items` text items in bulk, and
+   `--annotators` annotator accounts with API tokens.
+3. Starts gunicorn (`config.wsgi`, `--workers` 4, gthread so keep-alive works) on 127.0.0.1.
+4. Runs one thread per annotator with a keep-alive HTTP connection and token auth, looping
+   GET /next/ -> POST /annotations/ for `--seconds`.
+5. Stops gunicorn, checks the database and prints one JSON line:
+   {annotators, submissions, per_s, next_p50_ms, next_p95_ms, submit_p50_ms, submit_p95_ms,
+    errors, duplicates, overfilled}
+   `duplicates`: (item, annotator) pairs with more than one annotation; `overfilled`: items
+   with more annotations than the overlap.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/concord_bench_labeling"
+    )
+    parser.add_argument("--annotators", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--overlap", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--use-migrations", action="store_true")
+    parser.add_argument(
+        "--broker-url",
+        default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5"),
+        help="only used for the shared cache (login throttling)",
+    )
+    return parser.parse_args()
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(env: dict, use_migrations: bool) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    from django.core.management import call_command
+
+    if not use_migrations:
+        # The tables of the current models, like `pytest --nomigrations`.
+        settings.MIGRATION_MODULES = {app.label: None for app in django.apps.apps.get_app_configs()}
+        call_command("migrate", run_syncdb=True, verbosity=0)
+    else:
+        call_command("migrate", verbosity=0)
+
+
+def seed(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from rest_framework.authtoken.models import Token
+
+    from labeling.models import Item, Membership
+    from labeling.services.projects import project_create
+
+    User = get_user_model()
+    manager = User.objects.create_user("bench-manager", password="bench-password-123")
+    project = project_create(
+        name="Load test",
+        labels=[{"name": "negative"}, {"name": "positive"}, {"name": "neutral"}],
+        created_by=manager,
+        overlap=overlap,
+    )
+    batch = 10_000
+    for start in range(0, n_items, batch):
+        Item.objects.bulk_create(
+            Item(
+                project=project,
+                external_id=f"item-{i:07d}",
+                data={
+                    "text": f"Review {i}: the battery lasts {i % 48} hours and the screen is ok."
+                },
+            )
+            for i in range(start, min(start + batch, n_items))
+        )
+    password = make_password("bench-password-123")
+    User.objects.bulk_create(
+        User(username=f"bench-annotator-{i:03d}", password=password) for i in range(n_annotators)
+    )
+    users = list(User.objects.filter(username__startswith="bench-annotator-").order_by("username"))
+    Membership.objects.bulk_create(
+        Membership(project=project, user=u, role=Membership.Role.ANNOTATOR) for u in users
+    )
+    tokens = [Token.objects.create(user=u).key for u in users]
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # what autovacuum does soon after a bulk load
+    return project.pk, tokens
+
+
+def start_gunicorn(args, env: dict) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return process
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop(process)
+    raise SystemExit("gunicorn did not answer /healthz within 60 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class Annotator(threading.Thread):
+    LABELS = ("negative", "positive", "neutral")
+
+    def __init__(self, n: int, token: str, project_id: int, port: int, deadline: float):
+        super().__init__(daemon=True)
+        self.n, self.project_id, self.port, self.deadline = n, project_id, port, deadline
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.next_ms: list[float] = []
+        self.submit_ms: list[float] = []
+        self.errors: list[str] = []
+        self.submissions = 0
+
+    def call(self, conn, method, path, body=None):
+        started = time.perf_counter()
+        conn.request(method, path, body=body, headers=self.headers)
+        response = conn.getresponse()
+        payload = response.read()
+        return response.status, payload, (time.perf_counter() - started) * 1000
+
+    def run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        base = f"/api/v1/projects/{self.project_id}"
+        while time.monotonic() < self.deadline:
+            try:
+                status, payload, ms = self.call(conn, "GET", f"{base}/next/")
+                self.next_ms.append(ms)
+                if status == 204:
+                    break
+                if status != 200:
+                    self.errors.append(f"next {status} {payload[:200]!r}")
+                    continue
+                item = json.loads(payload)["item"]["id"]
+                body = json.dumps(
+                    {
+                        "item": item,
+                        "label": self.LABELS[(item + self.n) % 3],
+                        "request_id": uuid.uuid4().hex,
+                        "lead_time_ms": 1200,
+                    }
+                )
+                status, payload, ms = self.call(conn, "POST", f"{base}/annotations/", body)
+                self.submit_ms.append(ms)
+                if status == 201:
+                    self.submissions += 1
+                else:
+                    self.errors.append(f"submit {status} {payload[:200]!r}")
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.close()
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    import numpy as np
+
+    return round(float(np.percentile(values, q)), 2) if values else None
+
+
+def check_database(project_id: int, overlap: int) -> tuple[int, int]:
+    from django.db.models import Count
+
+    from labeling.models import Annotation
+
+    annotations = Annotation.objects.filter(project_id=project_id)
+    duplicates = (
+        annotations.values("item_id", "annotator_id").annotate(n=Count("id")).filter(n__gt=1)
+    ).count()
+    overfilled = (
+        annotations.values("item_id").annotate(n=Count("id")).filter(n__gt=overlap)
+    ).count()
+    return duplicates, overfilled
+
+
+def main() -> None:
+    args = parse_args()
+    env = {
+        "DATABASE_URL": args.database_url,
+        "CELERY_BROKER_URL": args.broker_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CONCORD_SSL_REDIRECT": "0",
+        "CONCORD_LOG_LEVEL": "ERROR",
+    }
+    recreate_database(args.database_url)
+    setup_django(env, args.use_migrations)
+    seed_started = time.monotonic()
+    project_id, tokens = seed(args.items, args.annotators, args.overlap)
+    print(
+        f"seeded {args.items} items, {args.annotators} annotators "
+        f"in {time.monotonic() - seed_started:.1f}s",
+        file=sys.stderr,
+    )
+    from django.db import connections
+
+    connections.close_all()
+    server = start_gunicorn(args, env)
+    try:
+        deadline = time.monotonic() + args.seconds
+        started = time.monotonic()
+        threads = [
+            Annotator(n, token, project_id, args.port, deadline) for n, token in enumerate(tokens)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=args.seconds + 60)
+        elapsed = time.monotonic() - started
+    finally:
+        stop(server)
+    duplicates, overfilled = check_database(project_id, args.overlap)
+    errors = [e for t in threads for e in t.errors]
+    for error in errors[:5]:
+        print("error:", error, file=sys.stderr)
+    submissions = sum(t.submissions for t in threads)
+    next_ms = [ms for t in threads for ms in t.next_ms]
+    submit_ms = [ms for t in threads for ms in t.submit_ms]
+    print(
+        json.dumps(
+            {
+                "annotators": args.annotators,
+                "submissions": submissions,
+                "per_s": round(submissions / elapsed, 1),
+                "next_p50_ms": percentile(next_ms, 50),
+                "next_p95_ms": percentile(next_ms, 95),
+                "submit_p50_ms": percentile(submit_ms, 50),
+                "submit_p95_ms": percentile(submit_ms, 95),
+                "errors": len(errors),
+                "duplicates": duplicates,
+                "overfilled": overfilled,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""The annotator's API: next item, annotations (blind for annotators), relabel requests."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import selectors
+from labeling.api.pagination import PageNumberPagination
+from labeling.models import Item
+from labeling.permissions import ANNOTATOR, REVIEWER, ProjectRoleMixin
+from labeling.services.annotating import ItemFull, annotation_submit
+from labeling.services.queue import next_item
+from labeling.services.relabeling import relabel_by_disagreement, relabel_request
+
+
+def _mark_role_owner(project, user) -> None:
+    project.role_user_id = user.pk  # the role project_for found is this user's
+
+
+class NextItemView(ProjectRoleMixin, APIView):
+    """The annotator's next item (the same one again until it is submitted or skipped)."""
+
+    min_role = ANNOTATOR
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "NextItem",
+                {
+                    "item": inline_serializer(
+                        "QueueItem",
+                        {
+                            "id": serializers.IntegerField(),
+                            "external_id": serializers.CharField(),
+                            "data": serializers.JSONField(),
+                        },
+                    ),
+                    "guideline_version": serializers.IntegerField(),
+                },
+            ),
+            204: OpenApiResponse(description="Nothing is left for this annotator."),
+        }
+    )
+    def get(self, request, project_id):
+        _mark_role_owner(self.project, request.user)
+        guideline = selectors.current_guideline(project=self.project, with_text=False)
+        item = next_item(project=self.project, annotator=request.user, guideline=guideline)
+        if item is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(
+            {
+                "item": {"id": item.pk, "external_id": item.external_id, "data": item.data},
+                "guideline_version": guideline.version,
+            }
+        )
+
+
+class AnnotationInSerializer(serializers.Serializer):
+    item = serializers.IntegerField(min_value=1)
+    label = serializers.JSONField(required=False, allow_null=True)
+    labels = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True)
+    unsure = serializers.BooleanField(required=False, default=False)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    lead_time_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    request_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+
+
+class AnnotationOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField()
+    external_id = serializers.CharField()
+    annotator = serializers.CharField()
+    label = serializers.CharField(allow_null=True)
+    labels = serializers.ListField(child=serializers.CharField())
+    unsure = serializers.BooleanField()
+    comment = serializers.CharField()
+    lead_time_ms = serializers.IntegerField(allow_null=True)
+    guideline_version = serializers.IntegerField()
+    request_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class AnnotationsView(ProjectRoleMixin, APIView):
+    """GET: annotations (annotators see only their own). POST: submit one annotation."""
+
+    min_role = ANNOTATOR
+
+    @extend_schema(
+        parameters=[],
+        responses=AnnotationOutSerializer(many=True),
+        description="Reviewers and managers see every annotation and may filter by `item`, "
+        "`annotator` (username) and `guideline_version`; annotators see only their own.",
+    )
+    def get(self, request, project_id):
+        filters = {}
+        params = request.query_params
+        try:
+            if params.get("item"):
+                filters["item_id"] = int(params["item"])
+            if params.get("guideline_version"):
+                filters["guideline__version"] = int(params["guideline_version"])
+        except ValueError:
+            raise ValidationError({"detail": "`item` and `guideline_version` are numbers."})
+        if self.project.user_role == ANNOTATOR:
+            filters["annotator_id"] = request.user.pk  # blind: their own labels only
+        elif params.get("annotator"):
+            filters["annotator__username"] = params["annotator"]
+        rows = selectors.annotation_rows_for_api(project=self.project, filters=filters)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(
+            selectors.annotation_dicts(project=self.project, rows=page)
+        )
+
+    @extend_schema(
+        request=AnnotationInSerializer,
+        responses={201: AnnotationOutSerializer},
+        description="`{item, label}` or `{item, labels: [...]}`; a retry with the same "
+        "`request_id` (or `Idempotency-Key` header) returns the stored annotation.",
+    )
+    def post(self, request, project_id):
+        _mark_role_owner(self.project, request.user)
+        incoming = AnnotationInSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        item = (
+            Item.objects.filter(project=self.project, pk=data["item"])
+            .only("id", "project_id", "external_id")
+            .first()
+        )
+        if item is None:
+            raise ValidationError({"item": "No such item in this project."})
+        item.project = self.project
+        try:
+            annotation = annotation_submit(
+                item=item,
+                annotator=request.user,
+                label=data.get("label"),
+                labels=data.get("labels"),
+                request_id=data.get("request_id") or request.headers.get("Idempotency-Key"),
+                unsure=data["unsure"],
+                comment=data["comment"],
+                lead_time_ms=data.get("lead_time_ms"),
+            )
+        except ItemFull as exc:
+            return Response(
+                {"detail": exc.message_dict["item"][0], **exc.message_dict},
+                status=status.HTTP_409_CONFLICT,
+            )
+        names = None
+        if annotation.label_id and not annotation.labels:  # the label object is at hand
+            names = {annotation.label_id: annotation.label.name}
+        (row,) = selectors.annotation_dicts(project=self.project, rows=[annotation], names=names)
+        return Response(row, status=status.HTTP_201_CREATED)
+
+
+class RelabelView(ProjectRoleMixin, APIView):
+    """Send items back to the queues: chosen `items`, or every item above a `threshold`."""
+
+    min_role = REVIEWER
+
+    @extend_schema(
+        request=inline_serializer(
+            "RelabelRequest",
+            {
+                "items": serializers.ListField(child=serializers.IntegerField(), required=False),
+                "threshold": serializers.FloatField(required=False),
+            },
+        ),
+        responses=inline_serializer("RelabelResult", {"requested": serializers.IntegerField()}),
+    )
+    def post(self, request, project_id):
+        items, threshold = request.data.get("items"), request.data.get("threshold")
+        if (items is None) == (threshold is None):
+            raise ValidationError({"detail": "Give either `items` (a list of ids) or `threshold`."})
+        if items is not None:
+            if not isinstance(items, list):
+                raise ValidationError({"items": "A list of item ids."})
+            n = relabel_request(project=self.project, item_ids=items, user=request.user)
+        else:
+            n = relabel_by_disagreement(
+                project=self.project, threshold=threshold, user=request.user
+            )
+        return Response({"requested": n})

@@ -1,0 +1,154 @@
+"""Forms of the HTML pages; services do the writing."""
+
+from django import forms
+
+from labeling.models import Membership, Project
+from labeling.services.projects import EDITABLE_FIELDS
+
+# ---- projects, members, guidelines (projects helper) --------------------------------------
+
+
+def parse_label_lines(text: str) -> list[dict]:
+    """One label per line, optionally `name | key`: [{"name", "key"}]."""
+    labels = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, key = line.partition("|")
+        labels.append({"name": name.strip(), "key": key.strip()})
+    return labels
+
+
+class ProjectCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    data_type = forms.ChoiceField(choices=Project.DataType.choices)
+    task_type = forms.ChoiceField(choices=Project.TaskType.choices)
+    overlap = forms.IntegerField(
+        min_value=1, max_value=1000, initial=1, help_text="How many annotators label each item."
+    )
+    ordered = forms.BooleanField(required=False, help_text="The classes are ordinal.")
+    labels = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "negative | n\npositive | p"}),
+        help_text="One label per line, in order; add a shortcut key after a bar: `spam | s`.",
+    )
+
+    def clean_labels(self):
+        labels = parse_label_lines(self.cleaned_data["labels"])
+        if not labels:
+            raise forms.ValidationError("Give at least one label.")
+        if any(len(label["name"]) > 100 for label in labels):
+            raise forms.ValidationError("Label names may have at most 100 characters.")
+        return labels
+
+
+class ProjectEditForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = list(EDITABLE_FIELDS)
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
+class LabelRowForm(forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=100, required=False)
+    key = forms.CharField(max_length=1, required=False, label="Shortcut key")
+
+
+LabelFormSet = forms.formset_factory(LabelRowForm, extra=2, can_delete=True, max_num=1000)
+
+
+def label_rows(formset) -> list[dict]:
+    """The label list a valid formset describes (blank new rows and deleted rows left out)."""
+    rows = []
+    for form in formset.forms:
+        data = form.cleaned_data
+        if not data or data.get("DELETE"):
+            continue
+        if not data.get("name") and data.get("id") is None:
+            continue
+        rows.append({"id": data.get("id"), "name": data.get("name", ""), "key": data.get("key")})
+    return rows
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class GuidelineDraftForm(forms.Form):
+    body = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=200_000,
+        widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "true"}),
+        help_text="Markdown. Raw HTML is sanitized when shown.",
+    )
+    changelog = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class GuidelinePublishForm(forms.Form):
+    changelog = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What changed, for the annotators.",
+    )
+
+
+class WorkedExampleForm(forms.Form):
+    external_id = forms.CharField(max_length=255, label="Item (external id)")
+    label = forms.ChoiceField(choices=())
+    why = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].choices = [
+            (name, name) for name in project.labels.values_list("name", flat=True)
+        ]
+
+
+# ---- imports (imports helper) ---------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    """The upload page's form; the options are the same as the API's and the command's."""
+
+    file = forms.FileField()
+    format = forms.ChoiceField(
+        choices=[("csv", "CSV"), ("jsonl", "JSON Lines"), ("labelstudio", "Label Studio JSON")]
+    )
+    kind = forms.ChoiceField(choices=[("items", "Items"), ("annotations", "Annotations")])
+    id_column = forms.CharField(max_length=255, initial="external_id")
+    text_column = forms.CharField(max_length=255, initial="text", required=False)
+    image_column = forms.CharField(max_length=255, initial="image", required=False)
+    metadata_columns = forms.CharField(
+        max_length=2000,
+        required=False,
+        help_text="Comma-separated; they become slice attributes (source, device, region...).",
+    )
+    on_duplicate = forms.ChoiceField(
+        choices=[("error", "Refuse the file"), ("skip", "Skip them"), ("update", "Update them")],
+        label="Items or annotations that already exist",
+    )
+    annotator_column = forms.CharField(max_length=255, initial="annotator", required=False)
+    label_column = forms.CharField(max_length=255, initial="label", required=False)
+    delimiter = forms.ChoiceField(
+        choices=[("comma", "Comma"), ("tab", "Tab"), ("semicolon", "Semicolon")],
+        help_text="CSV only.",
+    )
+
+    OPTION_FIELDS = (
+        "id_column",
+        "text_column",
+        "image_column",
+        "metadata_columns",
+        "on_duplicate",
+        "annotator_column",
+        "label_column",
+        "delimiter",
+    )
+
+    def options(self) -> dict:
+        return {k: self.cleaned_data[k] for k in self.OPTION_FIELDS if self.cleaned_data.get(k)}

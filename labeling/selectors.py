@@ -1,0 +1,341 @@
+"""Reads that are more than a one-line filter."""
+
+from labeling.models import Item, Project
+
+
+def newest_label_issue_run(*, project: Project):
+    """The newest succeeded label-issue run of a project, or None."""
+    from analysis.models import AnalysisRun
+
+    return (
+        AnalysisRun.objects.filter(
+            project=project,
+            kind=AnalysisRun.Kind.LABEL_ISSUES,
+            status=AnalysisRun.Status.SUCCEEDED,
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[str, set[str]]:
+    """The keys of the items' `data` or `metadata` JSON objects and the JSON types seen per key.
+
+    One aggregate query over all items (no row per item reaches Python). Types are
+    "string", "int", "float", "bool", "object", "array" ("null" values are left out);
+    with types=False only the keys are found (about 3x faster) and every type set is empty.
+    """
+    from django.db import connection
+
+    assert field in ("data", "metadata")
+    table = Item._meta.db_table
+    if not types:
+        if connection.vendor == "postgresql":
+            sql = f"""
+                SELECT DISTINCT jsonb_object_keys(i.{field}) FROM {table} i
+                WHERE i.project_id = %s AND jsonb_typeof(i.{field}) = 'object'
+            """
+        else:
+            sql = f"""
+                SELECT DISTINCT e.key FROM {table} i, json_each(i.{field}) e
+                WHERE i.project_id = %s AND json_type(i.{field}) = 'object'
+            """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [project.pk])
+            return {key: set() for (key,) in cursor.fetchall()}
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT e.key, jsonb_typeof(e.value),
+                   bool_and(e.value::text ~ '^-?[0-9]+$')
+                       FILTER (WHERE jsonb_typeof(e.value) = 'number')
+            FROM {table} i,
+                 jsonb_each(CASE jsonb_typeof(i.{field}) WHEN 'object' THEN i.{field}
+                            ELSE '{{}}'::jsonb END) e
+            WHERE i.project_id = %s
+            GROUP BY 1, 2
+        """
+    else:
+        sql = f"""
+            SELECT e.key, e.type, 1
+            FROM {table} i, json_each(i.{field}) e
+            WHERE i.project_id = %s AND json_type(i.{field}) = 'object'
+            GROUP BY 1, 2
+        """
+    names = {
+        "string": "string",
+        "text": "string",
+        "boolean": "bool",
+        "true": "bool",
+        "false": "bool",
+        "integer": "int",
+        "real": "float",
+        "object": "object",
+        "array": "array",
+    }
+    keys: dict[str, set[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk])
+        for key, json_type, integral in cursor.fetchall():
+            kinds = keys.setdefault(key, set())
+            if json_type == "null":
+                continue
+            if json_type == "number":
+                kinds.add("int" if integral else "float")
+            else:
+                kinds.add(names.get(json_type, "string"))
+    return keys
+
+
+# --- The annotator queue and labeling progress (annotator workflow) ---------------------------
+
+# A fixed bijective scramble of item ids; the project's seed shifts it (seeded random order).
+_SCRAMBLE_MULTIPLIER = 2654435761
+_SCRAMBLE_MODULUS = 4294967291
+
+
+def current_guideline(*, project: Project, with_text: bool = True):
+    """The newest published guideline version of a project (None before the first).
+
+    `with_text=False` leaves out the body and changelog (hot paths need only id and version).
+    """
+    from labeling.models import Guideline
+
+    guidelines = Guideline.objects.filter(project=project, published_at__isnull=False)
+    if not with_text:
+        guidelines = guidelines.defer("body", "changelog")
+    return guidelines.order_by("-version").first()
+
+
+def _queue_order_key(project: Project):
+    from django.db.models import BigIntegerField, ExpressionWrapper, F
+
+    if project.queue_order != Project.QueueOrder.RANDOM:
+        return F("id")
+    return ExpressionWrapper(
+        # (id + shift) * multiplier stays within 64 bits for ids below 10**9.
+        ((F("id") + (int(project.queue_seed) % 100_003) * 7919) * _SCRAMBLE_MULTIPLIER)
+        % _SCRAMBLE_MODULUS,
+        output_field=BigIntegerField(),
+    )
+
+
+def queue_candidate(
+    *, project: Project, annotator, guideline, now, exclude_item_ids=(), lock: bool = False
+) -> Item | None:
+    """The first item the queue rules allow for this annotator, or None.
+
+    Three index-driven queries, one per tier (relabel requests, started items, fresh items),
+    each taking only its first row: the cost depends on the frontier of open items, not on
+    the project's size (`item_queue_idx` = project, done_count, id). With `lock`, the row is
+    locked `FOR UPDATE SKIP LOCKED` (PostgreSQL) so concurrent claimers pass over it.
+    """
+    from django.db.models import Count, Exists, F, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from labeling.models import Annotation, Lease, Skip
+
+    overlap = project.overlap
+    others_leases = Coalesce(
+        Subquery(
+            Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now)
+            .exclude(annotator=annotator)
+            .values("item")
+            .annotate(n=Count("*"))
+            .values("n")[:1]
+        ),
+        Value(0),
+    )
+    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    skipped = Skip.objects.filter(item=OuterRef("pk"), annotator=annotator, guideline=guideline)
+    base = (
+        Item.objects.filter(project=project)
+        .exclude(pk__in=list(exclude_item_ids))
+        .alias(others_leases=others_leases)
+        .filter(done_count__lt=Value(overlap) - F("others_leases"))
+        .exclude(Exists(skipped))
+    )
+    order_key = _queue_order_key(project)
+    tiers = [
+        base.filter(relabel_requested_at__isnull=False, done_count__lt=overlap)
+        .exclude(Exists(mine.filter(updated_at__gte=OuterRef("relabel_requested_at"))))
+        .order_by("relabel_requested_at", order_key, "id"),
+        base.filter(relabel_requested_at__isnull=True, done_count__gte=1, done_count__lt=overlap)
+        .exclude(Exists(mine))
+        .order_by("-done_count", order_key, "id"),
+        base.filter(relabel_requested_at__isnull=True, done_count=0)
+        .exclude(Exists(mine))
+        .order_by(order_key, "id"),
+    ]
+    if overlap <= 1:
+        del tiers[1]  # nothing can be "started" and still open
+    for queryset in tiers:
+        if lock:
+            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+        item = queryset.first()
+        if item is not None:
+            return item
+    return None
+
+
+def annotation_rows_for_api(*, project: Project, filters: dict):
+    """Annotations of a project for the API list, oldest first (filters already role-checked)."""
+    from labeling.models import Annotation
+
+    return (
+        Annotation.objects.filter(project=project, **filters)
+        .select_related("item", "annotator", "guideline")
+        .only(
+            "id", "item__id", "item__external_id", "annotator__username", "guideline__version",
+            "label_id", "labels", "unsure", "comment", "lead_time_ms", "request_id",
+            "created_at", "updated_at",
+        )
+        .order_by("id")
+    )  # fmt: skip
+
+
+def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> list[dict]:
+    """Annotations as the API shows them (label names instead of class ids).
+
+    `names`: {class id: name} when the caller has them already.
+    """
+    from labeling.models import LabelClass
+
+    if names is None:
+        names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
+    return [
+        {
+            "id": a.pk,
+            "item": a.item_id,
+            "external_id": a.item.external_id,
+            "annotator": a.annotator.username,
+            "label": names.get(a.label_id),
+            "labels": [names.get(i, str(i)) for i in (a.labels or [])],
+            "unsure": a.unsure,
+            "comment": a.comment,
+            "lead_time_ms": a.lead_time_ms,
+            "guideline_version": a.guideline.version,
+            "request_id": a.request_id,
+            "created_at": a.created_at,
+            "updated_at": a.updated_at,
+        }
+        for a in rows
+    ]
+
+
+def labeling_progress(*, project: Project, annotator, guideline) -> dict:
+    """The annotator page's progress bar: their annotations under this version, open items.
+
+    `remaining`: items whose current round still needs annotations; `complete`: the others.
+    Two index-only counts (annotation (project, annotator), item_queue_idx).
+    """
+    from django.db.models import Count, Q
+
+    from labeling.models import Annotation
+
+    mine = Annotation.objects.filter(
+        project=project, annotator=annotator, guideline=guideline
+    ).count()
+    counts = Item.objects.filter(project=project).aggregate(
+        total=Count("id"), complete=Count("id", filter=Q(done_count__gte=project.overlap))
+    )
+    total, complete = counts["total"], counts["complete"]
+    return {
+        "mine": mine,
+        "total": total,
+        "complete": complete,
+        "remaining": total - complete,
+        "percent": round(100 * complete / total, 1) if total else 0.0,
+    }
+
+
+def labeling_dashboard(*, project: Project, guideline) -> dict:
+    """Items by state in their current round, per-annotator figures, throughput by period.
+
+    Annotations under the current version are streamed as arrays (no ORM object per row).
+    Returns states {not_started, in_progress, complete}, annotators [{username, n, n_unsure,
+    median_seconds}], throughput [{period, n}] with hourly periods for spans up to three days,
+    daily beyond.
+    """
+    import datetime as dt
+
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from labeling.models import Annotation, Lease
+
+    now = timezone.now()
+    counts = Item.objects.filter(project=project).aggregate(
+        not_started=Count("id", filter=Q(done_count=0)),
+        in_progress=Count("id", filter=Q(done_count__gt=0, done_count__lt=project.overlap)),
+        complete=Count("id", filter=Q(done_count__gte=project.overlap)),
+    )
+    # Items claimed but not yet labeled count as in progress.
+    claimed = (
+        Lease.objects.filter(item__project=project, item__done_count=0, expires_at__gt=now)
+        .values("item")
+        .distinct()
+        .count()
+    )
+    states = {
+        "not_started": counts["not_started"] - claimed,
+        "in_progress": counts["in_progress"] + claimed,
+        "complete": counts["complete"],
+    }
+    rows = Annotation.objects.filter(project=project, guideline=guideline).values_list(
+        "annotator_id", "lead_time_ms", "unsure", "created_at"
+    )
+    annotator_ids, lead_ms, unsure, stamps = [], [], [], []
+    for annotator_id, lead, is_unsure, created in rows.iterator(chunk_size=20_000):
+        annotator_ids.append(annotator_id)
+        lead_ms.append(np.nan if lead is None else lead)
+        unsure.append(is_unsure)
+        stamps.append(created.timestamp())
+    annotator_ids = np.asarray(annotator_ids, dtype=np.int64)
+    lead_ms = np.asarray(lead_ms, dtype=np.float64)
+    unsure = np.asarray(unsure, dtype=bool)
+    stamps = np.asarray(stamps, dtype=np.float64)
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in=np.unique(annotator_ids).tolist())
+        .values_list("pk", "username")
+    )
+    annotators = []
+    for annotator_id in np.unique(annotator_ids):
+        mask = annotator_ids == annotator_id
+        leads = lead_ms[mask]
+        leads = leads[~np.isnan(leads)]
+        annotators.append(
+            {
+                "username": names.get(int(annotator_id), str(annotator_id)),
+                "n": int(mask.sum()),
+                "n_unsure": int(unsure[mask].sum()),
+                "median_seconds": round(float(np.median(leads)) / 1000, 1) if len(leads) else None,
+            }
+        )
+    annotators.sort(key=lambda row: (-row["n"], row["username"]))
+    throughput = []
+    if len(stamps):
+        span = stamps.max() - stamps.min()
+        step = 3600 if span <= 3 * 86400 else 86400
+        buckets = (stamps // step).astype(np.int64)
+        periods, n = np.unique(buckets, return_counts=True)
+        full = np.arange(periods.min(), periods.max() + 1)
+        n_full = np.zeros(len(full), dtype=np.int64)
+        n_full[np.searchsorted(full, periods)] = n
+        fmt = "%Y-%m-%d %H:00" if step == 3600 else "%Y-%m-%d"
+        throughput = [
+            {
+                "period": dt.datetime.fromtimestamp(int(p) * step, tz=dt.UTC).strftime(fmt),
+                "n": int(k),
+            }
+            for p, k in zip(full, n_full, strict=True)
+        ]
+    return {
+        "states": states,
+        "total": sum(states.values()),
+        "annotators": annotators,
+        "throughput": throughput,
+        "n_annotations": len(annotator_ids),
+    }

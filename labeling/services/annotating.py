@@ -1,0 +1,262 @@
+"""Labeling an item: submit (or change) an annotation, skip an item, undo the last action.
+
+Every member of the project may label: annotators are who the queue is for, and a manager
+"does everything" (DESIGN.md), so small teams can label without a second account. Labels of
+reviewers and managers are not blind (they can see other people's labels), which a team that
+measures agreement should keep in mind; the dashboard lists each labeler by name.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from labeling import selectors
+from labeling.models import (
+    Annotation,
+    AnnotationRevision,
+    Item,
+    LabelClass,
+    Lease,
+    Project,
+    Skip,
+)
+from labeling.permissions import role_in
+
+MAX_COMMENT_CHARS = 5_000
+MAX_LEAD_TIME_MS = 24 * 3600 * 1000
+MAX_REQUEST_ID_CHARS = 64
+
+
+class ItemFull(ValidationError):
+    """The item already has every annotation its overlap asks for (HTTP 409 in the API)."""
+
+
+def _require_member(project: Project, annotator) -> None:
+    # A view that just checked the role (project_for) marks whose role it is; else ask.
+    if getattr(project, "role_user_id", None) == annotator.pk:
+        role = project.user_role
+    else:
+        role = role_in(annotator, project)
+    if role is None:
+        raise PermissionDenied("Only members of the project label its items.")
+
+
+def _class_for(project: Project, value, classes: dict) -> LabelClass:
+    """A label given as a name or a class id -> the project's LabelClass."""
+    if isinstance(value, LabelClass):
+        value = value.pk
+    if isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, int) and value in classes["by_id"]:
+        return classes["by_id"][value]
+    if isinstance(value, str) and value in classes["by_name"]:
+        return classes["by_name"][value]
+    names = ", ".join(classes["by_name"])
+    raise ValidationError({"label": f"Unknown label {value!r}; the labels are: {names}."})
+
+
+def _resolve_labels(project: Project, label, labels) -> tuple[LabelClass | None, list[int]]:
+    classes_list = list(LabelClass.objects.filter(project=project))
+    classes = {
+        "by_id": {c.pk: c for c in classes_list},
+        "by_name": {c.name: c for c in classes_list},
+    }
+    if project.is_multi_label:
+        if labels is None and label is not None:
+            labels = [label]
+        if labels is None:
+            raise ValidationError({"labels": "Give `labels`, a list of label names."})
+        if not isinstance(labels, list | tuple):
+            raise ValidationError({"labels": "`labels` must be a list of label names."})
+        chosen = [_class_for(project, value, classes) for value in labels]
+        ids = sorted({c.pk for c in chosen})
+        if len(ids) != len(chosen):
+            raise ValidationError({"labels": "A label is listed twice."})
+        return None, ids
+    if labels is not None:
+        if label is None and isinstance(labels, list | tuple) and len(labels) == 1:
+            label = labels[0]
+        else:
+            raise ValidationError(
+                {"labels": "This project is single-label: give exactly one `label`."}
+            )
+    if label is None or label == "":
+        raise ValidationError({"label": "Choose a label."})
+    return _class_for(project, label, classes), []
+
+
+def _clean_extras(comment, lead_time_ms, request_id):
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ValidationError({"comment": f"At most {MAX_COMMENT_CHARS} characters."})
+    if lead_time_ms is not None:
+        try:
+            lead_time_ms = int(lead_time_ms)
+        except (TypeError, ValueError):
+            raise ValidationError({"lead_time_ms": "A whole number of milliseconds."}) from None
+        if lead_time_ms < 0:
+            raise ValidationError({"lead_time_ms": "Cannot be negative."})
+        lead_time_ms = min(lead_time_ms, MAX_LEAD_TIME_MS)  # a tab left open overnight
+    if request_id is not None:
+        request_id = str(request_id).strip() or None
+        if request_id and len(request_id) > MAX_REQUEST_ID_CHARS:
+            raise ValidationError({"request_id": f"At most {MAX_REQUEST_ID_CHARS} characters."})
+    return comment, lead_time_ms, request_id
+
+
+@transaction.atomic
+def annotation_submit(
+    *,
+    item: Item,
+    annotator,
+    label=None,
+    labels=None,
+    request_id: str | None = None,
+    unsure: bool = False,
+    comment: str = "",
+    lead_time_ms: int | None = None,
+) -> Annotation:
+    """Record the annotator's label(s) for the item under the current guideline version.
+
+    - `label` (single-label) or `labels` (multi-label): names or class ids of the project.
+    - `request_id`: a client id per submission; a retry with the same id returns the stored
+      annotation instead of writing again.
+    - Submitting again for an item already labeled under this version changes the label; the
+      previous value is kept as an `AnnotationRevision`.
+    - Releases the annotator's lease. Refuses (ItemFull) a new annotation for an item whose
+      round is already full and that the annotator holds no lease on.
+    """
+    project = item.project
+    _require_member(project, annotator)
+    comment, lead_time_ms, request_id = _clean_extras(comment, lead_time_ms, request_id)
+    label_class, label_ids = _resolve_labels(project, label, labels)
+    guideline = selectors.current_guideline(project=project, with_text=False)
+    if guideline is None:
+        raise ValidationError({"detail": "The project has no published guideline yet."})
+    # The item row lock serializes every write to this item's round (and claims of it).
+    locked = Item.objects.select_for_update().only("id", "done_count", "relabel_requested_at")
+    item_row = locked.get(pk=item.pk)
+    # One read for the retry check, the annotation to change and the round membership.
+    mine = Annotation.objects.filter(annotator=annotator).filter(
+        Q(item=item) | Q(request_id=request_id) if request_id else Q(item=item)
+    )
+    mine = list(mine.only("id", "item_id", "guideline_id", "request_id", "updated_at"))
+    earlier = next((a for a in mine if request_id and a.request_id == request_id), None)
+    if earlier is not None:
+        if earlier.item_id != item.pk:
+            raise ValidationError(
+                {"request_id": "This request id was already used for another item."}
+            )
+        return Annotation.objects.get(pk=earlier.pk)
+    now = timezone.now()
+    existing = next(
+        (a for a in mine if a.item_id == item.pk and a.guideline_id == guideline.pk), None
+    )
+    round_start = item_row.relabel_requested_at
+    in_round = any(
+        a.item_id == item.pk and (round_start is None or a.updated_at >= round_start) for a in mine
+    )
+    if not in_round:
+        leases = set(
+            Lease.objects.filter(item=item, expires_at__gt=now).values_list(
+                "annotator_id", flat=True
+            )
+        )
+        if annotator.pk not in leases and item_row.done_count + len(leases) >= project.overlap:
+            raise ItemFull(
+                {"item": "This item already has all the annotations it needs; take the next."}
+            )
+    if existing is not None:
+        existing = Annotation.objects.get(pk=existing.pk)
+    if existing is None:
+        annotation = Annotation.objects.create(
+            project=project,
+            item=item,
+            annotator=annotator,
+            guideline=guideline,
+            label=label_class,
+            labels=label_ids,
+            unsure=bool(unsure),
+            comment=comment,
+            lead_time_ms=lead_time_ms,
+            request_id=request_id,
+        )
+    else:
+        AnnotationRevision.objects.create(
+            annotation=existing,
+            label_id=existing.label_id,
+            labels=existing.labels,
+            unsure=existing.unsure,
+            comment=existing.comment,
+        )
+        existing.label = label_class
+        existing.labels = label_ids
+        existing.unsure = bool(unsure)
+        existing.comment = comment
+        if lead_time_ms is not None:
+            existing.lead_time_ms = (existing.lead_time_ms or 0) + lead_time_ms
+        if request_id:
+            existing.request_id = request_id
+        existing.save()
+        annotation = existing
+    if not in_round:
+        Item.objects.filter(pk=item.pk).update(done_count=F("done_count") + 1)
+    Lease.objects.filter(item=item, annotator=annotator).delete()
+    return annotation
+
+
+@transaction.atomic
+def annotation_skip(*, item: Item, annotator, reason: str) -> Skip:
+    """Pass on an item under the current version (with a reason); releases the lease."""
+    project = item.project
+    _require_member(project, annotator)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why you skip this item."})
+    if len(reason) > 255:
+        raise ValidationError({"reason": "At most 255 characters."})
+    guideline = selectors.current_guideline(project=project)
+    if guideline is None:
+        raise ValidationError({"detail": "The project has no published guideline yet."})
+    skip, created = Skip.objects.get_or_create(
+        item=item, annotator=annotator, guideline=guideline, defaults={"reason": reason}
+    )
+    if not created and skip.reason != reason:
+        skip.reason = reason
+        skip.save(update_fields=["reason"])
+    Lease.objects.filter(item=item, annotator=annotator).delete()
+    return skip
+
+
+@transaction.atomic
+def annotation_undo_last(*, project: Project, annotator) -> Item | None:
+    """Reopen the annotator's last labeled (or skipped) item under the current version.
+
+    Undo does not delete anything: the item comes back to the annotator with their label
+    preselected, and submitting again changes it (the old value is kept as a revision). An
+    undone skip is removed, so the item may come back in the queue. None: nothing to undo.
+    """
+    _require_member(project, annotator)
+    guideline = selectors.current_guideline(project=project)
+    if guideline is None:
+        return None
+    last_annotation = (
+        Annotation.objects.filter(project=project, annotator=annotator, guideline=guideline)
+        .order_by("-updated_at", "-id")
+        .select_related("item")
+        .first()
+    )
+    last_skip = (
+        Skip.objects.filter(item__project=project, annotator=annotator, guideline=guideline)
+        .order_by("-created_at", "-id")
+        .select_related("item")
+        .first()
+    )
+    if last_skip is not None and (
+        last_annotation is None or last_skip.created_at > last_annotation.updated_at
+    ):
+        item = last_skip.item
+        last_skip.delete()
+        return item
+    return last_annotation.item if last_annotation is not None else None

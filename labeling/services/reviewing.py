@@ -1,0 +1,50 @@
+"""A reviewer's final label for an item: it always wins over any aggregate."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from labeling.models import Item, LabelClass, Review
+from labeling.permissions import REVIEWER, has_role
+
+MAX_NOTE = 5000
+
+
+def _label_class(item: Item, label) -> LabelClass:
+    if isinstance(label, LabelClass):
+        if label.project_id != item.project_id:
+            raise ValidationError({"label": "The label belongs to another project."})
+        return label
+    found = LabelClass.objects.filter(project_id=item.project_id, name=str(label)).first()
+    if found is None and isinstance(label, int | str) and str(label).isdigit():
+        found = LabelClass.objects.filter(project_id=item.project_id, pk=int(label)).first()
+    if found is None:
+        raise ValidationError({"label": f"Unknown label {label!r}."})
+    return found
+
+
+@transaction.atomic
+def review_set(*, item: Item, reviewer, label, note: str = "") -> Review:
+    """Set (or replace) the item's reviewed label.
+
+    label: a LabelClass, a label name or id; for multi-label projects a list of those (the
+    chosen classes, possibly empty). Only reviewers and managers of the item's project may.
+    """
+    project = item.project
+    if not has_role(reviewer, project, REVIEWER):
+        raise PermissionDenied("Reviews need the reviewer or manager role.")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
+    if project.is_multi_label:
+        values = label if isinstance(label, list | tuple) else [label]
+        chosen = sorted({_label_class(item, value).pk for value in values if value != ""})
+        single = None
+    else:
+        if label is None or label == "" or isinstance(label, list | tuple):
+            raise ValidationError({"label": "Choose one label."})
+        single, chosen = _label_class(item, label), []
+    review, _ = Review.objects.update_or_create(
+        item=item,
+        defaults={"reviewer": reviewer, "label": single, "labels": chosen, "note": note},
+    )
+    return review

@@ -1,0 +1,146 @@
+// Keyboard-first review queue of likely label errors (templates/analysis/issues.html).
+// a accept, g keep, m ambiguous (relabel), e ambiguous + worked example, j/k or arrows move.
+(function () {
+  "use strict";
+  const list = document.getElementById("issue-list");
+  if (!list) return;
+  const feedback = document.getElementById("issue-feedback");
+  const rows = Array.from(list.querySelectorAll("li.issue"));
+  let current = 0;
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function select(index, scroll) {
+    if (!rows.length) return;
+    current = Math.max(0, Math.min(rows.length - 1, index));
+    rows.forEach((row, i) => row.classList.toggle("current", i === current));
+    if (scroll !== false) {
+      rows[current].focus({ preventScroll: true });
+      rows[current].scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function nextOpen(from) {
+    for (let i = from + 1; i < rows.length; i++) {
+      if (rows[i].dataset.resolution === "open") return i;
+    }
+    return Math.min(from + 1, rows.length - 1);
+  }
+
+  const RESOLUTION_TEXT = {
+    accepted: "Suggestion accepted",
+    kept: "Label kept",
+    ambiguous: "Ambiguous",
+  };
+
+  async function resolve(row, body) {
+    row.classList.add("busy");
+    try {
+      const response = await fetch(row.dataset.resolveUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        const reasons = Object.entries(answer)
+          .filter(([key]) => key !== "detail" || Object.keys(answer).length === 1)
+          .map(([key, value]) => (key === "detail" ? "" : key + ": ") + [].concat(value).join(" "));
+        feedback.textContent = "Not saved: " + (reasons.join("; ") || response.status);
+        feedback.className = "error";
+        return false;
+      }
+      row.dataset.resolution = answer.resolution;
+      const badge = row.querySelector(".badge.resolution");
+      badge.className = "badge resolution " + answer.resolution;
+      badge.textContent = RESOLUTION_TEXT[answer.resolution] || answer.resolution;
+      row.classList.add("resolved");
+      feedback.textContent = row.querySelector(".issue-head strong").textContent + ": " + badge.textContent + ".";
+      feedback.className = "muted";
+      return true;
+    } catch (error) {
+      feedback.textContent = "Not saved: the server could not be reached.";
+      feedback.className = "error";
+      return false;
+    } finally {
+      row.classList.remove("busy");
+    }
+  }
+
+  function openExample(row) {
+    const form = row.querySelector(".example-form");
+    form.hidden = false;
+    form.querySelector("textarea").focus();
+  }
+
+  async function act(index, action) {
+    const row = rows[index];
+    if (!row) return;
+    select(index, false);
+    if (action === "example") {
+      openExample(row);
+      return;
+    }
+    const body = action === "ambiguous" ? { action: "ambiguous", relabel: true } : { action };
+    if (await resolve(row, body)) select(nextOpen(index));
+  }
+
+  rows.forEach((row, index) => {
+    row.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-action]");
+      if (button) act(index, button.dataset.action);
+      else if (!event.target.closest("form")) select(index, false);
+    });
+    row.querySelector(".example-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const ok = await resolve(row, {
+        action: "ambiguous",
+        add_example: true,
+        relabel: form.elements.relabel.checked,
+        why: form.elements.why.value,
+      });
+      if (ok) {
+        form.hidden = true;
+        select(nextOpen(index));
+      }
+    });
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, textarea, select")) {
+      if (event.key === "Escape") {
+        const form = target.closest(".example-form");
+        if (form) form.hidden = true;
+        select(current);
+      }
+      return;
+    }
+    const keys = {
+      a: () => act(current, "accept"),
+      g: () => act(current, "keep"),
+      m: () => act(current, "ambiguous"),
+      e: () => act(current, "example"),
+      j: () => select(current + 1),
+      ArrowDown: () => select(current + 1),
+      k: () => select(current - 1),
+      ArrowUp: () => select(current - 1),
+    };
+    const handler = keys[event.key];
+    if (handler) {
+      event.preventDefault();
+      handler();
+    }
+  });
+
+  select(0, false);
+})();

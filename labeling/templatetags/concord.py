@@ -1,0 +1,22 @@
+"""Template helpers: `{{ body|markdown }}`, `{% if project|role_at_least:"reviewer" %}`."""
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from labeling.markdown_render import render_markdown
+from labeling.permissions import ROLE_RANK
+
+register = template.Library()
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str) -> str:
+    """Render markdown and sanitize it; the result is safe to output unescaped."""
+    return mark_safe(render_markdown(text))  # noqa: S308 - nh3 sanitized it
+
+
+@register.filter
+def role_at_least(project, min_role: str) -> bool:
+    """True when the role `project_for` attached to the project reaches `min_role`."""
+    role = getattr(project, "user_role", None)
+    return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[min_role]

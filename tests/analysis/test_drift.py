@@ -1,0 +1,163 @@
+"""Drift: a batch whose label balance moved is flagged; two random halves of one are not."""
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.metrics.drift import drift_report, label_drift, psi
+from analysis.models import AnalysisRun
+from analysis.services.drift import drift_job, drift_params
+from analysis.services.runs import analysis_run
+from labeling.models import Annotation, ImportBatch, Item
+from tests.factories import add_member, make_project
+
+CLASSES = ["negative", "positive"]
+
+
+def sentences(datasets, source):
+    with open(datasets / "sentiment" / f"{source}.tsv", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [r[0] for r in rows], np.array([int(r[1]) for r in rows])
+
+
+def frame(n, source):
+    return pd.DataFrame({"source": [source] * n}, dtype=object)
+
+
+def test_two_random_halves_of_one_batch_do_not_drift(datasets):
+    texts, labels = sentences(datasets, "yelp")
+    order = np.random.default_rng(11).permutation(len(texts))
+    a, b = order[:500], order[500:]
+    lengths = np.array([len(t) for t in texts], dtype=float)
+    report = drift_report(
+        class_names=CLASSES,
+        labels_a=labels[a],
+        labels_b=labels[b],
+        metadata_a=frame(500, "yelp"),
+        metadata_b=frame(500, "yelp"),
+        text_length_a=lengths[a],
+        text_length_b=lengths[b],
+    )
+    verdicts = {c["name"]: (c["drifted"], c["verdict"]) for c in report["checks"]}
+    print(verdicts)
+    assert report["n_drifted"] == 0, verdicts
+    assert set(verdicts) == {"label distribution", "source", "text length"}
+    label_check = report["checks"][0]
+    assert label_check["p_value"] > 0.01 and label_check["js_distance"] < 0.05
+
+
+def test_batch_whose_label_balance_moved_is_flagged(datasets):
+    texts, labels = sentences(datasets, "amazon")
+    rng = np.random.default_rng(12)
+    positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    a = np.concatenate([positives[:250], negatives[:250]])  # 50% positive
+    b = np.concatenate([positives[250:475], negatives[250:325]])  # 75% positive
+    rng.shuffle(b)
+    check = label_drift(labels[a], labels[b], CLASSES)
+    print(check["verdict"], check["p_value"], check["js_distance"])
+    assert check["drifted"] and check["severity"] == "major"
+    assert check["p_value"] < 1e-6
+    # By hand: M = (.375, .625); KL(A||M) = 0.046557, KL(B||M) = 0.051031 bits;
+    # JS distance = sqrt((0.046557 + 0.051031) / 2) = 0.22090.
+    assert check["js_distance"] == pytest.approx(0.22090, abs=1e-4)
+    assert check["histogram"]["b"] == [0.25, 0.75]
+    assert "positive" in check["verdict"] or "negative" in check["verdict"]
+
+
+def test_psi_of_a_known_shift():
+    # Two bins 50/50 -> 70/30: (0.2 ln(7/5) + (-0.2) ln(3/5)) = 0.1695
+    assert psi(np.array([0.5, 0.5]), np.array([0.7, 0.3])) == pytest.approx(0.16946, abs=1e-4)
+
+
+def test_new_source_and_longer_texts_are_flagged_but_equal_ones_are_not():
+    rng = np.random.default_rng(3)
+    report = drift_report(
+        class_names=CLASSES,
+        labels_a=rng.integers(0, 2, 400),
+        labels_b=rng.integers(0, 2, 400),
+        metadata_a=pd.DataFrame({"source": rng.choice(["web", "app"], 400)}, dtype=object),
+        metadata_b=pd.DataFrame({"source": rng.choice(["web", "app", "kiosk"], 400)}, dtype=object),
+        text_length_a=rng.normal(80, 20, 400),
+        text_length_b=rng.normal(120, 20, 400),
+        confidence_a=rng.uniform(0.5, 1, 400),
+        confidence_b=rng.uniform(0.5, 1, 400),
+    )
+    drifted = {c["name"]: c["drifted"] for c in report["checks"]}
+    assert drifted == {
+        "label distribution": False,
+        "source": True,
+        "text length": True,
+        "model confidence": False,
+    }
+
+
+@pytest.mark.django_db
+def test_drift_job_compares_two_import_batches(make_user, datasets):
+    manager = make_user()
+    project = make_project(manager, labels=CLASSES)
+    annotator = add_member(project, "ann")
+    guideline = project.current_guideline()
+    texts, labels = sentences(datasets, "imdb")
+    positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    batch_a = ImportBatch.objects.create(project=project, filename="january.csv")
+    batch_b = ImportBatch.objects.create(project=project, filename="february.csv")
+    # January is balanced; February is 80% positive.
+    chosen = {
+        batch_a.pk: np.concatenate([positives[:200], negatives[:200]]),
+        batch_b.pk: np.concatenate([positives[200:440], negatives[200:260]]),
+    }
+    Item.objects.bulk_create(
+        Item(project=project, batch_id=batch, external_id=f"imdb-{i}",
+             data={"text": texts[i]}, metadata={"source": "imdb"})
+        for batch, indices in chosen.items() for i in indices
+    )  # fmt: skip
+    label_ids = list(project.labels.values_list("id", flat=True))
+    Annotation.objects.bulk_create(
+        Annotation(project=project, item_id=item_id, annotator=annotator, guideline=guideline,
+                   label_id=label_ids[labels[int(external_id.split("-")[1])]])
+        for item_id, external_id in project.items.values_list("id", "external_id")
+    )  # fmt: skip
+
+    run = AnalysisRun.objects.create(
+        project=project, kind="drift", params={"batch_a": batch_a.pk, "batch_b": batch_b.pk}
+    )
+    with analysis_run(run.pk) as recorder:
+        drift_job(recorder)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    checks = {c["name"]: c for c in run.result["checks"]}
+    assert checks["label distribution"]["drifted"]
+    assert checks["label distribution"]["histogram"]["b"] == [0.2, 0.8]
+    assert checks["label distribution"]["n_a"] == 400 and checks["label distribution"]["n_b"] == 300
+    assert not checks["source"]["drifted"]
+    assert run.result["model_note"]  # no model yet: said, not failed
+    assert run.result["a"] == f"#{batch_a.pk} january.csv"
+
+
+@pytest.mark.django_db
+def test_drift_parameters_are_checked(make_user):
+    project = make_project(make_user())
+    other = make_project(make_user())
+    foreign = ImportBatch.objects.create(project=other)
+    own = ImportBatch.objects.create(project=project)
+    from django.core.exceptions import ValidationError
+
+    for params, field in [
+        ({}, "batch_a"),
+        ({"batch_a": own.pk, "batch_b": foreign.pk}, "batch_b"),
+        ({"batch_a": "x", "batch_b": own.pk}, "batch_a"),
+        ({"batch_a": own.pk, "batch_b": own.pk}, "batch_b"),
+        ({"from_a": "2026-13-01", "to_a": "", "from_b": "2026-01-01"}, "from_a"),
+        ({"from_a": "2026-02-01", "to_a": "2026-01-01", "from_b": "2026-01-01"}, "to_a"),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            drift_params(project=project, params=params)
+        assert field in caught.value.message_dict, (params, caught.value.message_dict)
+    ok = drift_params(
+        project=project,
+        params={"from_a": "2026-01-01", "to_a": "2026-01-31", "from_b": "2026-02-01"},
+    )
+    assert ok.a.end.isoformat() == "2026-02-01T00:00:00+00:00"  # the whole of Jan 31
+    assert ok.b.end is None

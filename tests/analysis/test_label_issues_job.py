@@ -1,0 +1,287 @@
+"""The label-issues job through the API and a real Celery worker."""
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+from cleanlab.filter import find_label_issues
+from cleanlab.multiannotator import get_label_quality_multiannotator
+from cleanlab.rank import get_label_quality_scores
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from analysis.metrics.out_of_sample import out_of_sample_probabilities
+from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
+from labeling.models import Annotation, Item, Membership
+from tests.conftest import wait_for
+from tests.factories import add_member, load_crowd_answers, make_project
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+User = get_user_model()
+N = 600
+
+
+def sentiment(datasets, n=N):
+    frame = pd.read_csv(
+        datasets / "sentiment" / "amazon.tsv",
+        sep="\t",
+        header=None,
+        names=["text", "label"],
+        quoting=csv.QUOTE_NONE,
+    ).iloc[:n]
+    truth = frame["label"].to_numpy()
+    rng = np.random.default_rng(0)
+    noisy = truth.copy()
+    flip = rng.choice(n, size=n // 10, replace=False)
+    noisy[flip] = 1 - noisy[flip]
+    return frame["text"].tolist(), truth, noisy
+
+
+def text_project(manager, texts, label_columns):
+    """A text project whose items s0.. carry the texts, annotated by one user per column."""
+    project = make_project(manager, labels=("0", "1"))
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"s{i}", data={"text": t}, metadata={"half": str(i % 2)})
+        for i, t in enumerate(texts)
+    )
+    items = dict(project.items.values_list("external_id", "id"))
+    labels = dict(project.labels.values_list("name", "id"))
+    guideline = project.current_guideline()
+    annotations = []
+    for column, values in enumerate(label_columns):
+        user = add_member(project, f"annotator{column}", Membership.Role.ANNOTATOR)
+        annotations += [
+            Annotation(
+                project=project,
+                item_id=items[f"s{i}"],
+                annotator=user,
+                guideline=guideline,
+                label_id=labels[str(v)],
+            )
+            for i, v in enumerate(values)
+            if v >= 0
+        ]
+    Annotation.objects.bulk_create(annotations)
+    return project
+
+
+def reviewer_client(project):
+    client = APIClient()
+    client.force_authenticate(add_member(project, "reviewer", Membership.Role.REVIEWER))
+    return client
+
+
+def run_to_end(client, project, params, worker, *, expect="succeeded"):
+    response = client.post(
+        f"/api/v1/projects/{project.pk}/runs/",
+        {"kind": "label_issues", "params": params},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    run_id = response.json()["id"]
+
+    def finished():
+        answer = client.get(f"/api/v1/runs/{run_id}/").json()
+        return answer if answer["status"] in ("succeeded", "failed") else None
+
+    answer = wait_for(finished, timeout=240, what="the label-issues run", on_timeout=worker.log)
+    assert answer["status"] == expect, answer
+    return answer
+
+
+def issue_rows(client, project, query=""):
+    answer = client.get(f"/api/v1/projects/{project.pk}/issues/?page_size=1000{query}").json()
+    return answer
+
+
+def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(make_user, datasets, celery_worker):
+    texts, _, noisy = sentiment(datasets)
+    project = text_project(make_user(), texts, [noisy])
+    client = reviewer_client(project)
+    probs = out_of_sample_probabilities(texts, noisy, n_classes=2, kind="text").probabilities
+    upload = {
+        "model": "my-model",
+        "classes": ["0", "1"],
+        "rows": [
+            {"external_id": f"s{i}", "probabilities": p} for i, p in enumerate(probs.tolist())
+        ],
+    }
+    assert (
+        client.post(
+            f"/api/v1/projects/{project.pk}/predictions/", upload, format="json"
+        ).status_code
+        == 201
+    )
+
+    run = run_to_end(client, project, {"model": "my-model"}, celery_worker)
+    result = run["result"]
+    bare_flags = find_label_issues(noisy, probs, n_jobs=1)
+    bare_quality = get_label_quality_scores(noisy, probs)
+    assert result["method"] == "confident_learning"
+    assert result["model"] == "my-model"
+    assert (result["n_items"], result["n_issues"]) == (N, int(bare_flags.sum()))
+    assert result["model_accuracy"] == pytest.approx((probs.argmax(1) == noisy).mean())
+
+    answer = issue_rows(client, project)
+    assert answer["count"] == N and answer["run"]["method"] == "confident_learning"
+    rows = {int(r["external_id"][1:]): r for r in answer["results"]}
+    flagged = {i for i, r in rows.items() if r["is_issue"]}
+    assert flagged == set(np.flatnonzero(bare_flags).tolist())
+    for i, row in rows.items():
+        assert row["quality"] == pytest.approx(bare_quality[i], abs=1e-12)
+        assert row["given_label"] == str(noisy[i])
+        assert row["suggested_label"] == str(probs[i].argmax())
+        assert row["votes"] == {str(noisy[i]): 1}
+    ranks = [r["rank"] for r in answer["results"]]
+    assert ranks == sorted(ranks) == list(range(1, N + 1))
+    assert [r["quality"] for r in answer["results"]] == sorted(r["quality"] for r in rows.values())
+
+    only_issues = issue_rows(client, project, "&is_issue=true&label=1&meta_half=0")
+    expected = {i for i in flagged if noisy[i] == 1 and i % 2 == 0}
+    assert {int(r["external_id"][1:]) for r in only_issues["results"]} == expected
+    low = issue_rows(client, project, "&max_quality=0.2")
+    assert {int(r["external_id"][1:]) for r in low["results"]} == set(
+        np.flatnonzero(bare_quality <= 0.2).tolist()
+    )
+    assert client.get(f"/api/v1/projects/{project.pk}/issues/?max_quality=x").status_code == 400
+
+
+def test_several_annotators_with_predictions_use_crowdlab(make_user, datasets, celery_worker):
+    texts, truth, noisy = sentiment(datasets, 300)
+    rng = np.random.default_rng(5)
+    second = np.where(rng.random(300) < 0.85, truth, 1 - truth)
+    third = np.where(rng.random(300) < 0.5, truth, -1)  # labels only half the items
+    project = text_project(make_user(), texts, [noisy, second, third])
+    client = reviewer_client(project)
+    probs = out_of_sample_probabilities(texts, noisy, n_classes=2, kind="text").probabilities
+    upload = {
+        "model": "m",
+        "classes": ["0", "1"],
+        "rows": [
+            {"external_id": f"s{i}", "probabilities": p} for i, p in enumerate(probs.tolist())
+        ],
+    }
+    assert (
+        client.post(
+            f"/api/v1/projects/{project.pk}/predictions/", upload, format="json"
+        ).status_code
+        == 201
+    )
+    run = run_to_end(client, project, {"model": "m"}, celery_worker)
+    assert run["result"]["method"] == "crowdlab"
+
+    matrix = np.stack([noisy, second, third], axis=1).astype(float)
+    matrix[matrix < 0] = np.nan
+    bare = get_label_quality_multiannotator(pd.DataFrame(matrix), probs, verbose=False)
+    consensus = bare["label_quality"]["consensus_label"].to_numpy()
+    quality = bare["label_quality"]["consensus_quality_score"].to_numpy()
+    rows = {int(r["external_id"][1:]): r for r in issue_rows(client, project)["results"]}
+    assert len(rows) == 300
+    assert [rows[i]["given_label"] for i in range(300)] == [str(c) for c in consensus]
+    assert np.allclose([rows[i]["quality"] for i in range(300)], quality, atol=1e-12)
+    flags = find_label_issues(consensus, probs, n_jobs=1)
+    assert {i for i, r in rows.items() if r["is_issue"]} == set(np.flatnonzero(flags).tolist())
+
+    scores = {
+        s.annotator.username: s.quality
+        for s in AnnotatorScore.objects.filter(run_id=run["id"]).select_related("annotator")
+    }
+    stats = bare["annotator_stats"]["annotator_quality"]
+    for column in range(3):
+        assert scores[f"annotator{column}"] == pytest.approx(stats[column])
+    assert {a["annotator"] for a in run["result"]["annotators"]} == set(scores)
+
+
+def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(
+    make_user, datasets, celery_worker
+):
+    texts, _, noisy = sentiment(datasets)
+    project = text_project(make_user(), texts, [noisy])
+    client = reviewer_client(project)
+    run = run_to_end(client, project, {"folds": 4}, celery_worker)
+    result = run["result"]
+    assert (result["method"], result["model"], result["folds"]) == (
+        "confident_learning",
+        "builtin",
+        4,
+    )
+    assert result["n_items"] == N and result["excluded_classes"] == []
+    assert 0.6 < result["model_accuracy"] < 0.95
+    builtin = PredictionSet.objects.get(project=project, model="builtin")
+    assert builtin.n_rows == N and builtin.classes == ["0", "1"]
+    assert LabelIssue.objects.filter(run_id=run["id"], is_issue=True).count() == result["n_issues"]
+
+
+def test_crowd_answers_without_features_use_dawid_skene(make_user, datasets, celery_worker):
+    project = make_project(make_user(), labels=("0", "1", "2", "3"), data_type="image")
+    truth = load_crowd_answers(project, datasets / "crowd" / "dog")
+    client = reviewer_client(project)
+    run = run_to_end(client, project, {}, celery_worker)
+    result = run["result"]
+    assert (result["method"], result["model"]) == ("dawid_skene", "none")
+    assert result["n_items"] == 807
+    rows = issue_rows(client, project)
+    assert rows["count"] == 807
+    suggested = {}
+    page = rows
+    while True:
+        suggested.update({r["external_id"]: r["suggested_label"] for r in page["results"]})
+        if not page["next"]:
+            break
+        page = client.get(page["next"]).json()
+    accuracy = np.mean([suggested[q] == t for q, t in truth.items()])
+    assert accuracy >= 0.8426 - 0.005
+    qualities = AnnotatorScore.objects.filter(run_id=run["id"]).values_list("quality", flat=True)
+    assert len(qualities) == 109 and all(0 <= q <= 1 for q in qualities)
+
+
+def test_a_failed_run_says_why_and_keeps_the_earlier_rows(make_user, datasets, celery_worker):
+    texts, _, noisy = sentiment(datasets, 100)
+    project = text_project(make_user(), texts, [noisy])
+    client = reviewer_client(project)
+    first = run_to_end(client, project, {"folds": 3}, celery_worker)
+    failed = run_to_end(
+        client, project, {"model": "never-uploaded"}, celery_worker, expect="failed"
+    )
+    assert "no predictions named 'never-uploaded'" in failed["error"]
+    answer = issue_rows(client, project)
+    assert answer["run"]["id"] == first["id"] and answer["count"] == 100
+    assert AnalysisRun.objects.get(pk=failed["id"]).label_issues.count() == 0
+
+
+def test_annotators_cannot_see_the_issues(make_user, datasets):
+    texts, _, noisy = sentiment(datasets, 20)
+    project = text_project(make_user(), texts, [noisy])
+    client = APIClient()
+    client.force_authenticate(User.objects.get(username="annotator0"))
+    assert client.get(f"/api/v1/projects/{project.pk}/issues/").status_code == 403
+    stranger = APIClient()
+    stranger.force_authenticate(make_user())
+    assert stranger.get(f"/api/v1/projects/{project.pk}/issues/").status_code == 404
+
+
+def test_a_class_too_small_for_the_folds_is_reported_and_its_items_left_out(
+    make_user, datasets, celery_worker
+):
+    texts, _, noisy = sentiment(datasets, 200)
+    labels = noisy.copy()
+    labels[:3] = 2  # three items of a class that cannot be spread over 5 folds
+    project = make_project(make_user(), labels=("0", "1", "2"))
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"s{i}", data={"text": t}) for i, t in enumerate(texts)
+    )
+    items = dict(project.items.values_list("external_id", "id"))
+    label_ids = dict(project.labels.values_list("name", "id"))
+    annotator = add_member(project, "solo", Membership.Role.ANNOTATOR)
+    Annotation.objects.bulk_create(
+        Annotation(project=project, item_id=items[f"s{i}"], annotator=annotator,
+                   guideline=project.current_guideline(), label_id=label_ids[str(v)])
+        for i, v in enumerate(labels)
+    )  # fmt: skip
+    client = reviewer_client(project)
+    result = run_to_end(client, project, {}, celery_worker)["result"]
+    assert result["excluded_classes"] == ["2"]
+    assert (result["n_items"], result["n_unjudged"]) == (197, 3)
+    listed = {r["external_id"] for r in issue_rows(client, project)["results"]}
+    assert listed.isdisjoint({"s0", "s1", "s2"}) and len(listed) == 197

@@ -1,0 +1,100 @@
+"""The imports page in Chromium: a bad file shows its error table, a good one its row count."""
+
+import pytest
+from playwright.sync_api import expect
+
+from labeling.models import ImportBatch, Item
+from tests.factories import make_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+BAD = b"external_id,text,source\na,fine,web\nb,,web\na,again,web\n"
+GOOD = b"external_id,text,source\na,first sentence,web\nb,second sentence,mail\nc,third,web\n"
+
+
+def log_in(page, live_server, username):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-for-tests-123")
+    page.click("button[type=submit]")
+
+
+def upload(page, name: str, content: bytes):
+    page.set_input_files(
+        "input[name=file]", {"name": name, "mimeType": "text/csv", "buffer": content}
+    )
+    page.get_by_text("Columns and options").click()
+    page.fill("input[name=metadata_columns]", "source")
+    page.get_by_role("button", name="Import").click()
+
+
+def test_bad_file_shows_error_table_then_good_file_shows_rows(
+    live_server, page, make_user, artifacts
+):
+    manager = make_user("page-boss")
+    project = make_project(manager, name="Reviews")
+    log_in(page, live_server, "page-boss")
+    page.goto(f"{live_server.url}/projects/{project.pk}/imports/")
+    expect(page.get_by_role("heading", name="No imports yet")).to_be_visible()
+
+    upload(page, "bad.csv", BAD)
+    result = page.get_by_role("region", name="Import result")
+    expect(result.get_by_text("nothing was imported")).to_be_visible()
+    rows = result.locator("table.import-errors tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("3")
+    expect(rows.nth(0)).to_contain_text("empty text")
+    expect(rows.nth(1)).to_contain_text("duplicate external_id 'a' within the file")
+    page.screenshot(path=str(artifacts / "import-rejected.png"), full_page=True)
+    assert not Item.objects.filter(project=project).exists()
+
+    upload(page, "good.csv", GOOD)
+    expect(page.locator(".message.success")).to_contain_text("Imported 3 rows from good.csv")
+    expect(result.locator(".import-rows")).to_have_text("3")
+    history = page.locator("table.imports tbody tr")
+    expect(history).to_have_count(2)
+    expect(history.nth(0)).to_contain_text("succeeded")
+    expect(history.nth(1)).to_contain_text("failed")
+    page.screenshot(path=str(artifacts / "import-succeeded.png"), full_page=True)
+    assert Item.objects.get(project=project, external_id="b").metadata == {"source": "mail"}
+
+
+def test_running_import_progress_bar_updates_until_done(live_server, page, make_user, artifacts):
+    manager = make_user("job-watcher")
+    project = make_project(manager, name="Big upload")
+    batch = ImportBatch.objects.create(
+        project=project,
+        filename="million.csv",
+        status=ImportBatch.Status.RUNNING,
+        progress=0.4,
+        message="writing items",
+    )
+    log_in(page, live_server, "job-watcher")
+    page.goto(f"{live_server.url}/projects/{project.pk}/imports/")
+    bar = page.get_by_role("progressbar")
+    expect(bar).to_have_attribute("aria-valuenow", "40")
+    page.screenshot(path=str(artifacts / "import-running.png"), full_page=True)
+    ImportBatch.objects.filter(pk=batch.pk).update(progress=0.8, message="writing items")
+    expect(bar).to_have_attribute("aria-valuenow", "80")
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=ImportBatch.Status.SUCCEEDED, progress=1.0, rows=1234, message="imported 1,234 rows"
+    )
+    status = page.locator(".import-status")
+    expect(status).to_contain_text("succeeded")
+    expect(status.locator(".import-rows")).to_have_text("1234")
+    expect(page.get_by_role("progressbar")).to_have_count(0)
+    row = page.locator("table.imports tbody tr").first
+    expect(row).to_contain_text("succeeded")
+    expect(row).not_to_contain_text("running")
+    page.screenshot(path=str(artifacts / "import-finished.png"), full_page=True)
+
+
+def test_reviewer_cannot_open_the_imports_page(client, make_user):
+    from tests.factories import add_member
+
+    project = make_project(make_user("owner"))
+    reviewer = add_member(project, "rev", "reviewer")
+    client.force_login(reviewer)
+    assert client.get(f"/projects/{project.pk}/imports/").status_code == 403
+    client.force_login(make_user("outsider"))
+    assert client.get(f"/projects/{project.pk}/imports/").status_code == 404

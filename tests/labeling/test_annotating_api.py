@@ -1,0 +1,135 @@
+"""The annotator API: next item, submitting, blind annotation lists, relabel requests."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from labeling.models import Annotation, Item
+from tests.factories import add_member, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(make_user):
+    project = make_project(make_user("manager"), overlap=2)
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"e{i}", data={"text": f"text {i}"}) for i in range(3)
+    )
+    return project
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_next_returns_the_item_and_version_then_204_when_done(project):
+    ann = client_for(add_member(project, "ann"))
+    url = f"/api/v1/projects/{project.pk}/next/"
+    seen = []
+    while (response := ann.get(url)).status_code == 200:
+        body = response.json()
+        assert body["guideline_version"] == 1
+        assert set(body["item"]) == {"id", "external_id", "data"}
+        assert ann.get(url).json()["item"]["id"] == body["item"]["id"]  # reload: same item
+        seen.append(body["item"]["external_id"])
+        posted = ann.post(
+            f"/api/v1/projects/{project.pk}/annotations/",
+            {"item": body["item"]["id"], "label": "positive", "lead_time_ms": 1500},
+            format="json",
+        )
+        assert posted.status_code == 201, posted.json()
+    assert response.status_code == 204
+    assert seen == ["e0", "e1", "e2"]
+
+
+def test_idempotency_key_header_prevents_a_duplicate(project):
+    ann = client_for(add_member(project, "ann"))
+    item = Item.objects.filter(project=project).first()
+    url = f"/api/v1/projects/{project.pk}/annotations/"
+    first = ann.post(url, {"item": item.pk, "label": "negative"}, format="json",
+                     HTTP_IDEMPOTENCY_KEY="abc")  # fmt: skip
+    second = ann.post(url, {"item": item.pk, "label": "negative"}, format="json",
+                      HTTP_IDEMPOTENCY_KEY="abc")  # fmt: skip
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    assert Annotation.objects.count() == 1
+
+
+def test_bad_submissions_answer_4xx_json(project):
+    ann = client_for(add_member(project, "ann"))
+    url = f"/api/v1/projects/{project.pk}/annotations/"
+    item = Item.objects.filter(project=project).first()
+    unknown = ann.post(url, {"item": item.pk, "label": "maybe"}, format="json")
+    assert unknown.status_code == 400 and "label" in unknown.json()
+    missing = ann.post(url, {"item": 999999, "label": "positive"}, format="json")
+    assert missing.status_code == 400 and "item" in missing.json()
+    garbage = ann.post(url, {"item": "x"}, format="json")
+    assert garbage.status_code == 400 and "detail" in garbage.json()
+
+
+def test_a_full_item_answers_409(project):
+    item = Item.objects.filter(project=project).first()
+    url = f"/api/v1/projects/{project.pk}/annotations/"
+    for name in ("a", "b"):
+        client_for(add_member(project, name)).post(url, {"item": item.pk, "label": "positive"},
+                                                   format="json")  # fmt: skip
+    late = client_for(add_member(project, "late")).post(
+        url, {"item": item.pk, "label": "positive"}, format="json"
+    )
+    assert late.status_code == 409
+    assert "all the annotations" in late.json()["detail"]
+
+
+def test_annotators_see_only_their_own_annotations(project):
+    item = Item.objects.filter(project=project).first()
+    url = f"/api/v1/projects/{project.pk}/annotations/"
+    ann, bob = add_member(project, "ann"), add_member(project, "bob")
+    client_for(ann).post(url, {"item": item.pk, "label": "positive"}, format="json")
+    client_for(bob).post(url, {"item": item.pk, "label": "negative"}, format="json")
+    mine = client_for(ann).get(url).json()
+    assert mine["count"] == 1
+    assert [(r["annotator"], r["label"]) for r in mine["results"]] == [("ann", "positive")]
+    # Filtering cannot widen an annotator's view.
+    assert client_for(ann).get(url, {"annotator": "bob"}).json()["count"] == 1
+    reviewer = client_for(add_member(project, "rev", role="reviewer"))
+    everyone = reviewer.get(url).json()
+    assert sorted(r["annotator"] for r in everyone["results"]) == ["ann", "bob"]
+    assert reviewer.get(url, {"annotator": "bob"}).json()["results"][0]["label"] == "negative"
+
+
+def test_roles_guard_the_endpoints(project, make_user):
+    outsider = client_for(make_user("outsider"))
+    assert outsider.get(f"/api/v1/projects/{project.pk}/next/").status_code == 404
+    reviewer = client_for(add_member(project, "rev", role="reviewer"))
+    assert reviewer.get(f"/api/v1/projects/{project.pk}/next/").status_code == 200
+    ann = client_for(add_member(project, "ann"))
+    relabel = ann.post(f"/api/v1/projects/{project.pk}/relabel/", {"items": [1]}, format="json")
+    assert relabel.status_code == 403
+    assert APIClient().get(f"/api/v1/projects/{project.pk}/next/").status_code in (401, 403)
+
+
+def test_relabel_by_items_and_by_disagreement_threshold(project):
+    url = f"/api/v1/projects/{project.pk}/annotations/"
+    first, second, _ = Item.objects.filter(project=project).order_by("id")
+    a, b = client_for(add_member(project, "a")), client_for(add_member(project, "b"))
+    for client, label in ((a, "positive"), (b, "negative")):
+        client.post(url, {"item": first.pk, "label": label}, format="json")
+    for client in (a, b):
+        client.post(url, {"item": second.pk, "label": "positive"}, format="json")
+    reviewer = client_for(add_member(project, "rev", role="reviewer"))
+    relabel = f"/api/v1/projects/{project.pk}/relabel/"
+    # Item 1 is split 1:1 (entropy 1.0), item 2 unanimous (0.0).
+    assert reviewer.post(relabel, {"threshold": 0.5}, format="json").json() == {"requested": 1}
+    first.refresh_from_db(), second.refresh_from_db()
+    assert first.relabel_requested_at is not None and first.done_count == 0
+    assert second.relabel_requested_at is None
+    assert reviewer.post(relabel, {"items": [second.pk]}, format="json").json() == {"requested": 1}
+    bad = reviewer.post(relabel, {"items": [10**9]}, format="json")
+    assert bad.status_code == 400 and "items" in bad.json()
+    assert reviewer.post(relabel, {}, format="json").status_code == 400
+    assert reviewer.post(relabel, {"threshold": 2}, format="json").status_code == 400
+    # The relabeled items now come first for annotators.
+    next_id = a.get(f"/api/v1/projects/{project.pk}/next/").json()["item"]["id"]
+    assert next_id == first.pk

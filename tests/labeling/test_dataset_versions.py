@@ -1,0 +1,118 @@
+"""Every export is recorded; a version downloads byte-identical; diffs list changed labels."""
+
+import hashlib
+
+import pytest
+from rest_framework.test import APIClient
+
+from labeling.models import DatasetVersion, Membership, Review
+from tests.factories import add_member, load_crowd_answers, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def duck(make_user, datasets):
+    manager = make_user("boss")
+    project = make_project(manager, labels=("0", "1"))
+    load_crowd_answers(project, datasets / "crowd" / "duck")
+    reviewer = add_member(project, "rev", Membership.Role.REVIEWER)
+    client = APIClient()
+    client.force_authenticate(reviewer)
+    return project, reviewer, client
+
+
+def download(client, url, **params) -> tuple[bytes, object]:
+    response = client.get(url, params)
+    assert response.status_code == 200
+    return b"".join(response.streaming_content), response
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "labelstudio"])
+def test_export_is_recorded_and_downloads_again_byte_identical(duck, fmt):
+    project, reviewer, client = duck
+    body, response = download(
+        client, f"/api/v1/projects/{project.pk}/export/", format=fmt, labels="dawid_skene"
+    )
+    version = DatasetVersion.objects.get(pk=int(response["X-Concord-Dataset-Version"]))
+    assert version.sha256 == hashlib.sha256(body).hexdigest()
+    assert version.row_count == 108
+    assert version.params["labels"] == "dawid_skene" and version.format == fmt
+    assert version.created_by == reviewer
+    assert version.guideline_version == 1
+
+    again, response = download(client, f"/api/v1/projects/{project.pk}/datasets/{version.pk}/")
+    assert again == body
+    assert response["X-Concord-Sha256"] == version.sha256
+    assert DatasetVersion.objects.filter(project=project).count() == 1  # not a new version
+
+
+def test_versions_are_listed_newest_first_with_their_facts(duck):
+    project, reviewer, client = duck
+    download(client, f"/api/v1/projects/{project.pk}/export/", format="csv")
+    download(client, f"/api/v1/projects/{project.pk}/export/", format="parquet", min_agreement=0.8)
+    listed = client.get(f"/api/v1/projects/{project.pk}/datasets/").json()
+    assert listed["count"] == 2
+    newest, oldest = listed["results"]
+    assert newest["format"] == "parquet" and oldest["format"] == "csv"
+    assert newest["params"]["min_agreement"] == 0.8
+    assert 0 < newest["row_count"] < oldest["row_count"] == 108
+    assert len(newest["sha256"]) == 64 and newest["complete"] is True
+    assert newest["created_by"] == "rev" and newest["runs"] == []
+    assert newest["download"] == f"/api/v1/projects/{project.pk}/datasets/{newest['id']}/"
+
+
+def test_diff_lists_the_items_whose_label_changed(duck):
+    project, reviewer, client = duck
+    url = f"/api/v1/projects/{project.pk}/export/"
+    _, first = download(client, url, labels="majority")
+    items = list(project.items.order_by("id")[:3])
+    labels = {label.name: label for label in project.labels.all()}
+    before = {}
+    for item in items:
+        votes = list(item.annotations.values_list("label__name", flat=True))
+        majority = max(("0", "1"), key=votes.count)
+        before[item.external_id] = majority
+        flipped = "1" if majority == "0" else "0"
+        Review.objects.create(item=item, reviewer=reviewer, label=labels[flipped])
+    _, second = download(client, url, labels="majority")
+    a, b = first["X-Concord-Dataset-Version"], second["X-Concord-Dataset-Version"]
+    diff = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/{b}/").json()
+    assert diff["count"] == 3 and diff["added"] == 0 and diff["removed"] == 0
+    changed = {row["external_id"]: (row["label_a"], row["label_b"]) for row in diff["results"]}
+    assert changed == {e: (m, "1" if m == "0" else "0") for e, m in before.items()}
+    same = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/{a}/").json()
+    assert same["count"] == 0
+
+
+def test_diff_counts_items_that_left_the_dataset(duck):
+    project, reviewer, client = duck
+    url = f"/api/v1/projects/{project.pk}/export/"
+    _, everything = download(client, url)
+    _, strict = download(client, url, min_agreement=0.9)
+    a, b = everything["X-Concord-Dataset-Version"], strict["X-Concord-Dataset-Version"]
+    diff = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/{b}/").json()
+    kept = DatasetVersion.objects.get(pk=b).row_count
+    assert diff["removed"] == 108 - kept > 0 and diff["count"] == 0
+
+
+def test_data_changes_change_the_download(duck):
+    project, reviewer, client = duck
+    body, response = download(client, f"/api/v1/projects/{project.pk}/export/")
+    version = response["X-Concord-Dataset-Version"]
+    item = project.items.order_by("id").first()
+    item.data = {"text": "edited"}
+    item.save()
+    again, _ = download(client, f"/api/v1/projects/{project.pk}/datasets/{version}/")
+    assert again != body and b"edited" in again
+
+
+def test_unknown_versions_and_other_projects_answer_404(duck, make_user):
+    project, reviewer, client = duck
+    other = make_project(make_user(), labels=("x",))
+    assert client.get(f"/api/v1/projects/{project.pk}/datasets/999999/").status_code == 404
+    assert client.get(f"/api/v1/projects/{other.pk}/datasets/").status_code == 404
+    _, response = download(client, f"/api/v1/projects/{project.pk}/export/")
+    a = response["X-Concord-Dataset-Version"]
+    missing = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/999999/")
+    assert missing.status_code == 404 and "detail" in missing.json()

@@ -1,0 +1,106 @@
+"""Exported consensus labels on real crowd data reach the published accuracies; reviews win."""
+
+import csv
+import io
+
+import pytest
+from rest_framework.test import APIClient
+
+from labeling.models import Membership, Review
+from tests.factories import add_member, load_crowd_answers, make_project
+
+pytestmark = pytest.mark.django_db
+
+REFERENCE = {
+    ("duck", "majority"): 0.7593,
+    ("duck", "dawid_skene"): 0.8889,
+    ("dog", "majority"): 0.8116,
+    ("dog", "dawid_skene"): 0.8426,
+}
+CLASSES = {"duck": ("0", "1"), "dog": ("0", "1", "2", "3")}
+
+
+def export_csv(client, project, **params) -> list[dict]:
+    response = client.get(f"/api/v1/projects/{project.pk}/export/", {"format": "csv", **params})
+    assert response.status_code == 200, response.content if not response.streaming else ""
+    body = b"".join(response.streaming_content).decode("utf-8")
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.parametrize("name", ["duck", "dog"])
+@pytest.mark.parametrize("strategy", ["majority", "dawid_skene"])
+def test_crowd_answers_export_at_reference_accuracy(make_user, datasets, name, strategy):
+    manager = make_user()
+    # The reference's majority vote decides every item; "first_class" does too.
+    project = make_project(manager, labels=CLASSES[name], tie_rule="first_class")
+    truth = load_crowd_answers(project, datasets / "crowd" / name)
+    rows = export_csv(client_for(manager), project, labels=strategy)
+    assert len(rows) == len(truth)
+    assert {r["label_source"] for r in rows} == {strategy}
+    accuracy = sum(r["label"] == truth[r["external_id"]] for r in rows) / len(truth)
+    assert accuracy >= REFERENCE[(name, strategy)] - 0.005, accuracy
+    assert all(int(r["n_annotations"]) > 0 for r in rows)
+    assert all(0 < float(r["agreement"]) <= 1 for r in rows)
+    assert rows[0]["text"].startswith("question ")
+
+
+def test_unresolved_ties_export_without_a_label_and_can_be_excluded(make_user, datasets):
+    manager = make_user()
+    project = make_project(manager, labels=CLASSES["dog"])  # tie_rule "unresolved"
+    truth = load_crowd_answers(project, datasets / "crowd" / "dog")
+    client = client_for(manager)
+    rows = export_csv(client, project, labels="majority")
+    ties = [r for r in rows if r["label"] == ""]
+    assert len(ties) == 50 and all(r["label_source"] == "" for r in ties)
+    decided = export_csv(client, project, labels="majority", exclude="unresolved")
+    assert len(decided) == 807 - 50
+    accuracy = sum(r["label"] == truth[r["external_id"]] for r in decided) / len(decided)
+    assert accuracy >= REFERENCE[("dog", "majority")] - 0.005
+
+
+def test_a_review_overrides_every_strategy(make_user, datasets):
+    manager = make_user()
+    project = make_project(manager, labels=CLASSES["duck"])
+    reviewer = add_member(project, "rev", Membership.Role.REVIEWER)
+    truth = load_crowd_answers(project, datasets / "crowd" / "duck")
+    majority = {r["external_id"]: r for r in export_csv(client_for(manager), project)}
+    wrong = sorted(e for e, r in majority.items() if r["label"] != truth[e])[:5]
+    for external_id in wrong:
+        item = project.items.get(external_id=external_id)
+        Review.objects.create(
+            item=item, reviewer=reviewer, label=project.labels.get(name=truth[external_id])
+        )
+    for strategy in ("majority", "dawid_skene", "reviewed"):
+        rows = {
+            r["external_id"]: r for r in export_csv(client_for(reviewer), project, labels=strategy)
+        }
+        for external_id in wrong:
+            assert rows[external_id]["label"] == truth[external_id]
+            assert rows[external_id]["label_source"] == "review"
+    reviewed_only = export_csv(client_for(reviewer), project, labels="reviewed")
+    assert sum(r["label"] != "" for r in reviewed_only) == 5
+
+
+def test_default_strategy_is_the_project_setting(make_user, datasets):
+    manager = make_user()
+    project = make_project(manager, labels=CLASSES["duck"], default_label_strategy="dawid_skene")
+    load_crowd_answers(project, datasets / "crowd" / "duck")
+    rows = export_csv(client_for(manager), project)
+    assert {r["label_source"] for r in rows} == {"dawid_skene"}
+
+
+def test_annotators_may_not_export_and_strangers_do_not_see_the_project(make_user, datasets):
+    manager = make_user()
+    project = make_project(manager, labels=CLASSES["duck"])
+    annotator = add_member(project, "ann", Membership.Role.ANNOTATOR)
+    url = f"/api/v1/projects/{project.pk}/export/"
+    assert client_for(annotator).get(url).status_code == 403
+    assert client_for(make_user()).get(url).status_code == 404
+    assert APIClient().get(url).status_code in (401, 403)
+    assert client_for(annotator).get(f"/api/v1/projects/{project.pk}/datasets/").status_code == 403

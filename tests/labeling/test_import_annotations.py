@@ -1,0 +1,153 @@
+"""Importing annotations made elsewhere: the crowd `dog` answers (8070 by 109 workers)."""
+
+import csv
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from labeling.models import Annotation, ImportBatch, Item, Profile
+from labeling.services.importing import import_file
+from tests.factories import make_project
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+def as_csv(header, rows) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def run_import(project, user, content, *, kind, format="csv", **options):
+    return import_file(
+        project=project,
+        fileobj=io.BytesIO(content),
+        filename="upload.csv",
+        format=format,
+        kind=kind,
+        options=options,
+        user=user,
+    )
+
+
+@pytest.fixture
+def dog_project(make_user, datasets):
+    manager = make_user("dog-manager")
+    project = make_project(manager, labels=("0", "1", "2", "3"), overlap=10)
+    with open(datasets / "crowd" / "dog" / "truth.csv", newline="") as f:
+        questions = [(row["question"], f"dog photo {row['question']}") for row in csv.DictReader(f)]
+    batch = run_import(
+        project,
+        manager,
+        as_csv(["question", "text"], questions),
+        kind="items",
+        id_column="question",
+    )
+    assert batch.status == "succeeded", batch.errors
+    return project, manager
+
+
+def test_dog_answers_import_as_8070_annotations_by_109_external_workers(dog_project, datasets):
+    project, manager = dog_project
+    content = (datasets / "crowd" / "dog" / "answers.csv").read_bytes()
+    batch = run_import(
+        project,
+        manager,
+        content,
+        kind="annotations",
+        id_column="question",
+        annotator_column="worker",
+        label_column="answer",
+    )
+    assert batch.status == ImportBatch.Status.SUCCEEDED, batch.errors
+    assert batch.rows == 8070
+    annotations = Annotation.objects.filter(project=project)
+    assert annotations.count() == 8070
+    assert annotations.values("annotator").distinct().count() == 109
+    assert annotations.values("item").distinct().count() == 807
+    guideline = project.current_guideline()
+    assert set(annotations.values_list("guideline_id", flat=True)) == {guideline.pk}
+
+    workers = User.objects.filter(annotations__project=project).distinct()
+    assert workers.count() == 109
+    assert not workers.filter(is_active=True).exists()
+    assert not any(w.has_usable_password() for w in workers)
+    assert Profile.objects.filter(user__in=workers, is_external=True).count() == 109
+
+    # Spot-check rows against the file: worker 1's answer on question 1 is 3.
+    with open(datasets / "crowd" / "dog" / "answers.csv", newline="") as f:
+        answers = list(csv.DictReader(f))
+    stored = {
+        (q, w): label
+        for q, w, label in annotations.values_list(
+            "item__external_id", "annotator__username", "label__name"
+        )
+    }
+    assert stored == {(a["question"], a["worker"]): a["answer"] for a in answers}
+
+
+def test_importing_the_same_answers_twice_is_refused_then_skipped(dog_project, datasets):
+    project, manager = dog_project
+    content = (datasets / "crowd" / "dog" / "answers.csv").read_bytes()
+    options = dict(id_column="question", annotator_column="worker", label_column="answer")
+    assert run_import(project, manager, content, kind="annotations", **options).rows == 8070
+    again = run_import(project, manager, content, kind="annotations", **options)
+    assert again.status == "failed"
+    assert again.errors[0]["row"] == 2
+    assert "already labeled" in again.errors[0]["reason"]
+    skipped = run_import(
+        project, manager, content, kind="annotations", on_duplicate="skip", **options
+    )
+    assert skipped.status == "succeeded"
+    assert skipped.rows == 0
+    assert Annotation.objects.filter(project=project).count() == 8070
+
+
+def test_update_replaces_an_existing_annotations_label(dog_project):
+    project, manager = dog_project
+    first = as_csv(["question", "annotator", "label"], [["344", "w-1", "2"]])
+    assert run_import(project, manager, first, kind="annotations", id_column="question").rows == 1
+    second = as_csv(["question", "annotator", "label"], [["344", "w-1", "0"]])
+    batch = run_import(
+        project, manager, second, kind="annotations", id_column="question", on_duplicate="update"
+    )
+    assert batch.status == "succeeded", batch.errors
+    annotation = Annotation.objects.get(project=project, annotator__username="w-1")
+    assert annotation.label.name == "0"
+
+
+def test_existing_accounts_are_used_not_recreated(dog_project, make_user):
+    project, manager = dog_project
+    ada = make_user("ada")
+    content = as_csv(["question", "annotator", "label"], [["344", "ada", "1"], ["345", "ada", "2"]])
+    batch = run_import(project, manager, content, kind="annotations", id_column="question")
+    assert batch.status == "succeeded", batch.errors
+    assert Annotation.objects.filter(annotator=ada).count() == 2
+    ada.refresh_from_db()
+    assert ada.is_active
+    assert not Profile.objects.filter(user=ada, is_external=True).exists()
+
+
+def test_multi_label_project_takes_pipes_or_json_lists(make_user):
+    manager = make_user()
+    project = make_project(manager, labels=("cat", "dog", "bird"), task_type="multi_label")
+    Item.objects.create(project=project, external_id="p1", data={"text": "a photo"})
+    Item.objects.create(project=project, external_id="p2", data={"text": "another"})
+    content = as_csv(
+        ["external_id", "annotator", "label"],
+        [["p1", "x", "dog|cat"], ["p2", "x", '["bird"]'], ["p1", "y", "bird"]],
+    )
+    batch = run_import(project, manager, content, kind="annotations")
+    assert batch.status == "succeeded", batch.errors
+    ids = dict(project.labels.values_list("name", "id"))
+    stored = dict(
+        Annotation.objects.filter(project=project)
+        .values_list("annotator__username", "labels")
+        .filter(item__external_id="p1")
+    )
+    assert stored == {"x": [ids["cat"], ids["dog"]], "y": [ids["bird"]]}
+    assert not Annotation.objects.filter(project=project, label__isnull=False).exists()

@@ -1,0 +1,159 @@
+"""The queue's rules: order, overlap, leases, relabel requests first, skips."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labeling.models import Item, Lease, Project
+from labeling.services.annotating import annotation_skip, annotation_submit
+from labeling.services.queue import next_item, progress_refresh
+from labeling.services.relabeling import relabel_request
+from tests.factories import add_member, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+def items(project, n):
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"e{i}", data={"text": f"text {i}"}) for i in range(n)
+    )
+    return list(Item.objects.filter(project=project).order_by("id"))
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user("manager")
+
+
+def test_items_come_in_import_order_and_reload_returns_the_same_item(manager):
+    project = make_project(manager, overlap=1)
+    first, second, third = items(project, 3)
+    ann = add_member(project, "ann")
+    assert next_item(project=project, annotator=ann) == first
+    assert next_item(project=project, annotator=ann) == first  # reload: same lease
+    annotation_submit(item=first, annotator=ann, label="positive")
+    assert next_item(project=project, annotator=ann) == second
+    assert Lease.objects.filter(annotator=ann).count() == 1
+
+
+def test_overlap_counts_leases_and_started_items_come_first(manager):
+    project = make_project(manager, overlap=2)
+    first, second, _ = items(project, 3)
+    a, b, c = (add_member(project, name) for name in "abc")
+    assert next_item(project=project, annotator=a) == first
+    assert next_item(project=project, annotator=b) == first  # one slot left: fill it
+    assert next_item(project=project, annotator=c) == second  # first is fully claimed
+    annotation_submit(item=first, annotator=a, label="negative")
+    annotation_submit(item=first, annotator=b, label="negative")
+    assert Item.objects.get(pk=first.pk).done_count == 2
+    # c returns to second; a's next is second (started by c's lease) before third
+    assert next_item(project=project, annotator=a) == second
+
+
+def test_an_annotator_never_gets_an_item_twice(manager):
+    project = make_project(manager, overlap=3)
+    (only,) = items(project, 1)
+    ann = add_member(project, "ann")
+    annotation_submit(item=only, annotator=ann, label="positive")
+    assert next_item(project=project, annotator=ann) is None
+
+
+def test_an_expired_lease_frees_the_slot(manager, settings):
+    project = make_project(manager, overlap=1)
+    first, second = items(project, 2)
+    a, b = add_member(project, "a"), add_member(project, "b")
+    assert next_item(project=project, annotator=a) == first
+    assert next_item(project=project, annotator=b) == second
+    Lease.objects.filter(annotator=a).update(expires_at=timezone.now() - timedelta(seconds=1))
+    c = add_member(project, "c")
+    assert next_item(project=project, annotator=c) == first
+    assert Lease.objects.get(annotator=c).expires_at > timezone.now() + timedelta(
+        seconds=settings.CONCORD_LEASE_SECONDS - 5
+    )
+
+
+def test_a_full_item_refuses_a_new_annotation_without_a_lease(manager):
+    project = make_project(manager, overlap=1)
+    (only,) = items(project, 1)
+    a, b = add_member(project, "a"), add_member(project, "b")
+    assert next_item(project=project, annotator=a) == only
+    with pytest.raises(Exception) as caught:
+        annotation_submit(item=only, annotator=b, label="positive")
+    assert "all the annotations it needs" in str(caught.value)
+    annotation_submit(item=only, annotator=a, label="positive")
+    assert Item.objects.get(pk=only.pk).done_count == 1
+
+
+def test_skipped_items_do_not_come_back_under_the_same_version(manager):
+    project = make_project(manager, overlap=1)
+    first, second = items(project, 2)
+    ann = add_member(project, "ann")
+    assert next_item(project=project, annotator=ann) == first
+    annotation_skip(item=first, annotator=ann, reason="cannot read it")
+    assert next_item(project=project, annotator=ann) == second
+    other = add_member(project, "other")
+    assert next_item(project=project, annotator=other) == first  # others still get it
+
+
+def test_relabel_requests_come_first_and_start_a_new_round(manager):
+    project = make_project(manager, overlap=1)
+    first, second, third = items(project, 3)
+    a = add_member(project, "a")
+    for item in (first, second):
+        assert next_item(project=project, annotator=a) == item
+        annotation_submit(item=item, annotator=a, label="positive")
+    reviewer = add_member(project, "rev", role="reviewer")
+    assert relabel_request(project=project, item_ids=[second.pk], user=reviewer) == 1
+    assert Item.objects.get(pk=second.pk).done_count == 0
+    # Even the annotator who labeled it before may label it again, and it comes first.
+    assert next_item(project=project, annotator=a) == second
+    annotation = annotation_submit(item=second, annotator=a, label="negative")
+    assert annotation.revisions.count() == 1
+    assert Item.objects.get(pk=second.pk).done_count == 1
+    assert next_item(project=project, annotator=a) == third
+
+
+def test_seeded_random_order_is_reproducible_and_not_import_order(manager):
+    project = make_project(manager, overlap=2, queue_order=Project.QueueOrder.RANDOM, queue_seed=7)
+    made = items(project, 12)
+    orders = []
+    for name in ("first", "second"):
+        ann = add_member(project, name)
+        seen = []
+        while (item := next_item(project=project, annotator=ann)) is not None:
+            seen.append(made.index(item))
+            annotation_submit(item=item, annotator=ann, label="positive")
+        orders.append(seen)
+    assert sorted(orders[0]) == list(range(12))
+    assert orders[0] == orders[1]  # same seed, same order
+    assert orders[0] != list(range(12))
+    Project.objects.filter(pk=project.pk).update(queue_seed=8)
+    project.refresh_from_db()
+    third = add_member(project, "third")
+    # Relabel requests of one moment come in the seeded order too.
+    relabel_request(project=project, item_ids=[i.pk for i in made], user=manager)
+    seen = []
+    while (item := next_item(project=project, annotator=third)) is not None:
+        seen.append(made.index(item))
+        annotation_submit(item=item, annotator=third, label="positive")
+    assert sorted(seen) == list(range(12)) and seen != orders[0]  # another seed, another order
+
+
+def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
+    from labeling.models import Annotation
+
+    project = make_project(manager, overlap=2)
+    (only,) = items(project, 1)
+    guideline = project.current_guideline()
+    crowd = [add_member(project, f"crowd{i}") for i in range(2)]
+    Annotation.objects.bulk_create(
+        Annotation(project=project, item=only, annotator=u, guideline=guideline,
+                   label=project.labels.first())
+        for u in crowd
+    )  # fmt: skip
+    assert Item.objects.get(pk=only.pk).done_count == 0  # bulk writes bypass the counter
+    # The queue re-counts under its lock and never over-fills; the refresh repairs in bulk.
+    assert next_item(project=project, annotator=add_member(project, "late")) is None
+    assert progress_refresh(project=project) in (0, 1)
+    assert Item.objects.get(pk=only.pk).done_count == 2
