@@ -345,9 +345,6 @@ def baselines(request, pk):
         classes = result.get("classes", [])
         hlp_classes = (result.get("hlp_consensus") or {}).get("per_class") or []
         model_classes = result.get("model_per_class") or [None] * len(hlp_classes)
-        result["per_annotator"] = sorted(
-            result.get("per_annotator", []), key=lambda r: (-r["n_annotations"], r["annotator"])
-        )
         context.update(
             result=result,
             accuracy_figure=figures.accuracy_bars(result),
@@ -427,9 +424,6 @@ def slices(request, pk):
             chosen = next((r for r in rows if r["field"] == field), None)
         classes = result.get("classes", [])
         kind = chosen["confusion_kind"] if chosen else None
-        result["per_annotator"] = sorted(
-            result.get("per_annotator", []), key=lambda r: (-r["n_annotations"], r["annotator"])
-        )
         context.update(
             result=result,
             rows=rows,
@@ -487,9 +481,6 @@ def drift(request, pk):
     if latest is not None:
         result = latest.result or {}
         checks = result.get("checks", [])
-        result["per_annotator"] = sorted(
-            result.get("per_annotator", []), key=lambda r: (-r["n_annotations"], r["annotator"])
-        )
         context.update(
             result=result,
             checks=[

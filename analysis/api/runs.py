@@ -5,7 +5,7 @@ Reviewers and managers only: annotators are blind to every analysis result.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -107,7 +107,15 @@ class ProjectRunsView(ListAPIView):
                 runs = runs.filter(**{field: value})
         return runs.order_by("-created_at", "-id")
 
-    @extend_schema(request=RunCreateSerializer, responses={202: RunSerializer})
+    @extend_schema(
+        request=RunCreateSerializer,
+        responses={
+            202: inline_serializer(
+                "RunStarted",
+                {"id": serializers.IntegerField(), "status": serializers.CharField()},
+            )
+        },
+    )
     def post(self, request, project_id):
         project = project_for(request.user, project_id, min_role=REVIEWER)
         body = RunCreateSerializer(data=request.data)

@@ -87,6 +87,7 @@ class AnnotationsView(ProjectRoleMixin, APIView):
     """GET: annotations (annotators see only their own). POST: submit one annotation."""
 
     min_role = ANNOTATOR
+    pagination_class = PageNumberPagination  # documents the {count, next, previous, results} page
 
     @extend_schema(
         parameters=[],

@@ -1,6 +1,7 @@
 """Dataset export over REST: streamed exports, recorded dataset versions, and their diffs."""
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -12,6 +13,7 @@ from labeling.api.pagination import PageNumberPagination
 from labeling.models import DatasetVersion, Item
 from labeling.permissions import REVIEWER, project_for
 from labeling.services.exporting import (
+    CONTENT_TYPES,
     EXCLUDES,
     FORMATS,
     INCLUDES,
@@ -41,6 +43,11 @@ def streamed(plan: DatasetExport) -> StreamingHttpResponse:
     return response
 
 
+# One documented body per file format the stream can answer with.
+FILE_RESPONSES = {
+    (200, media.split(";")[0]): OpenApiTypes.BINARY for media in CONTENT_TYPES.values()
+}
+
 EXPORT_PARAMETERS = [
     OpenApiParameter("format", str, enum=FORMATS, description="File format (default csv)."),
     OpenApiParameter("labels", str, enum=STRATEGIES, description="Label strategy."),
@@ -56,7 +63,7 @@ class ExportView(APIView):
 
     content_negotiation_class = IgnoreFormatParameter
 
-    @extend_schema(parameters=EXPORT_PARAMETERS, responses={200: bytes})
+    @extend_schema(parameters=EXPORT_PARAMETERS, responses=FILE_RESPONSES)
     def get(self, request, project_id):
         project = project_for(request.user, project_id, min_role=REVIEWER)
         params = export_params_parse(request.query_params, project=project)
@@ -94,6 +101,8 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 class DatasetListView(APIView):
     """The project's dataset versions, newest first."""
 
+    pagination_class = PageNumberPagination  # documents the {count, next, previous, results} page
+
     @extend_schema(responses=DatasetVersionSerializer(many=True))
     def get(self, request, project_id):
         project = project_for(request.user, project_id, min_role=REVIEWER)
@@ -115,7 +124,7 @@ class DatasetDownloadView(APIView):
 
     content_negotiation_class = IgnoreFormatParameter
 
-    @extend_schema(responses={200: bytes})
+    @extend_schema(responses=FILE_RESPONSES)
     def get(self, request, project_id, version_id):
         project = project_for(request.user, project_id, min_role=REVIEWER)
         return streamed(dataset_version_export(version=version_for(project, version_id)))

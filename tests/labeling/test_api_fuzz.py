@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from analysis.models import AnalysisRun, LabelIssue
-from labeling.models import Annotation, DatasetVersion, ImportBatch, Item, Membership
+from labeling.models import Annotation, ImportBatch, Item, Membership
+from labeling.services.exporting import dataset_export, export_params_parse
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
 from tests.factories import add_member, make_project
 
@@ -115,9 +116,9 @@ def world(make_user):
         is_issue=True,
         rank=1,
     )
-    version = DatasetVersion.objects.create(
-        project=project, params={"format": "csv"}, format="csv", row_count=6, created_by=manager
-    )
+    version = dataset_export(
+        project=project, params=export_params_parse({}, project=project), user=manager
+    ).version
     token = Token.objects.create(user=manager)
     return {
         "headers": {"Authorization": f"Token {token.key}"},
