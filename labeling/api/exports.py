@@ -43,10 +43,11 @@ def streamed(plan: DatasetExport) -> StreamingHttpResponse:
     return response
 
 
-# One documented body per file format the stream can answer with.
+# One documented body per file format the stream can answer with (Label Studio: a JSON array).
 FILE_RESPONSES = {
     (200, media.split(";")[0]): OpenApiTypes.BINARY for media in CONTENT_TYPES.values()
 }
+FILE_RESPONSES[(200, "application/json")] = {"type": "array", "items": {"type": "object"}}
 
 EXPORT_PARAMETERS = [
     OpenApiParameter("format", str, enum=FORMATS, description="File format (default csv)."),

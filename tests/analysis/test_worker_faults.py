@@ -1,0 +1,218 @@
+"""Faults around analysis jobs, with the real Celery worker: a pool process killed with SIGKILL
+mid-job, a run stuck in `running`, and the broker down while people keep labeling."""
+
+import csv
+import os
+import signal
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from analysis.models import AnalysisRun, LabelIssue
+from analysis.services.runs import runs_fail_stuck
+from config.celery import app as celery_app
+from labeling.models import Annotation, Item, Membership
+from tests.conftest import wait_for
+from tests.factories import add_member, make_project
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def sentiment_project(manager, datasets):
+    """3000 real review sentences, each labeled by three annotators (two agree with the truth)."""
+    frames = [
+        pd.read_csv(
+            datasets / "sentiment" / f"{source}.tsv",
+            sep="\t",
+            header=None,
+            names=["text", "label"],
+            quoting=csv.QUOTE_NONE,
+        )
+        for source in ("amazon", "imdb", "yelp")
+    ]
+    frame = pd.concat(frames, ignore_index=True)
+    project = make_project(manager, labels=("0", "1"), name="Sentiment")
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"s{i}", data={"text": text})
+        for i, text in enumerate(frame["text"])
+    )
+    items = list(project.items.order_by("id").values_list("id", flat=True))
+    labels = dict(project.labels.values_list("name", "id"))
+    guideline = project.current_guideline()
+    annotators = [add_member(project, f"a{k}", Membership.Role.ANNOTATOR) for k in range(3)]
+    Annotation.objects.bulk_create(
+        Annotation(
+            project=project,
+            item_id=item_id,
+            annotator=annotator,
+            guideline=guideline,
+            # annotator k flips every (k+7)th label, so the votes disagree now and then
+            label_id=labels[str(truth if i % (k + 7) else 1 - truth)],
+        )
+        for i, (item_id, truth) in enumerate(zip(items, frame["label"], strict=True))
+        for k, annotator in enumerate(annotators)
+    )
+    return project
+
+
+def pool_children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (the prefork pool's children of the worker)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name may contain spaces: the parent pid is the 2nd field after ")"
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def test_pool_process_killed_mid_job_the_run_is_retried_or_fails_never_hangs(
+    make_user, datasets, celery_worker
+):
+    manager = make_user()
+    project = sentiment_project(manager, datasets)
+    client = APIClient()
+    client.force_authenticate(manager)
+    answer = client.post(
+        f"/api/v1/projects/{project.pk}/runs/",
+        {"kind": "label_issues", "params": {"folds": 5}},
+        format="json",
+    )
+    assert answer.status_code == 202, answer.json()
+    run_id = answer.json()["id"]
+
+    def computing():
+        run = AnalysisRun.objects.get(pk=run_id)
+        return run.status == "running" and run.progress >= 0.05
+
+    wait_for(
+        computing,
+        timeout=120,
+        interval=0.05,
+        what="the job to be computing",
+        on_timeout=celery_worker.log,
+    )
+    children = pool_children(celery_worker.process.pid)
+    assert len(children) == 1, children  # --concurrency=1
+    os.kill(children[0], signal.SIGKILL)
+
+    def ended():
+        run = AnalysisRun.objects.get(pk=run_id)
+        return run if run.status in ("succeeded", "failed") else None
+
+    run = wait_for(
+        ended, timeout=300, what="the run to end after the kill", on_timeout=celery_worker.log
+    )
+    # Late acknowledgement + reject-on-worker-lost: the message came back and ran again.
+    assert run.attempts == 2, (run.attempts, run.status, run.error)
+    if run.status == "succeeded":
+        assert run.result["n_items"] == 3000
+        assert LabelIssue.objects.filter(run=run).count() == 3000
+    else:
+        assert run.error, "a failed run says why"
+        assert not LabelIssue.objects.filter(run=run).exists()
+    assert not AnalysisRun.objects.filter(status="running").exists()
+
+
+def test_a_message_back_after_three_lost_workers_fails_the_run_with_the_reason(
+    make_user, celery_worker
+):
+    """The cap that stops a job that kills its worker every time (e.g. out of memory)."""
+    project = make_project(make_user())
+    run = AnalysisRun.objects.create(
+        project=project,
+        kind="label_issues",
+        params={},
+        status="running",
+        attempts=3,
+        started_at=timezone.now(),
+    )
+    celery_app.send_task("analysis.run_label_issues", args=[run.pk])
+
+    def ended():
+        run.refresh_from_db()
+        return run.status == "failed"
+
+    wait_for(ended, timeout=60, what="the attempt cap", on_timeout=celery_worker.log)
+    assert "lost 3 times" in run.error
+    assert not LabelIssue.objects.filter(run=run).exists()
+
+
+def test_watchdog_fails_runs_stuck_in_running_past_the_timeout(make_user):
+    project = make_project(make_user())
+    stuck = AnalysisRun.objects.create(
+        project=project,
+        kind="agreement",
+        status="running",
+        started_at=timezone.now() - timedelta(hours=2),
+        attempts=1,
+    )
+    fresh = AnalysisRun.objects.create(
+        project=project,
+        kind="agreement",
+        status="running",
+        started_at=timezone.now(),
+        attempts=1,
+    )
+    done = AnalysisRun.objects.create(
+        project=project,
+        kind="agreement",
+        status="succeeded",
+        started_at=timezone.now() - timedelta(hours=3),
+        result={"alpha": 0.5},
+    )
+
+    assert runs_fail_stuck(timeout_seconds=3600) == 1
+
+    stuck.refresh_from_db(), fresh.refresh_from_db(), done.refresh_from_db()
+    assert stuck.status == "failed" and "worker running it was lost" in stuck.error
+    assert stuck.finished_at is not None
+    assert fresh.status == "running"
+    assert done.status == "succeeded" and done.result == {"alpha": 0.5}
+
+
+def test_broker_down_starting_a_run_is_503_while_labeling_goes_on(make_user, monkeypatch):
+    manager = make_user()
+    project = make_project(manager, overlap=1)
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"i{i}", data={"text": f"text {i}"}) for i in range(3)
+    )
+    annotator = add_member(project, "ann", Membership.Role.ANNOTATOR)
+    boss, worker = APIClient(), APIClient()
+    boss.force_authenticate(manager)
+    worker.force_authenticate(annotator)
+
+    # A real unreachable broker: nothing listens on port 1. Celery reads the variable first;
+    # the app's cached pools are dropped so they are rebuilt from it (and again afterwards).
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
+    celery_app._pool, celery_app.amqp._producer_pool = None, None
+    try:
+        started = boss.post(
+            f"/api/v1/projects/{project.pk}/runs/", {"kind": "agreement"}, format="json"
+        )
+        next_item = worker.get(f"/api/v1/projects/{project.pk}/next/")
+        assert next_item.status_code == 200, next_item.content
+        item_id = next_item.json()["item"]["id"]
+        submitted = worker.post(
+            f"/api/v1/projects/{project.pk}/annotations/",
+            {"item": item_id, "label": "positive"},
+            format="json",
+        )
+    finally:
+        celery_app._pool, celery_app.amqp._producer_pool = None, None
+
+    assert started.status_code == 503
+    assert started["Content-Type"].startswith("application/json")
+    assert "unavailable" in started.json()["detail"]
+    assert AnalysisRun.objects.get(project=project).status == "failed"
+    assert submitted.status_code == 201, submitted.content
+    assert Annotation.objects.filter(item_id=item_id, annotator=annotator).count() == 1
