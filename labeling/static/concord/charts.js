@@ -10,3 +10,7 @@ function drawCharts(root) {
 }
 document.addEventListener("DOMContentLoaded", () => drawCharts());
 document.addEventListener("htmx:afterSettle", (event) => drawCharts(event.target));
+// A select marked data-autosubmit submits its form on change (no inline handlers: CSP).
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+});
