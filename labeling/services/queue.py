@@ -31,9 +31,11 @@ from django.utils import timezone
 from labeling import selectors
 from labeling.models import Annotation, Guideline, Item, Lease, Membership, Project
 
-# Claims give up after this many candidates that turned out full under the lock; it only
-# happens when many claimers race for the same few items, and the next call tries again.
-MAX_CLAIM_ATTEMPTS = 20
+# Candidates can turn out full under the lock: other annotators hold leases on them (up to two
+# per annotator: the current item and the prefetched one) or their counter was stale. Giving up
+# means "nothing left" to the annotator, so the cap sits far above what leases alone can fill
+# (200 full items need 300 annotators racing at overlap 3); each attempt is one indexed query.
+MAX_CLAIM_ATTEMPTS = 200
 
 
 def lease_seconds() -> int:

@@ -25,7 +25,7 @@ from labeling.services.reviewing import review_set
 from tests.conftest import wait_for
 from tests.factories import add_member, make_project
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests-123"
 SCRIPT = "<script>alert(1)</script>"
@@ -60,7 +60,7 @@ PAGES = [
 # what each role must be able to open (the rest answer 403 and are checked all the same)
 ANNOTATOR_PAGES = {"/", "/projects/{p}/", "/projects/{p}/guidelines/"}
 ANNOTATOR_PAGES |= {"/projects/{p}/guidelines/v2/", "/projects/{p}/annotate/"}
-MANAGER_ONLY = {"/projects/{p}/edit/", "/projects/{p}/members/"}
+MANAGER_ONLY = {"/projects/{p}/edit/", "/projects/{p}/members/", "/projects/{p}/imports/"}
 
 # Elements and attributes a payload would have become had it been parsed as markup.
 INJECTED = """() => {
