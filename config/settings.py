@@ -100,6 +100,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing root in development
 # Plotly's JavaScript is served from the installed package, never a CDN.
 STATICFILES_DIRS = [("plotly", Path(__import__("plotly").__file__).parent / "package_data")]
 STORAGES = {
