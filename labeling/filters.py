@@ -6,7 +6,9 @@ all match. They compile to JSON containment (`metadata @> {"key": value}`), so a
 """
 
 import django_filters
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db import connection
+from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q, Subquery, Value
+from django.db.models.fields.json import KeyTransform, KeyTransformExact
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -92,12 +94,32 @@ def metadata_filters(params) -> dict[str, list[str]]:
     return found
 
 
+def labels_include(model, label_id: int):
+    """Rows of `model` for the outer item whose `labels` JSON list holds `label_id`.
+
+    PostgreSQL answers with jsonb containment; SQLite has no JSON `contains`, so json_each.
+    """
+    rows = model.objects.filter(item=OuterRef("pk"))
+    if connection.vendor == "postgresql":
+        return rows.filter(labels__contains=[label_id])
+    table = model._meta.db_table
+    return rows.extra(
+        where=[f"EXISTS (SELECT 1 FROM json_each({table}.labels) WHERE json_each.value = %s)"],
+        params=[label_id],
+    )
+
+
 def filter_by_metadata(items, filters: dict[str, list[str]]):
     for key, raws in filters.items():
         condition = Q()
         for raw in raws:
             for value in metadata_values(raw):
-                condition |= Q(metadata__contains={key: value})
+                # A key lookup works on PostgreSQL and SQLite alike, whatever the key's spelling.
+                condition |= Q(
+                    KeyTransformExact(
+                        KeyTransform(key, "metadata"), Value(value, output_field=JSONField())
+                    )
+                )
         items = items.filter(condition)
     return items
 
@@ -142,9 +164,9 @@ class ItemFilter(django_filters.FilterSet):
             Review.objects.filter(item=OuterRef("pk"), label=label)
         )
         if self.project is not None and self.project.is_multi_label:
-            by_label |= Exists(
-                Annotation.objects.filter(item=OuterRef("pk"), labels__contains=[label.pk])
-            ) | Exists(Review.objects.filter(item=OuterRef("pk"), labels__contains=[label.pk]))
+            by_label |= Exists(labels_include(Annotation, label.pk)) | Exists(
+                labels_include(Review, label.pk)
+            )
         return items.filter(by_label)
 
     def filter_status(self, items, name, status: str):
