@@ -1,9 +1,9 @@
 """Reads of analysis results that are more than a one-line filter."""
 
 from django.db.models import QuerySet
-from django.db.models.fields.json import KeyTextTransform
 
 from analysis.models import AnalysisRun, LabelIssue
+from labeling.filters import filter_by_metadata, metadata_filters
 from labeling.models import Project
 
 
@@ -43,13 +43,7 @@ def label_issue_rows(*, run: AnalysisRun, filters) -> QuerySet[LabelIssue]:
         rows = rows.filter(quality__lte=float(filters["max_quality"]))
     if filters.get("resolution"):
         rows = rows.filter(resolution=filters["resolution"])
-    meta = [k for k in filters.keys() if k.startswith("meta_") and filters.get(k) not in (None, "")]
-    for n, key in enumerate(meta):
-        # KeyTextTransform takes the key as data, so no key can smuggle in a lookup.
-        alias = f"meta_value_{n}"
-        rows = rows.annotate(**{alias: KeyTextTransform(key[5:], "item__metadata")}).filter(
-            **{alias: str(filters.get(key))}
-        )
+    rows = filter_by_metadata(rows, metadata_filters(filters), field="item__metadata")
     return rows.order_by("rank")
 
 

@@ -9,7 +9,7 @@ import socket
 
 from celery import shared_task
 
-from analysis.models import WorkerHeartbeat
+from analysis.models import AnalysisRun, WorkerHeartbeat
 from analysis.services.agreement import agreement_run
 from analysis.services.baselines import baselines_job
 from analysis.services.drift import drift_job
@@ -24,8 +24,8 @@ def heartbeat(token: str = "") -> int:
     return WorkerHeartbeat.objects.create(hostname=socket.gethostname(), token=token).pk
 
 
-def _execute(run_id: int, job) -> None:
-    with analysis_run(run_id) as run:
+def _execute(run_id: int, kind: str, job) -> None:
+    with analysis_run(run_id, kind) as run:
         if run is not None:
             job(run)
 
@@ -39,29 +39,29 @@ def _agreement_job(run: RunRecorder) -> None:
 def run_agreement(run_id: int) -> None:
     """Krippendorff's alpha (with bootstrap interval), Fleiss, Cohen per pair, per label, per
     annotator and per item, overall and per guideline version."""
-    _execute(run_id, _agreement_job)
+    _execute(run_id, AnalysisRun.Kind.AGREEMENT, _agreement_job)
 
 
 @shared_task(name="analysis.run_label_issues")
 def run_label_issues(run_id: int) -> None:
     """Likely label errors: built-in cross-validated model or uploaded predictions, then
     confident learning, CROWDLAB or Dawid-Skene (see analysis.metrics.label_issues)."""
-    _execute(run_id, label_issues_job)
+    _execute(run_id, AnalysisRun.Kind.LABEL_ISSUES, label_issues_job)
 
 
 @shared_task(name="analysis.run_baselines")
 def run_baselines(run_id: int) -> None:
     """HLP (leave-one-out consensus and reviews), majority-class baseline, model accuracy."""
-    _execute(run_id, baselines_job)
+    _execute(run_id, AnalysisRun.Kind.BASELINES, baselines_job)
 
 
 @shared_task(name="analysis.run_slices")
 def run_slices(run_id: int) -> None:
     """Per-slice model accuracy, HLP, gap and potential gain over every metadata field."""
-    _execute(run_id, slices_job)
+    _execute(run_id, AnalysisRun.Kind.SLICES, slices_job)
 
 
 @shared_task(name="analysis.run_drift")
 def run_drift(run_id: int) -> None:
     """Label, metadata, text-length and confidence drift between two batches."""
-    _execute(run_id, drift_job)
+    _execute(run_id, AnalysisRun.Kind.DRIFT, drift_job)

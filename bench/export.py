@@ -30,157 +30,43 @@ Prints JSON.
 
 import argparse
 import hashlib
-import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchdb
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_export"
-COPY_BLOCK = 100_000
 PROJECT_NAME = "Export bench"
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"  # DEBUG keeps a log of queries; production does not
-    os.environ.setdefault("SECRET_KEY", "bench-export")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-class NoMigrations(dict):
-    def __contains__(self, item):
-        return True
-
-    def __getitem__(self, item):
-        return None
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def copy_model_rows(model, columns: list[str], rows) -> None:
-    """COPY rows into the model's table; other NOT NULL columns get the field's default."""
-    from django.db import connection
-    from django.utils import timezone
-
-    now = timezone.now()
-    extra_columns, extra_values = [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in columns or field.null:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now
-        else:
-            value = field.get_default()
-            if field.get_internal_type() == "JSONField":
-                value = json.dumps(value)
-        extra_columns.append(field.column)
-        extra_values.append(value)
-    names = ", ".join(columns + extra_columns)
-    sql = f"COPY {model._meta.db_table} ({names}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row((*row, *extra_values))
+SOURCES = ("amazon", "imdb", "yelp")
 
 
 def build(items: int, per_item: int, annotators: int, seed: int = 7) -> int:
     import numpy as np
-    from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connection
 
-    from labeling.models import Annotation, Item, Membership
-    from labeling.services.projects import member_set, project_create
+    from labeling.models import Membership
+    from labeling.services.projects import member_set
 
-    settings.MIGRATION_MODULES = NoMigrations()
-    call_command("migrate", run_syncdb=True, verbosity=0)
-    User = get_user_model()
-    manager = User.objects.create_user("bench-manager", password=None)
-    project = project_create(
+    benchdb.create_tables()
+    project, _ = benchdb.annotated_project(
         name=PROJECT_NAME,
-        labels=[{"name": name} for name in ("negative", "neutral", "positive")],
-        created_by=manager,
+        labels=["negative", "neutral", "positive"],
+        items=items,
+        per_item=per_item,
+        annotators=annotators,
+        noise=0.3,
+        rng=np.random.default_rng(seed),
+        text=lambda i: f'Review {i}: "fine", said the user, really fine',
+        metadata=lambda i: {"source": SOURCES[i % 3]},
         overlap=per_item,
         tie_rule="first_class",
     )
     member_set(
         project=project,
-        user=User.objects.create_user("bench-reviewer", password=None),
+        user=get_user_model().objects.create_user("bench-reviewer", password=None),
         role=Membership.Role.REVIEWER,
     )
-    User.objects.bulk_create(User(username=f"annotator-{a:02d}") for a in range(annotators))
-    user_ids = np.array(
-        User.objects.filter(username__startswith="annotator-")
-        .order_by("username")
-        .values_list("pk", flat=True)
-    )
-    label_ids = np.array(project.labels.order_by("order").values_list("pk", flat=True))
-    guideline = project.current_guideline()
-    sources = ("amazon", "imdb", "yelp")
-    copy_model_rows(
-        Item,
-        ["project_id", "external_id", "data", "metadata"],
-        (
-            (
-                project.pk,
-                f"item-{i:07d}",
-                json.dumps({"text": f'Review {i}: "fine", said the user, really fine'}),
-                json.dumps({"source": sources[i % 3]}),
-            )
-            for i in range(items)
-        ),
-    )
-    item_ids = np.array(
-        Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
-    )
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, 3, items)
-    who = np.argsort(rng.random((items, annotators)), axis=1)[:, :per_item]
-    noise = rng.random((items, per_item)) < 0.3
-    labels = np.where(noise, rng.integers(0, 3, (items, per_item)), truth[:, None])
-
-    def annotation_rows():
-        for start in range(0, items, COPY_BLOCK):
-            stop = min(start + COPY_BLOCK, items)
-            block_items = np.repeat(item_ids[start:stop], per_item)
-            block_users = user_ids[who[start:stop].ravel()]
-            block_labels = label_ids[labels[start:stop].ravel()]
-            for item_id, user_id, label_id in zip(
-                block_items.tolist(), block_users.tolist(), block_labels.tolist(), strict=True
-            ):
-                yield (project.pk, item_id, user_id, guideline.pk, label_id)
-
-    copy_model_rows(
-        Annotation,
-        ["project_id", "item_id", "annotator_id", "guideline_id", "label_id"],
-        annotation_rows(),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    benchdb.analyze()
     return project.pk
 
 
@@ -209,7 +95,7 @@ def child_export(project_id: int, fmt: str) -> dict:
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-reviewer"))
-    rss_before = peak_rss_mb()
+    rss_before = benchdb.peak_rss_mb()
     start = time.perf_counter()
     response = client.get(
         f"/api/v1/projects/{project_id}/export/",
@@ -236,7 +122,7 @@ def child_export(project_id: int, fmt: str) -> dict:
         "stream_rows_per_s": round(version.row_count / (seconds - (first_byte_s or 0.0))),
         "first_byte_s": round(first_byte_s or 0.0, 2),
         "mb": round(size / 1e6, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(benchdb.peak_rss_mb(), 1),
         "rss_at_start_mb": round(rss_before, 1),
     }
 
@@ -301,44 +187,31 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        setup_django(args.database_url)
-        print(json.dumps(child_export(int(args.child[0]), args.child[1])))
+        benchdb.setup_django(args.database_url, force_debug=True)
+        benchdb.print_report(child_export(int(args.child[0]), args.child[1]))
         return
 
     project_id = None
     if args.reuse:
         try:
-            setup_django(args.database_url)
+            benchdb.setup_django(args.database_url, force_debug=True)
             project_id = existing_project(args.items, args.per_item)
         except Exception:  # no database yet: build it
             project_id = None
     build_s = 0.0
     if project_id is None:
-        recreate_database(args.database_url)
-        setup_django(args.database_url)
+        benchdb.recreate_database(args.database_url)
+        benchdb.setup_django(args.database_url, force_debug=True)
         start = time.perf_counter()
         project_id = build(args.items, args.per_item, args.annotators)
         build_s = time.perf_counter() - start
 
     def run_child(fmt: str) -> dict:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--database-url",
-                args.database_url,
-                "--child",
-                str(project_id),
-                fmt,
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
+        return benchdb.run_child(
+            __file__,
+            ["--database-url", args.database_url, "--child", str(project_id), fmt],
+            what=f"export child ({fmt})",
         )
-        if out.returncode:
-            sys.exit(f"export child failed ({fmt}):\n{out.stderr[-3000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
 
     results = {"items": args.items, "annotations": args.items * args.per_item}
     results["cpus"] = os.cpu_count()
@@ -369,7 +242,7 @@ def main() -> None:
         )
         < 400,
     }
-    print(json.dumps(results, indent=2))
+    benchdb.print_report(results, indent=2)
 
 
 if __name__ == "__main__":

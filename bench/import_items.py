@@ -6,7 +6,7 @@
 Prints JSON `{rows, seconds, rows_per_s, peak_rss_mb, copy_seconds, ratio}` (plus the import
 process's CPU seconds and the load average, since both timings depend on how busy the machine is):
 - `seconds`: `import_file` (validation pass + write pass) in a child process, which also
-  reports its own peak RSS (`ru_maxrss`, the whole process: Python, Django and the import);
+  reports its own peak RSS (VmHWM, the whole process: Python, Django and the import);
 - `copy_seconds`: PostgreSQL `COPY ... FROM STDIN (FORMAT csv)` of the same file into a bare
   table without indexes, in the same run; `ratio` = seconds / copy_seconds.
 
@@ -16,18 +16,16 @@ models (like `pytest --nomigrations`), so it never depends on migration files be
 
 import argparse
 import csv
-import json
 import os
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchdb
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_import"
 WORDS = (
     "the a great terrible phone battery screen film plot actor service food waiter price "
@@ -56,44 +54,12 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             )
 
 
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-class NoMigrations(dict):
-    def __contains__(self, item):
-        return True
-
-    def __getitem__(self, item):
-        return None
-
-
 def build_schema_and_project() -> int:
-    from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     from labeling.services.projects import project_create
 
-    settings.MIGRATION_MODULES = NoMigrations()
-    call_command("migrate", run_syncdb=True, verbosity=0)
+    benchdb.create_tables()
     user = get_user_model().objects.create_user("bench-manager", password=None)
     project = project_create(
         name="Import bench", labels=[{"name": "negative"}, {"name": "positive"}], created_by=user
@@ -120,18 +86,15 @@ def child(project_id: int, path: Path) -> None:
         )
         seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    peak_kb = usage.ru_maxrss
-    print(
-        json.dumps(
-            {
-                "status": batch.status,
-                "rows": batch.rows,
-                "errors": batch.errors[:3],
-                "seconds": seconds,
-                "peak_rss_mb": peak_kb / 1024,
-                "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            }
-        )
+    benchdb.print_report(
+        {
+            "status": batch.status,
+            "rows": batch.rows,
+            "errors": batch.errors[:3],
+            "seconds": seconds,
+            "peak_rss_mb": benchdb.peak_rss_mb(),
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        }
     )
 
 
@@ -165,53 +128,36 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("PROJECT_ID", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        setup_django(args.database_url)
+        benchdb.setup_django(args.database_url, debug=True)
         child(int(args.child[0]), Path(args.child[1]))
         return
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "items.csv"
         generate(path, args.rows)
-        recreate_database(args.database_url)
-        setup_django(args.database_url)
+        benchdb.recreate_database(args.database_url)
+        benchdb.setup_django(args.database_url, debug=True)
         project_id = build_schema_and_project()
-        from django.db import connection
-
-        connection.close()
-        run = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--database-url",
-                args.database_url,
-                "--child",
-                str(project_id),
-                str(path),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
+        result = benchdb.run_child(
+            __file__,
+            ["--database-url", args.database_url, "--child", str(project_id), str(path)],
+            what="the import process",
         )
-        if run.returncode != 0:
-            sys.exit(f"the import process failed:\n{run.stderr[-3000:]}")
-        result = json.loads(run.stdout.strip().splitlines()[-1])
         if result["status"] != "succeeded" or result["rows"] != args.rows:
             sys.exit(f"the import did not succeed: {result}")
         copy = copy_seconds(path)
-    print(
-        json.dumps(
-            {
-                "rows": result["rows"],
-                "seconds": round(result["seconds"], 2),
-                "rows_per_s": round(result["rows"] / result["seconds"]),
-                "peak_rss_mb": round(result["peak_rss_mb"], 1),
-                "copy_seconds": round(copy, 2),
-                "ratio": round(result["seconds"] / copy, 2),
-                # Context: the import process's own CPU time, and how busy the machine was.
-                "import_cpu_seconds": round(result["cpu_seconds"], 2),
-                "load_avg_1m": round(os.getloadavg()[0], 2),
-            }
-        )
+    benchdb.print_report(
+        {
+            "rows": result["rows"],
+            "seconds": round(result["seconds"], 2),
+            "rows_per_s": round(result["rows"] / result["seconds"]),
+            "peak_rss_mb": round(result["peak_rss_mb"], 1),
+            "copy_seconds": round(copy, 2),
+            "ratio": round(result["seconds"] / copy, 2),
+            # Context: the import process's own CPU time, and how busy the machine was.
+            "import_cpu_seconds": round(result["cpu_seconds"], 2),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        }
     )
 
 

@@ -28,74 +28,12 @@ Prints one JSON line `{items, job_s, bare_s, ratio, peak_rss_mb, ...}`.
 """
 
 import argparse
-import json
-import os
-import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchdb
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_issues"
-COPY_BLOCK = 100_000
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "bench-label-issues")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-class NoMigrations(dict):
-    """MIGRATION_MODULES that switches every app's migrations off (tables from models)."""
-
-    def __contains__(self, item):
-        return True
-
-    def __getitem__(self, item):
-        return None
-
-
-def copy_rows(model, columns: list[str], rows) -> None:
-    """COPY rows into the model's table; other NOT NULL columns get the field defaults."""
-    from django.db import connection
-    from django.utils import timezone
-
-    now = timezone.now()
-    extra_columns, extra_values = [], []
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in columns or field.null:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now
-        else:
-            value = field.get_default()
-            if field.get_internal_type() == "JSONField":
-                value = json.dumps(value)
-        extra_columns.append(field.column)
-        extra_values.append(value)
-    sql = f"COPY {model._meta.db_table} ({', '.join(columns + extra_columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row((*row, *extra_values))
 
 
 def model_probabilities(truth, classes: int, rng):
@@ -109,61 +47,19 @@ def model_probabilities(truth, classes: int, rng):
 
 def build(items: int, classes: int, per_item: int, annotators: int, seed: int = 6) -> dict:
     import numpy as np
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connection
 
     from analysis.services.predictions import predictions_upload
-    from labeling.models import Annotation, Item
-    from labeling.services.projects import project_create
 
-    settings.MIGRATION_MODULES = NoMigrations()
-    call_command("migrate", run_syncdb=True, verbosity=0)
-    User = get_user_model()
-    manager = User.objects.create_user("bench-manager", password=None)
-    project = project_create(
-        name="Label issues bench",
-        labels=[{"name": f"class-{c}"} for c in range(classes)],
-        created_by=manager,
-    )
-    User.objects.bulk_create(User(username=f"annotator-{a:03d}") for a in range(annotators))
-    user_ids = np.array(
-        User.objects.filter(username__startswith="annotator-")
-        .order_by("username")
-        .values_list("pk", flat=True)
-    )
-    label_ids = np.array(project.labels.order_by("order").values_list("pk", flat=True))
-    guideline = project.current_guideline()
-    copy_rows(
-        Item,
-        ["project_id", "external_id", "data"],
-        ((project.pk, f"item-{i:07d}", json.dumps({"text": f"item {i}"})) for i in range(items)),
-    )
-    item_ids = np.array(
-        Item.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
-    )
+    benchdb.create_tables()
     rng = np.random.default_rng(seed)
-    truth = rng.integers(0, classes, items)
-    who = np.argsort(rng.random((items, annotators)), axis=1)[:, :per_item]
-    noise = rng.random((items, per_item)) < 0.2
-    labels = np.where(noise, rng.integers(0, classes, (items, per_item)), truth[:, None])
-
-    def annotation_rows():
-        for start in range(0, items, COPY_BLOCK):
-            stop = min(start + COPY_BLOCK, items)
-            block_items = np.repeat(item_ids[start:stop], per_item)
-            block_users = user_ids[who[start:stop].ravel()]
-            block_labels = label_ids[labels[start:stop].ravel()]
-            for item_id, user_id, label_id in zip(
-                block_items.tolist(), block_users.tolist(), block_labels.tolist(), strict=True
-            ):
-                yield (project.pk, item_id, user_id, guideline.pk, label_id)
-
-    copy_rows(
-        Annotation,
-        ["project_id", "item_id", "annotator_id", "guideline_id", "label_id"],
-        annotation_rows(),
+    project, truth = benchdb.annotated_project(
+        name="Label issues bench",
+        labels=[f"class-{c}" for c in range(classes)],
+        items=items,
+        per_item=per_item,
+        annotators=annotators,
+        noise=0.2,
+        rng=rng,
     )
     probs = model_probabilities(truth, classes, rng)
     rows = [
@@ -175,11 +71,10 @@ def build(items: int, classes: int, per_item: int, annotators: int, seed: int = 
         model="bench-model",
         classes=[f"class-{c}" for c in range(classes)],
         rows=rows,
-        user=manager,
+        user=project.created_by,
     )
     upload_s = time.perf_counter() - start
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    benchdb.analyze()
     return {"project_id": project.pk, "upload_s": round(upload_s, 2)}
 
 
@@ -197,16 +92,12 @@ def job_child(project_id: int) -> None:
     from labeling.models import Project
 
     project = Project.objects.get(pk=project_id)
-    run = AnalysisRun.objects.create(
-        project=project, kind=AnalysisRun.Kind.LABEL_ISSUES, params={"model": "bench-model"}
+    run, job_s, peak_mb = benchdb.run_analysis_job(
+        run_label_issues,
+        project=project,
+        kind=AnalysisRun.Kind.LABEL_ISSUES,
+        params={"model": "bench-model"},
     )
-    start = time.perf_counter()
-    run_label_issues(run.pk)  # the task body, synchronously in this process
-    job_s = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    run.refresh_from_db()
-    if run.status != AnalysisRun.Status.SUCCEEDED:
-        sys.exit(f"the label-issues run failed: {run.error}")
     n_rows = LabelIssue.objects.filter(run=run).count()
 
     rows = loaders.annotation_rows(project=project)
@@ -220,28 +111,23 @@ def job_child(project_id: int) -> None:
     consensus = bare["label_quality"]["consensus_label"].to_numpy()
     bare_flags = find_label_issues(consensus, probs, n_jobs=1)
     bare_s = time.perf_counter() - start
-    print(
-        json.dumps(
-            {
-                "items": int(run.result["n_items"]),
-                "job_s": round(job_s, 2),
-                "bare_s": round(bare_s, 2),
-                "ratio": round(job_s / bare_s, 2),
-                "peak_rss_mb": round(peak_mb, 1),
-                "method": run.result["method"],
-                "n_issues": run.result["n_issues"],
-                "bare_n_issues": int(bare_flags.sum()),
-                "issue_rows": n_rows,
-                "job_load_s": run.result["timings"]["load_and_model_s"],
-                "job_judge_s": run.result["timings"]["judge_s"],
-                "job_write_s": round(
-                    job_s
-                    - run.result["timings"]["load_and_model_s"]
-                    - run.result["timings"]["judge_s"],
-                    2,
-                ),
-            }
-        )
+    benchdb.print_report(
+        {
+            "items": int(run.result["n_items"]),
+            **benchdb.job_against_bare(job_s, bare_s, peak_mb),
+            "method": run.result["method"],
+            "n_issues": run.result["n_issues"],
+            "bare_n_issues": int(bare_flags.sum()),
+            "issue_rows": n_rows,
+            "job_load_s": run.result["timings"]["load_and_model_s"],
+            "job_judge_s": run.result["timings"]["judge_s"],
+            "job_write_s": round(
+                job_s
+                - run.result["timings"]["load_and_model_s"]
+                - run.result["timings"]["judge_s"],
+                2,
+            ),
+        }
     )
 
 
@@ -275,26 +161,15 @@ def text_child(n: int, classes: int) -> None:
     start = time.perf_counter()
     result = out_of_sample_probabilities(texts, labels, n_classes=classes, kind="text", folds=5)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "builtin_text_items": n,
-                "builtin_text_s": round(seconds, 1),
-                "builtin_text_peak_rss_mb": round(peak_mb, 1),
-                "builtin_text_accuracy": round(result.accuracy, 3),
-            }
-        )
+    peak_mb = benchdb.peak_rss_mb()
+    benchdb.print_report(
+        {
+            "builtin_text_items": n,
+            "builtin_text_s": round(seconds, 1),
+            "builtin_text_peak_rss_mb": round(peak_mb, 1),
+            "builtin_text_accuracy": round(result.accuracy, 3),
+        }
     )
-
-
-def run_child(args: list[str]) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT
-    )
-    if done.returncode != 0:
-        sys.exit(f"the bench process failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -309,27 +184,28 @@ def main() -> None:
     parser.add_argument("--text-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job_child:
-        setup_django(args.database_url)
+        benchdb.setup_django(args.database_url)
         job_child(args.job_child)
         return
     if args.text_child:
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, str(benchdb.ROOT))
         text_child(args.texts, args.classes)
         return
-    recreate_database(args.database_url)
-    setup_django(args.database_url)
+    benchdb.recreate_database(args.database_url)
+    benchdb.setup_django(args.database_url)
     built = build(args.items, args.classes, args.per_item, args.annotators)
-    from django.db import connection
-
-    connection.close()
-    report = run_child(
-        ["--database-url", args.database_url, "--job-child", str(built["project_id"])]
+    report = benchdb.run_child(
+        __file__, ["--database-url", args.database_url, "--job-child", str(built["project_id"])]
     )
     report["upload_s"] = built["upload_s"]
     if args.texts:
-        report.update(run_child(["--text-child", "--texts", str(args.texts),
-                                 "--classes", str(args.classes)]))  # fmt: skip
-    print(json.dumps(report))
+        report.update(
+            benchdb.run_child(
+                __file__,
+                ["--text-child", "--texts", str(args.texts), "--classes", str(args.classes)],
+            )
+        )
+    benchdb.print_report(report)
 
 
 if __name__ == "__main__":

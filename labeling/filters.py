@@ -6,7 +6,6 @@ all match. They compile to JSON containment (`metadata @> {"key": value}`), so a
 """
 
 import django_filters
-from django.db import connection
 from django.db.models import Count, Exists, IntegerField, JSONField, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KeyTransform, KeyTransformExact
 from django.db.models.functions import Coalesce
@@ -14,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from labeling.models import Annotation, Item, LabelClass, Project, Review
+from labeling.selectors import labels_contain
 
 METADATA_PREFIXES = ("meta_", "metadata.", "metadata__")
 MAX_METADATA_FILTERS = 20
@@ -85,43 +85,36 @@ def metadata_values(raw: str) -> list:
 
 
 def metadata_filters(params) -> dict[str, list[str]]:
-    """{metadata key: [values]} from query parameters with a metadata prefix."""
+    """{metadata key: [values]} from query parameters with a metadata prefix.
+
+    params: a QueryDict (repeated keys give several values) or a plain dict.
+    """
     found: dict[str, list[str]] = {}
     for name in params:
         for prefix in METADATA_PREFIXES:
             if name.startswith(prefix) and len(name) > len(prefix):
-                found.setdefault(name[len(prefix) :], []).extend(params.getlist(name))
-    return found
+                values = params.getlist(name) if hasattr(params, "getlist") else [params[name]]
+                found.setdefault(name[len(prefix) :], []).extend(v for v in values if v != "")
+    return {key: values for key, values in found.items() if values}
 
 
-def labels_include(model, label_id: int):
-    """Rows of `model` for the outer item whose `labels` JSON list holds `label_id`.
-
-    PostgreSQL answers with jsonb containment; SQLite has no JSON `contains`, so json_each.
-    """
-    rows = model.objects.filter(item=OuterRef("pk"))
-    if connection.vendor == "postgresql":
-        return rows.filter(labels__contains=[label_id])
-    table = model._meta.db_table
-    return rows.extra(
-        where=[f"EXISTS (SELECT 1 FROM json_each({table}.labels) WHERE json_each.value = %s)"],
-        params=[label_id],
-    )
+def metadata_equals(key: str, value, *, field: str = "metadata") -> Q:
+    """Rows whose `field`[key] is the JSON value `value`, on PostgreSQL and SQLite alike."""
+    if "__" not in key:
+        return Q(**{f"{field}__{key}": value})
+    # A key that looks like a lookup path is addressed as one key, not split on "__".
+    return Q(KeyTransformExact(KeyTransform(key, field), Value(value, output_field=JSONField())))
 
 
-def filter_by_metadata(items, filters: dict[str, list[str]]):
+def filter_by_metadata(rows, filters: dict[str, list[str]], *, field: str = "metadata"):
+    """Keep rows matching every key (any of its values; "3" also matches the number 3)."""
     for key, raws in filters.items():
         condition = Q()
         for raw in raws:
             for value in metadata_values(raw):
-                # A key lookup works on PostgreSQL and SQLite alike, whatever the key's spelling.
-                condition |= Q(
-                    KeyTransformExact(
-                        KeyTransform(key, "metadata"), Value(value, output_field=JSONField())
-                    )
-                )
-        items = items.filter(condition)
-    return items
+                condition |= metadata_equals(key, value, field=field)
+        rows = rows.filter(condition)
+    return rows
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -164,9 +157,9 @@ class ItemFilter(django_filters.FilterSet):
             Review.objects.filter(item=OuterRef("pk"), label=label)
         )
         if self.project is not None and self.project.is_multi_label:
-            by_label |= Exists(labels_include(Annotation, label.pk)) | Exists(
-                labels_include(Review, label.pk)
-            )
+            by_label |= Exists(
+                labels_contain(Annotation.objects.filter(item=OuterRef("pk")), label.pk)
+            ) | Exists(labels_contain(Review.objects.filter(item=OuterRef("pk")), label.pk))
         return items.filter(by_label)
 
     def filter_status(self, items, name, status: str):

@@ -1,5 +1,7 @@
 """Reads that are more than a one-line filter."""
 
+from django.db import connection
+
 from labeling.models import Item, Project
 
 
@@ -25,8 +27,6 @@ def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[
     "string", "int", "float", "bool", "object", "array" ("null" values are left out);
     with types=False only the keys are found (about 3x faster) and every type set is empty.
     """
-    from django.db import connection
-
     assert field in ("data", "metadata")
     table = Item._meta.db_table
     if not types:
@@ -339,3 +339,17 @@ def labeling_dashboard(*, project: Project, guideline) -> dict:
         "throughput": throughput,
         "n_annotations": len(annotator_ids),
     }
+
+
+def labels_contain(rows, label_id: int):
+    """Rows (annotations or reviews) whose multi-label `labels` JSON list holds `label_id`.
+
+    PostgreSQL answers with jsonb containment; SQLite has no JSON `contains`, so json_each.
+    """
+    if connection.vendor == "postgresql":
+        return rows.filter(labels__contains=[label_id])
+    table = rows.model._meta.db_table
+    return rows.extra(
+        where=[f"EXISTS (SELECT 1 FROM json_each({table}.labels) WHERE json_each.value = %s)"],
+        params=[label_id],
+    )

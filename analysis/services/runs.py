@@ -109,7 +109,7 @@ class RunRecorder:
 
 
 @contextmanager
-def analysis_run(run_id: int):
+def analysis_run(run_id: int, kind: str | None = None):
     """Mark the run running; on any exception mark it failed with the reason.
 
     Yields None when the run must not execute (it already ended, or its worker died
@@ -118,7 +118,13 @@ def analysis_run(run_id: int):
     Earlier runs and their results are untouched; a failed run keeps no partial rows because
     rows are written only inside `RunRecorder.finish`'s transaction.
     """
-    run = AnalysisRun.objects.select_related("project").get(pk=run_id)
+    run = AnalysisRun.objects.select_related("project").filter(pk=run_id).first()
+    if run is None or (kind is not None and run.kind != kind):
+        # A message whose run was never committed or deleted (or whose id now names another
+        # run, as SQLite reuses ids after a rollback): not this job's to run.
+        logger.warning("analysis run %s (%s) not found; message dropped", run_id, kind)
+        yield None
+        return
     if run.status in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED):
         yield None  # a redelivered message for a run that already ended: nothing to do
         return

@@ -114,15 +114,14 @@ def project_update(*, project: Project, user, **fields) -> Project:
 
 def _label_in_use(label: LabelClass) -> bool:
     from labeling.models import Annotation, AnnotationRevision, Review, WorkedExample
+    from labeling.selectors import labels_contain
 
     return (
         Annotation.objects.filter(label=label).exists()
-        or Annotation.objects.filter(
-            project_id=label.project_id, labels__contains=[label.pk]
-        ).exists()
+        or labels_contain(Annotation.objects.filter(project_id=label.project_id), label.pk).exists()
         or Review.objects.filter(label=label).exists()
-        or Review.objects.filter(
-            item__project_id=label.project_id, labels__contains=[label.pk]
+        or labels_contain(
+            Review.objects.filter(item__project_id=label.project_id), label.pk
         ).exists()
         or AnnotationRevision.objects.filter(label=label).exists()
         or WorkedExample.objects.filter(label=label).exists()
