@@ -94,13 +94,35 @@ class LabelIssue(models.Model):
         KEPT = "kept", "Label kept"
         AMBIGUOUS = "ambiguous", "Ambiguous"
 
-    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="label_issues")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="label_issues")
+    # Derived rows, written 100,000 at a time by the job from ids it has just read: checking
+    # four foreign keys per row at commit cost more than cleanlab itself (bench/label_issues.py),
+    # so these references are kept by the ORM's cascades rather than database constraints, and
+    # only the indexes that reads use are kept (the unique (run, item) index serves `run`).
+    run = models.ForeignKey(
+        AnalysisRun,
+        on_delete=models.CASCADE,
+        related_name="label_issues",
+        db_constraint=False,
+        db_index=False,
+    )
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="label_issues", db_constraint=False
+    )
     given_label = models.ForeignKey(
-        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+        LabelClass,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     suggested_label = models.ForeignKey(
-        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+        LabelClass,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     quality = models.FloatField()
     is_issue = models.BooleanField(default=False)
@@ -110,7 +132,12 @@ class LabelIssue(models.Model):
         max_length=16, choices=Resolution.choices, default=Resolution.OPEN
     )
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
 
