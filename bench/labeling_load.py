@@ -29,10 +29,11 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import benchdb  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def parse_args():
@@ -56,35 +57,29 @@ def parse_args():
     return parser.parse_args()
 
 
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def setup_django(env: dict, use_migrations: bool) -> None:
+    """Django in this process on the bench database, with the server's environment."""
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-    from django.conf import settings
+    benchdb.setup_django(env["DATABASE_URL"], force_debug=True)
+    if use_migrations:
+        from django.core.management import call_command
 
-    django.setup()
-    from django.core.management import call_command
-
-    if not use_migrations:
-        # The tables of the current models, like `pytest --nomigrations`.
-        settings.MIGRATION_MODULES = {app.label: None for app in django.apps.apps.get_app_configs()}
-        call_command("migrate", run_syncdb=True, verbosity=0)
-    else:
         call_command("migrate", verbosity=0)
+    else:
+        benchdb.create_tables()
+
+
+def server_env(args, *, name: str) -> dict:
+    """The environment the bench's gunicorn (and worker) run with: production settings."""
+    return {
+        "DATABASE_URL": args.database_url,
+        "CELERY_BROKER_URL": args.broker_url,
+        "DEBUG": "0",
+        "SECRET_KEY": f"{name}-" + uuid.uuid4().hex,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CONCORD_SSL_REDIRECT": "0",
+        "CONCORD_LOG_LEVEL": "ERROR",
+    }
 
 
 def seed(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]]:
@@ -254,16 +249,8 @@ def check_database(project_id: int, overlap: int) -> tuple[int, int]:
 
 def main() -> None:
     args = parse_args()
-    env = {
-        "DATABASE_URL": args.database_url,
-        "CELERY_BROKER_URL": args.broker_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "CONCORD_SSL_REDIRECT": "0",
-        "CONCORD_LOG_LEVEL": "ERROR",
-    }
-    recreate_database(args.database_url)
+    env = server_env(args, name="bench")
+    benchdb.recreate_database(args.database_url)
     setup_django(env, args.use_migrations)
     seed_started = time.monotonic()
     project_id, tokens = seed(args.items, args.annotators, args.overlap)

@@ -27,15 +27,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
+import benchdb
 from labeling_load import (
     Annotator,
     check_database,
     percentile,
-    recreate_database,
     seed,
+    server_env,
     setup_django,
     start_gunicorn,
     stop,
@@ -209,16 +209,8 @@ class Exports(Background):
 
 def main() -> None:
     args = parse_args()
-    env = {
-        "DATABASE_URL": args.database_url,
-        "CELERY_BROKER_URL": args.broker_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "soak-" + uuid.uuid4().hex,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "CONCORD_SSL_REDIRECT": "0",
-        "CONCORD_LOG_LEVEL": "ERROR",
-    }
-    recreate_database(args.database_url)
+    env = server_env(args, name="soak")
+    benchdb.recreate_database(args.database_url)
     setup_django(env, args.use_migrations)
     project_id, tokens = seed(args.items, args.annotators, args.overlap)
     manager_token = preseed(project_id, args.preseeded)
