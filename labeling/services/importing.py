@@ -27,7 +27,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from json.encoder import encode_basestring
 
@@ -56,6 +56,8 @@ ON_DUPLICATE = ("error", "skip", "update")
 DELIMITERS = {",": ",", "comma": ",", "\t": "\t", "tab": "\t", ";": ";", "semicolon": ";"}
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_LINE_BREAK = re.compile(r"[\t\n\r]")
+COPY_CHUNK_ROWS = 2_000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _USERNAME = re.compile(UnicodeUsernameValidator.regex)
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -291,6 +293,10 @@ class ParseContext:
     options: ImportOptions
     label_names: frozenset
     encode: bool = False
+    # CSV items may come as ("item_chunk", first_row, external_ids, copy_text) per chunk:
+    # copy_text is "external_id\tdata\tmetadata\n" lines in COPY text format (None without
+    # encode).
+    copy_chunks: bool = False
 
     @property
     def multi(self) -> bool:
@@ -428,8 +434,11 @@ def csv_rows(source: ByteCounter, ctx: ParseContext) -> Iterator[tuple]:
     data_at = [i for i in range(n_cols) if i != id_at and i not in meta_at]
     if not data_at:
         raise FileRejected(1, "No data columns: every column is the id or metadata.")
-    data_keys = [encode_basestring(header[i]) + ":" for i in data_at]
-    meta_keys = [encode_basestring(header[i]) + ":" for i in meta_at]
+    # JSON objects as %-templates: the keys are encoded once, the values per row.
+    data_template, meta_template = (
+        "{" + ",".join(encode_basestring(header[i]).replace("%", "%%") + ":%s" for i in at) + "}"
+        for at in (data_at, meta_at)
+    )
     tabular = data_type == Project.DataType.TABULAR
     number = _JSON_NUMBER.fullmatch
 
@@ -437,64 +446,103 @@ def csv_rows(source: ByteCounter, ctx: ParseContext) -> Iterator[tuple]:
         # Tabular fields that are plain JSON numbers are stored as numbers.
         return text if tabular and number(text) else encode_basestring(text)
 
+    def row_event(record: list[str], row: int) -> tuple | None:
+        if not record:
+            return None  # a blank line keeps its number, as in a spreadsheet
+        if len(record) != n_cols:
+            return ("error", row, f"expected {n_cols} columns, found {len(record)}")
+        external_id = record[id_at].strip()
+        if not external_id:
+            return ("error", row, f"empty {options.id_column}")
+        if len(external_id) > 255:
+            return ("error", row, f"{options.id_column} is longer than 255 characters")
+        if content_at is not None:
+            content = record[content_at]
+            if not content.strip():
+                return ("error", row, "empty text" if data_type == "text" else "empty image URL")
+            if data_type == Project.DataType.IMAGE and (problem := _check_image_url(content)):
+                return ("error", row, problem)
+        if max(map(len, record)) > limit:
+            longest = max(range(n_cols), key=lambda i: len(record[i]))
+            return ("error", row, f"field {header[longest]!r} is longer than {limit:,} characters")
+        if not ctx.encode:
+            return ("item", row, external_id, None, None)
+        data_json = data_template % tuple([value_json(record[i]) for i in data_at])
+        meta_json = meta_template % tuple([encode_basestring(record[i]) for i in meta_at])
+        return ("item", row, external_id, data_json, meta_json)
+
+    def item_chunk(records: list[list[str]], first_row: int) -> tuple | None:
+        """The event of a chunk of rows that all pass, checked and encoded column-wise in C
+        (no Python code per value); None when some row needs a closer look."""
+        if set(map(len, records)) != {n_cols}:
+            return None
+        columns = list(zip(*records, strict=True))
+        external_ids = list(map(str.strip, columns[id_at]))
+        if not all(external_ids) or max(map(len, external_ids)) > 255:
+            return None
+        if _COPY_LINE_BREAK.search("".join(external_ids)):
+            return None
+        if content_at is not None:
+            if not all(map(str.strip, columns[content_at])):
+                return None
+            if data_type == Project.DataType.IMAGE and any(
+                map(_check_image_url, columns[content_at])
+            ):
+                return None
+        if max(max(map(len, column)) for column in columns) > limit:
+            return None
+        if not ctx.encode:
+            return ("item_chunk", first_row, external_ids, None)
+        data_json = map(
+            data_template.__mod__,
+            zip(
+                *[map(value_json if tabular else encode_basestring, columns[i]) for i in data_at],
+                strict=True,
+            ),
+        )
+        meta_json = (
+            map(
+                meta_template.__mod__,
+                zip(*[map(encode_basestring, columns[i]) for i in meta_at], strict=True),
+            )
+            if meta_at
+            else [meta_template] * len(records)
+        )
+        lines = map("\t".join, zip(external_ids, data_json, meta_json, strict=True))
+        text = "\n".join(lines) + "\n"
+        # Ids hold no tab or line break (checked) and JSON text never does: only \ is escaped.
+        return ("item_chunk", first_row, external_ids, text.replace("\\", "\\\\"))
+
     # The hot loop: no generator layer between the csv reader and the checks.
+    chunk: list[list[str]] = []
     try:
         for record in reader:
-            row += 1
-            if not record:
-                continue  # a blank line keeps its number, as in a spreadsheet
-            if len(record) != n_cols:
-                yield ("error", row, f"expected {n_cols} columns, found {len(record)}")
-                continue
-            external_id = record[id_at].strip()
-            if not external_id:
-                yield ("error", row, f"empty {options.id_column}")
-                continue
-            if len(external_id) > 255:
-                yield ("error", row, f"{options.id_column} is longer than 255 characters")
-                continue
-            if content_at is not None:
-                content = record[content_at]
-                if not content.strip():
-                    yield (
-                        "error",
-                        row,
-                        "empty text" if not tabular and data_type == "text" else "empty image URL",
-                    )
+            if ctx.copy_chunks:
+                chunk.append(record)
+                if len(chunk) < COPY_CHUNK_ROWS:
                     continue
-                if data_type == Project.DataType.IMAGE and (problem := _check_image_url(content)):
-                    yield ("error", row, problem)
+                event = item_chunk(chunk, row + 1)
+                if event:
+                    row += len(chunk)
+                    chunk = []
+                    yield event
                     continue
-            if max(map(len, record)) > limit:
-                longest = max(range(n_cols), key=lambda i: len(record[i]))
-                yield (
-                    "error",
-                    row,
-                    f"field {header[longest]!r} is longer than {limit:,} characters",
-                )
-                continue
-            if ctx.encode:
-                data_json = (
-                    "{"
-                    + ",".join(
-                        [k + value_json(record[i]) for k, i in zip(data_keys, data_at, strict=True)]
-                    )
-                    + "}"
-                )
-                meta_json = (
-                    "{"
-                    + ",".join(
-                        [
-                            k + encode_basestring(record[i])
-                            for k, i in zip(meta_keys, meta_at, strict=True)
-                        ]
-                    )
-                    + "}"
-                )
-                yield ("item", row, external_id, data_json, meta_json)
+                records, chunk = chunk, []
             else:
-                yield ("item", row, external_id, None, None)
+                records = (record,)
+            for record in records:
+                row += 1
+                if event := row_event(record, row):
+                    yield event
+        for record in chunk:
+            row += 1
+            if event := row_event(record, row):
+                yield event
     except csv.Error as exc:
+        for record in chunk:  # the rows read before the bad one
+            row += 1
+            if event := row_event(record, row):
+                yield event
         raise FileRejected(row + 1, f"Row {row + 1} is not valid CSV: {exc}.")
 
 
@@ -687,7 +735,12 @@ def _chunks(values, size: int = LOOKUP_BATCH):
 
 
 def _validate(project, options, source, progress) -> tuple[Plan, ErrorList]:
-    ctx = ParseContext(project, options, frozenset(project.labels.values_list("name", flat=True)))
+    ctx = ParseContext(
+        project,
+        options,
+        frozenset(project.labels.values_list("name", flat=True)),
+        copy_chunks=True,
+    )
     errors = ErrorList()
     plan = Plan()
     item_ids: set[str] = set()
@@ -696,22 +749,30 @@ def _validate(project, options, source, progress) -> tuple[Plan, ErrorList]:
     ann_item_row = array("q")
     annotators: dict[str, int] = {}
     pair_keys, pair_rows = array("q"), array("q")
+
+    def check_new(row: int, external_id: str) -> None:
+        if external_id in item_ids:
+            errors.add(row, f"duplicate {options.id_column} {external_id[:60]!r} within the file")
+        else:
+            item_ids.add(external_id)
+
     try:
         for n, event in enumerate(PARSERS[options.format](source, ctx)):
-            if n % 50_000 == 0:
+            tag = event[0]
+            if n % 50_000 == 0 or tag == "item_chunk":
                 progress.report(
                     0.45 * source.read_bytes / max(progress.size, 1), "checking the file"
                 )
-            tag = event[0]
-            if tag == "item":
-                external_id = event[2]
-                if external_id in item_ids:
-                    errors.add(
-                        event[1],
-                        f"duplicate {options.id_column} {external_id[:60]!r} within the file",
-                    )
-                else:
-                    item_ids.add(external_id)
+            if tag == "item_chunk":
+                _, first_row, external_ids, _ = event
+                chunk_ids = set(external_ids)
+                if len(chunk_ids) == len(external_ids) and item_ids.isdisjoint(chunk_ids):
+                    item_ids.update(chunk_ids)
+                else:  # a repeated id: find its rows
+                    for i, external_id in enumerate(external_ids):
+                        check_new(first_row + i, external_id)
+            elif tag == "item":
+                check_new(event[1], event[2])
             elif tag == "annotation":
                 _, row, external_id, annotator, _ = event
                 if len(annotator) > 150 or not _USERNAME.fullmatch(annotator):
@@ -750,7 +811,8 @@ def _validate(project, options, source, progress) -> tuple[Plan, ErrorList]:
         if plan.existing_items and options.on_duplicate == "error" and errors.count < MAX_ERRORS:
             # A third, cheap pass finds the rows (only when such a conflict exists).
             source.rewind()
-            for event in PARSERS[options.format](source, ctx):
+            row_by_row = replace(ctx, copy_chunks=False)
+            for event in PARSERS[options.format](source, row_by_row):
                 if event[0] == "item" and event[2] in plan.existing_items:
                     errors.add(
                         event[1],
@@ -759,7 +821,7 @@ def _validate(project, options, source, progress) -> tuple[Plan, ErrorList]:
                     )
                     if len(errors.errors) >= MAX_ERRORS:
                         break
-    del item_ids
+    item_ids.clear()  # free the ids before the annotations are checked
 
     if pair_keys:
         _validate_annotations(
@@ -938,11 +1000,15 @@ def _write_items(batch, project, options, source, ctx, plan, progress) -> int:
     def new_items():
         nonlocal count
         for n, event in enumerate(PARSERS[options.format](source, ctx)):
-            if event[0] != "item":
+            if event[0] not in ("item", "item_chunk"):
                 continue
-            if n % 50_000 == 0:
+            if n % 50_000 == 0 or event[0] == "item_chunk":
                 fraction = 0.5 + 0.45 * source.read_bytes / max(progress.size, 1)
                 progress.report(fraction, "writing items")
+            if event[0] == "item_chunk":  # only parsed when no item exists yet
+                count += len(event[2])
+                yield event
+                continue
             if event[2] in existing:
                 if update_existing:
                     updates.append(event[2:])
@@ -956,20 +1022,25 @@ def _write_items(batch, project, options, source, ctx, plan, progress) -> int:
         prefix = f"{project.pk}\t{batch.pk}\t"
         suffix = f"\t{timezone.now().isoformat()}{extra_values}\n"
         skipping = _skip_constant_fk_checks(project, batch)
-        # JSON text never holds a raw tab or newline, so only backslashes need escaping.
-        _copy(
-            f"COPY {Item._meta.db_table} ({', '.join(given)}{extra_names}) FROM STDIN",
-            (
-                prefix
-                + _copy_text(event[2])
-                + "\t"
-                + event[3].replace("\\", "\\\\")
-                + "\t"
-                + event[4].replace("\\", "\\\\")
-                + suffix
-                for event in new_items()
-            ),
-        )
+
+        def lines():
+            for event in new_items():
+                if event[0] == "item_chunk":
+                    # Each \n ends a row: ids with line breaks and JSON never come in chunks.
+                    yield prefix + event[3][:-1].replace("\n", suffix + prefix) + suffix
+                else:
+                    # JSON text never holds a raw tab or newline: only backslashes are escaped.
+                    yield (
+                        prefix
+                        + _copy_text(event[2])
+                        + "\t"
+                        + event[3].replace("\\", "\\\\")
+                        + "\t"
+                        + event[4].replace("\\", "\\\\")
+                        + suffix
+                    )
+
+        _copy(f"COPY {Item._meta.db_table} ({', '.join(given)}{extra_names}) FROM STDIN", lines())
         if skipping:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL session_replication_role = origin")
@@ -1223,7 +1294,12 @@ def _process(batch: ImportBatch, fileobj, *, report_progress: bool) -> ImportBat
         return _fail(batch, errors.errors, f"rejected: nothing was imported{more}")
 
     ctx = ParseContext(
-        project, options, frozenset(project.labels.values_list("name", flat=True)), encode=True
+        project,
+        options,
+        frozenset(project.labels.values_list("name", flat=True)),
+        encode=True,
+        # Chunks carry COPY text: for PostgreSQL, and only when no row can be an existing item.
+        copy_chunks=connection.vendor == "postgresql" and not plan.existing_items,
     )
     try:
         with transaction.atomic():

@@ -91,6 +91,26 @@ def test_text_with_tabs_newlines_backslashes_and_unicode_is_stored_exactly(make_
     assert item.data["text"] == text
 
 
+def test_thousands_of_rows_with_special_characters_are_stored_exactly_and_in_order(make_user):
+    """Large files are checked and encoded many rows at a time; every value must survive."""
+    manager = make_user()
+    project = make_project(manager)
+    texts = ['quote " back\\slash \\N 100% ünï 😀', "tab\there", "line\nbreak", "plain"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["external_id", "text", "50% source"])
+    rows = [(f"id\\{i}", f"{texts[i % 4]} {i}", f"s{i % 3}") for i in range(4500)]
+    writer.writerows(rows)
+    batch = run_import(project, manager, out.getvalue().encode(), metadata_columns="50% source")
+    assert batch.status == "succeeded", batch.errors
+    stored = list(
+        Item.objects.filter(project=project).values_list("external_id", "data", "metadata")
+    )
+    assert stored == [
+        (external_id, {"text": text}, {"50% source": source}) for external_id, text, source in rows
+    ]
+
+
 def test_jsonl_items_keep_fields_and_metadata(make_user):
     manager = make_user()
     project = make_project(manager)

@@ -53,6 +53,21 @@ def test_file_with_one_bad_row_among_5000_imports_nothing(project, manager):
     assert not Item.objects.filter(project=project).exists()
 
 
+def test_row_numbers_stay_exact_past_blank_lines_and_thousands_of_rows(project, manager):
+    content = (
+        "external_id,text\n"
+        + good_rows(3000)
+        + "\n"  # row 3002: blank, skipped, keeps its number
+        + good_rows(1500, 3000)
+        + "id-10,again\n"  # row 4503
+        + good_rows(2000, 4500)
+    )
+    batch = run_import(project, manager, content.encode())
+    assert_rejected(
+        batch, project, [{"row": 4503, "reason": "duplicate external_id 'id-10' within the file"}]
+    )
+
+
 def test_binary_file_is_refused_with_its_line(project, manager):
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
     batch = run_import(project, manager, png)
