@@ -19,6 +19,18 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """The tests make hundreds of accounts; PBKDF2's deliberate slowness only costs CI time.
+
+    The live server of the browser tests runs in this process, so logins still verify.
+    """
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(scope="session")
 def datasets() -> Path:
     assert DATASETS.is_dir(), f"shared datasets not found at {DATASETS}"
