@@ -13,7 +13,10 @@ What it does, all on loopback and bounded in time:
    GET /next/ -> POST /annotations/ for `--seconds`.
 5. Stops gunicorn, checks the database and prints one JSON line:
    {annotators, submissions, per_s, next_p50_ms, next_p95_ms, submit_p50_ms, submit_p95_ms,
-    errors, duplicates, overfilled}
+    errors, duplicates, overfilled, cpu_ms_per_submission}
+   `cpu_ms_per_submission`: CPU time of the gunicorn workers, of their PostgreSQL backends and
+   of the simulated annotators (this process) during the load, per stored submission. Unlike
+   the rates, it hardly depends on what else the machine is doing.
    `duplicates`: (item, annotator) pairs with more than one annotation; `overfilled`: items
    with more annotations than the overlap.
 """
@@ -226,6 +229,29 @@ class Annotator(threading.Thread):
         conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(server: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench database (but not this query's own)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
 def percentile(values: list[float], q: float) -> float | None:
     import numpy as np
 
@@ -264,6 +290,9 @@ def main() -> None:
     connections.close_all()
     server = start_gunicorn(args, env)
     try:
+        workers = worker_pids(server)
+        server_cpu_before = sum(cpu_seconds(pid) for pid in workers)
+        client_cpu_before = time.process_time()
         deadline = time.monotonic() + args.seconds
         started = time.monotonic()
         threads = [
@@ -274,6 +303,10 @@ def main() -> None:
         for thread in threads:
             thread.join(timeout=args.seconds + 60)
         elapsed = time.monotonic() - started
+        client_cpu = time.process_time() - client_cpu_before
+        server_cpu = sum(cpu_seconds(pid) for pid in workers) - server_cpu_before
+        # Backends start with the first request and end when gunicorn stops: read them now.
+        database_cpu = sum(cpu_seconds(pid) for pid in backend_pids(args.database_url))
     finally:
         stop(server)
     duplicates, overfilled = check_database(project_id, args.overlap)
@@ -296,6 +329,14 @@ def main() -> None:
                 "errors": len(errors),
                 "duplicates": duplicates,
                 "overfilled": overfilled,
+                "cpu_ms_per_submission": {
+                    part: round(seconds * 1000 / max(submissions, 1), 2)
+                    for part, seconds in (
+                        ("server", server_cpu),
+                        ("database", database_cpu),
+                        ("client", client_cpu),
+                    )
+                },
             }
         )
     )

@@ -121,7 +121,7 @@ CONCORD_RUN_TIMEOUT_SECONDS = int(os.environ.get("CONCORD_RUN_TIMEOUT_SECONDS", 
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "labeling.api.authentication.FastTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

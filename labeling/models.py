@@ -195,11 +195,12 @@ class Item(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The queue: open items of a project by how far they are, in import order.
-            models.Index(fields=["project", "done_count", "id"], name="item_queue_idx"),
-            # Open relabel requests come first; few items have one.
+            # The queue: open items of a project, the most advanced first, in import order.
+            models.Index(fields=["project", "-done_count", "id"], name="item_queue_idx"),
+            # Open relabel requests come first; few items have one, and the done_count key
+            # passes over relabeled items whose new round is already complete.
             models.Index(
-                fields=["project", "relabel_requested_at"],
+                fields=["project", "done_count", "relabel_requested_at"],
                 condition=Q(relabel_requested_at__isnull=False),
                 name="item_relabel_idx",
             ),

@@ -7,8 +7,9 @@ whose role is too low gets 403. Superusers act as managers of every project.
 from django.http import Http404
 from rest_framework.exceptions import NotFound, PermissionDenied
 
+from labeling import rawsql
 from labeling.api.parsers import API_PARSERS
-from labeling.models import Membership, Project
+from labeling.models import Guideline, Membership, Project
 
 ROLE_RANK = {
     Membership.Role.ANNOTATOR: 1,
@@ -18,6 +19,17 @@ ROLE_RANK = {
 ANNOTATOR = Membership.Role.ANNOTATOR
 REVIEWER = Membership.Role.REVIEWER
 MANAGER = Membership.Role.MANAGER
+
+PROJECT_WITH_ROLE = (
+    f"SELECT {rawsql.columns(Project, alias='p')},"
+    f" (SELECT m.role FROM {Membership._meta.db_table} m"
+    " WHERE m.project_id = p.id AND m.user_id = %s) AS member_role,"
+    f" (SELECT g.id FROM {Guideline._meta.db_table} g WHERE g.project_id = p.id"
+    "  AND g.published_at IS NOT NULL ORDER BY g.version DESC LIMIT 1) AS current_guideline_id,"
+    f" (SELECT MAX(g.version) FROM {Guideline._meta.db_table} g WHERE g.project_id = p.id"
+    "  AND g.published_at IS NOT NULL) AS current_guideline_version"
+    f" FROM {Project._meta.db_table} p WHERE p.id = %s"
+)
 
 
 def role_in(user, project: Project | int) -> str | None:
@@ -51,10 +63,23 @@ def project_for(user, project_id, *, min_role: str = ANNOTATOR, api: bool = True
     """
     not_found = NotFound("Project not found.") if api else Http404("Project not found.")
     try:
-        project = Project.objects.get(pk=int(project_id))
-    except (Project.DoesNotExist, TypeError, ValueError):
+        project_id = int(project_id)
+    except (TypeError, ValueError):
         raise not_found
-    role = role_in(user, project)
+    if not user.is_authenticated:
+        raise not_found
+    # One raw statement with the user's role and the current guideline: every request of
+    # every annotator runs it.
+    project = rawsql.fetch_one(
+        Project,
+        PROJECT_WITH_ROLE,
+        [user.pk, project_id],
+        # The current guideline comes along: `selectors.current_guideline` uses it.
+        extra=("member_role", "current_guideline_id", "current_guideline_version"),
+    )
+    if project is None:
+        raise not_found
+    role = MANAGER if user.is_superuser else project.member_role
     if role is None:
         raise not_found
     if ROLE_RANK[role] < ROLE_RANK[min_role]:

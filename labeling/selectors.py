@@ -1,7 +1,8 @@
 """Reads that are more than a one-line filter."""
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 
+from labeling import rawsql
 from labeling.models import Item, Project
 
 
@@ -88,10 +89,6 @@ def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[
 
 # --- The annotator queue and labeling progress (annotator workflow) ---------------------------
 
-# A fixed bijective scramble of item ids; the project's seed shifts it (seeded random order).
-_SCRAMBLE_MULTIPLIER = 2654435761
-_SCRAMBLE_MODULUS = 4294967291
-
 
 def current_guideline(*, project: Project, with_text: bool = True):
     """The newest published guideline version of a project (None before the first).
@@ -100,81 +97,27 @@ def current_guideline(*, project: Project, with_text: bool = True):
     """
     from labeling.models import Guideline
 
-    guidelines = Guideline.objects.filter(project=project, published_at__isnull=False)
+    if not with_text and hasattr(project, "current_guideline_id"):
+        # `permissions.project_for` read it with the project, in the same statement.
+        if project.current_guideline_id is None:
+            return None
+        return Guideline.from_db(
+            DEFAULT_DB_ALIAS,
+            ("id", "project_id", "version"),
+            (project.current_guideline_id, project.pk, project.current_guideline_version),
+        )
     if not with_text:
-        guidelines = guidelines.defer("body", "changelog")
+        # Raw SQL: the queue and the submit service ask on every call (see labeling/rawsql.py).
+        fields = ("id", "project_id", "version", "published_at")
+        return rawsql.fetch_one(
+            Guideline,
+            f"SELECT {rawsql.columns(Guideline, fields)} FROM {Guideline._meta.db_table}"
+            " WHERE project_id = %s AND published_at IS NOT NULL ORDER BY version DESC LIMIT 1",
+            [project.pk],
+            fields,
+        )
+    guidelines = Guideline.objects.filter(project=project, published_at__isnull=False)
     return guidelines.order_by("-version").first()
-
-
-def _queue_order_key(project: Project):
-    from django.db.models import BigIntegerField, ExpressionWrapper, F
-
-    if project.queue_order != Project.QueueOrder.RANDOM:
-        return F("id")
-    return ExpressionWrapper(
-        # (id + shift) * multiplier stays within 64 bits for ids below 10**9.
-        ((F("id") + (int(project.queue_seed) % 100_003) * 7919) * _SCRAMBLE_MULTIPLIER)
-        % _SCRAMBLE_MODULUS,
-        output_field=BigIntegerField(),
-    )
-
-
-def queue_candidate(
-    *, project: Project, annotator, guideline, now, exclude_item_ids=(), lock: bool = False
-) -> Item | None:
-    """The first item the queue rules allow for this annotator, or None.
-
-    Three index-driven queries, one per tier (relabel requests, started items, fresh items),
-    each taking only its first row: the cost depends on the frontier of open items, not on
-    the project's size (`item_queue_idx` = project, done_count, id). With `lock`, the row is
-    locked `FOR UPDATE SKIP LOCKED` (PostgreSQL) so concurrent claimers pass over it.
-    """
-    from django.db.models import Count, Exists, F, OuterRef, Subquery, Value
-    from django.db.models.functions import Coalesce
-
-    from labeling.models import Annotation, Lease, Skip
-
-    overlap = project.overlap
-    others_leases = Coalesce(
-        Subquery(
-            Lease.objects.filter(item=OuterRef("pk"), expires_at__gt=now)
-            .exclude(annotator=annotator)
-            .values("item")
-            .annotate(n=Count("*"))
-            .values("n")[:1]
-        ),
-        Value(0),
-    )
-    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    skipped = Skip.objects.filter(item=OuterRef("pk"), annotator=annotator, guideline=guideline)
-    base = (
-        Item.objects.filter(project=project)
-        .exclude(pk__in=list(exclude_item_ids))
-        .alias(others_leases=others_leases)
-        .filter(done_count__lt=Value(overlap) - F("others_leases"))
-        .exclude(Exists(skipped))
-    )
-    order_key = _queue_order_key(project)
-    tiers = [
-        base.filter(relabel_requested_at__isnull=False, done_count__lt=overlap)
-        .exclude(Exists(mine.filter(updated_at__gte=OuterRef("relabel_requested_at"))))
-        .order_by("relabel_requested_at", order_key, "id"),
-        base.filter(relabel_requested_at__isnull=True, done_count__gte=1, done_count__lt=overlap)
-        .exclude(Exists(mine))
-        .order_by("-done_count", order_key, "id"),
-        base.filter(relabel_requested_at__isnull=True, done_count=0)
-        .exclude(Exists(mine))
-        .order_by(order_key, "id"),
-    ]
-    if overlap <= 1:
-        del tiers[1]  # nothing can be "started" and still open
-    for queryset in tiers:
-        if lock:
-            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-        item = queryset.first()
-        if item is not None:
-            return item
-    return None
 
 
 def annotation_rows_for_api(*, project: Project, filters: dict):

@@ -290,11 +290,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='item',
-            index=models.Index(fields=['project', 'done_count', 'id'], name='item_queue_idx'),
+            index=models.Index(fields=['project', '-done_count', 'id'], name='item_queue_idx'),
         ),
         migrations.AddIndex(
             model_name='item',
-            index=models.Index(condition=models.Q(('relabel_requested_at__isnull', False)), fields=['project', 'relabel_requested_at'], name='item_relabel_idx'),
+            index=models.Index(condition=models.Q(('relabel_requested_at__isnull', False)), fields=['project', 'done_count', 'relabel_requested_at'], name='item_relabel_idx'),
         ),
         migrations.AddConstraint(
             model_name='item',

@@ -6,12 +6,13 @@ reviewers and managers are not blind (they can see other people's labels), which
 measures agreement should keep in mind; the dashboard lists each labeler by name.
 """
 
+from typing import NamedTuple
+
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling import selectors
+from labeling import rawsql, selectors
 from labeling.models import (
     Annotation,
     AnnotationRevision,
@@ -26,6 +27,7 @@ from labeling.permissions import role_in
 MAX_COMMENT_CHARS = 5_000
 MAX_LEAD_TIME_MS = 24 * 3600 * 1000
 MAX_REQUEST_ID_CHARS = 64
+LABEL_FIELDS = ("id", "project_id", "name")
 
 
 class ItemFull(ValidationError):
@@ -57,7 +59,13 @@ def _class_for(project: Project, value, classes: dict) -> LabelClass:
 
 
 def _resolve_labels(project: Project, label, labels) -> tuple[LabelClass | None, list[int]]:
-    classes_list = list(LabelClass.objects.filter(project=project))
+    classes_list = rawsql.fetch(  # every submission asks (see labeling/rawsql.py)
+        LabelClass,
+        f"SELECT {rawsql.columns(LabelClass, LABEL_FIELDS)} FROM {LabelClass._meta.db_table}"
+        ' WHERE project_id = %s ORDER BY "order", id',
+        [project.pk],
+        LABEL_FIELDS,
+    )
     classes = {
         "by_id": {c.pk: c for c in classes_list},
         "by_name": {c.name: c for c in classes_list},
@@ -134,76 +142,144 @@ def annotation_submit(
     guideline = selectors.current_guideline(project=project, with_text=False)
     if guideline is None:
         raise ValidationError({"detail": "The project has no published guideline yet."})
-    # The item row lock serializes every write to this item's round (and claims of it).
-    locked = Item.objects.select_for_update().only("id", "done_count", "relabel_requested_at")
-    item_row = locked.get(pk=item.pk)
-    # One read for the retry check, the annotation to change and the round membership.
-    mine = Annotation.objects.filter(annotator=annotator).filter(
-        Q(item=item) | Q(request_id=request_id) if request_id else Q(item=item)
-    )
-    mine = list(mine.only("id", "item_id", "guideline_id", "request_id", "updated_at"))
-    earlier = next((a for a in mine if request_id and a.request_id == request_id), None)
-    if earlier is not None:
-        if earlier.item_id != item.pk:
-            raise ValidationError(
-                {"request_id": "This request id was already used for another item."}
-            )
-        return Annotation.objects.get(pk=earlier.pk)
-    now = timezone.now()
-    existing = next(
-        (a for a in mine if a.item_id == item.pk and a.guideline_id == guideline.pk), None
-    )
-    round_start = item_row.relabel_requested_at
-    in_round = any(
-        a.item_id == item.pk and (round_start is None or a.updated_at >= round_start) for a in mine
-    )
-    if not in_round:
-        leases = set(
-            Lease.objects.filter(item=item, expires_at__gt=now).values_list(
-                "annotator_id", flat=True
-            )
+    with connection.cursor() as cursor:
+        state = _lock_and_read(cursor, item=item, project=project, annotator=annotator,
+                               request_id=request_id)  # fmt: skip
+        earlier = next((a for a in state.mine if request_id and a.request_id == request_id), None)
+        if earlier is not None:
+            if earlier.item_id != item.pk:
+                raise ValidationError(
+                    {"request_id": "This request id was already used for another item."}
+                )
+            return Annotation.objects.select_related("item").get(pk=earlier.id)
+        existing = next(
+            (a for a in state.mine if a.item_id == item.pk and a.guideline_id == guideline.pk),
+            None,
         )
-        if annotator.pk not in leases and item_row.done_count + len(leases) >= project.overlap:
-            raise ItemFull(
-                {"item": "This item already has all the annotations it needs; take the next."}
+        in_round = any(a.item_id == item.pk and a.in_round for a in state.mine)
+        if not in_round and annotator.pk not in state.leased:
+            if state.done_count + len(state.leased) >= project.overlap:
+                raise ItemFull(
+                    {"item": "This item already has all the annotations it needs; take the next."}
+                )
+        if existing is None:
+            annotation = Annotation(
+                project=project,
+                item=item,
+                annotator=annotator,
+                guideline=guideline,
+                label=label_class,
+                labels=label_ids,
+                unsure=bool(unsure),
+                comment=comment,
+                lead_time_ms=lead_time_ms,
+                request_id=request_id,
             )
-    if existing is not None:
-        existing = Annotation.objects.get(pk=existing.pk)
-    if existing is None:
-        annotation = Annotation.objects.create(
-            project=project,
-            item=item,
-            annotator=annotator,
-            guideline=guideline,
-            label=label_class,
-            labels=label_ids,
-            unsure=bool(unsure),
-            comment=comment,
-            lead_time_ms=lead_time_ms,
-            request_id=request_id,
-        )
-    else:
-        AnnotationRevision.objects.create(
-            annotation=existing,
-            label_id=existing.label_id,
-            labels=existing.labels,
-            unsure=existing.unsure,
-            comment=existing.comment,
-        )
-        existing.label = label_class
-        existing.labels = label_ids
-        existing.unsure = bool(unsure)
-        existing.comment = comment
-        if lead_time_ms is not None:
-            existing.lead_time_ms = (existing.lead_time_ms or 0) + lead_time_ms
-        if request_id:
-            existing.request_id = request_id
-        existing.save()
-        annotation = existing
-    if not in_round:
-        Item.objects.filter(pk=item.pk).update(done_count=F("done_count") + 1)
-    Lease.objects.filter(item=item, annotator=annotator).delete()
+            rawsql.insert(annotation)
+        else:
+            annotation = _change(
+                Annotation.objects.get(pk=existing.id),
+                label_class=label_class,
+                label_ids=label_ids,
+                unsure=unsure,
+                comment=comment,
+                lead_time_ms=lead_time_ms,
+                request_id=request_id,
+            )
+        _release_and_count(cursor, item=item, annotator=annotator, new_in_round=not in_round)
+    annotation.item = item
     return annotation
+
+
+def _release_and_count(cursor, *, item: Item, annotator, new_in_round: bool) -> None:
+    """Release the annotator's lease; a new annotator in the round adds one to `done_count`."""
+    release = f"DELETE FROM {Lease._meta.db_table} WHERE item_id = %s AND annotator_id = %s"
+    count = f"UPDATE {Item._meta.db_table} SET done_count = done_count + 1 WHERE id = %s"
+    if not new_in_round:
+        cursor.execute(release, [item.pk, annotator.pk])
+    elif connection.vendor == "postgresql":  # one round trip instead of two
+        cursor.execute(f"WITH released AS ({release}) {count}", [item.pk, annotator.pk, item.pk])
+    else:
+        cursor.execute(release, [item.pk, annotator.pk])
+        cursor.execute(count, [item.pk])
+
+
+class Mine(NamedTuple):
+    """One of the annotator's annotations of the item, or the one with the request id."""
+
+    id: int
+    item_id: int
+    request_id: str | None
+    guideline_id: int
+    in_round: bool  # made in the item's current round
+
+
+class ItemState(NamedTuple):
+    done_count: int
+    mine: list[Mine]
+    leased: set[int]  # annotators holding an active lease on the item
+
+
+def _lock_and_read(cursor, *, item: Item, project: Project, annotator, request_id) -> ItemState:
+    """Lock the item row, then read the annotator's annotations and the item's leases.
+
+    The row lock serializes every write to this item's round (and claims of it); the second
+    statement runs after the lock is granted, so it sees every claim committed before.
+    Also fills in `item.external_id`, and refuses an item of another project.
+    """
+    lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(
+        f"SELECT external_id, done_count FROM {Item._meta.db_table}"
+        f" WHERE id = %s AND project_id = %s {lock}",
+        [item.pk, project.pk],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise ValidationError({"item": "No such item in this project."})
+    item.external_id, done_count = row
+    annotation_table, lease_table = Annotation._meta.db_table, Lease._meta.db_table
+    by_request = "OR a.request_id = %s" if request_id else ""
+    cursor.execute(
+        f"""
+        SELECT a.id, a.item_id, a.request_id, a.guideline_id,
+            (i.relabel_requested_at IS NULL OR a.updated_at >= i.relabel_requested_at)
+        FROM {annotation_table} a JOIN {Item._meta.db_table} i ON i.id = a.item_id
+        WHERE a.annotator_id = %s AND (a.item_id = %s {by_request})
+        UNION ALL
+        SELECT NULL, NULL, NULL, annotator_id, NULL FROM {lease_table}
+        WHERE item_id = %s AND expires_at > %s
+        """,
+        [annotator.pk, item.pk, *([request_id] if request_id else []), item.pk]
+        + [connection.ops.adapt_datetimefield_value(timezone.now())],
+    )
+    rows = cursor.fetchall()
+    return ItemState(
+        done_count=done_count,
+        mine=[Mine(*row) for row in rows if row[0] is not None],
+        leased={r[3] for r in rows if r[0] is None},
+    )
+
+
+def _change(existing: Annotation, *, label_class, label_ids, unsure, comment, lead_time_ms,
+            request_id) -> Annotation:  # fmt: skip
+    """Change the annotator's label within the same version, keeping the old value."""
+    AnnotationRevision.objects.create(
+        annotation=existing,
+        label_id=existing.label_id,
+        labels=existing.labels,
+        unsure=existing.unsure,
+        comment=existing.comment,
+    )
+    existing.label = label_class
+    existing.labels = label_ids
+    existing.unsure = bool(unsure)
+    existing.comment = comment
+    if lead_time_ms is not None:
+        existing.lead_time_ms = (existing.lead_time_ms or 0) + lead_time_ms
+    if request_id:
+        existing.request_id = request_id
+    existing.save()
+    return existing
 
 
 @transaction.atomic

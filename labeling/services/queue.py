@@ -18,7 +18,9 @@ Rules (see README, "Labeling"):
 Concurrency: on PostgreSQL a claim locks the candidate item row with `FOR UPDATE SKIP LOCKED`
 (claimers never wait for each other) and re-counts done + leases under that lock before the
 lease is written; submitting locks the same row, so the overlap can never be over-filled. On
-SQLite transactions are IMMEDIATE, so claims are serialized and the same checks hold.
+SQLite transactions are IMMEDIATE, so claims are serialized and the same checks hold. Two
+tabs of one annotator asking at the same instant may each claim an item (or share one); both
+can be submitted, and a lease left over simply expires.
 """
 
 from datetime import timedelta
@@ -28,14 +30,27 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from labeling import selectors
-from labeling.models import Annotation, Guideline, Item, Lease, Membership, Project
+from labeling import rawsql, selectors
+from labeling.models import Annotation, Guideline, Item, Lease, Project, Skip
 
 # Candidates can turn out full under the lock: other annotators hold leases on them (up to two
 # per annotator: the current item and the prefetched one) or their counter was stale. Giving up
 # means "nothing left" to the annotator, so the cap sits far above what leases alone can fill
 # (200 full items need 300 annotators racing at overlap 3); each attempt is one indexed query.
 MAX_CLAIM_ATTEMPTS = 200
+# How far into the relabel requests and the started items a claim looks (see `_candidate`).
+CANDIDATE_WINDOW = 200
+
+# The queue runs on every "next" of every annotator, so its statements are written out once
+# here (one round trip each, no ORM compilation per call). Table names come from the models.
+ITEM, ANNOTATION, LEASE = Item._meta.db_table, Annotation._meta.db_table, Lease._meta.db_table
+SKIP = Skip._meta.db_table
+ITEM_SELECT = rawsql.columns(Item, alias="i")
+
+# A fixed bijective scramble of item ids; the project's seed shifts it (seeded random order).
+# (id + shift) * multiplier stays within 64 bits for ids below 10**9.
+SCRAMBLE_MULTIPLIER = 2654435761
+SCRAMBLE_MODULUS = 4294967291
 
 
 def lease_seconds() -> int:
@@ -57,98 +72,211 @@ def next_item(
     guideline = guideline or selectors.current_guideline(project=project, with_text=False)
     if guideline is None:
         return None
-    with transaction.atomic():
-        # One claim at a time per annotator (two tabs must not both claim): lock their
-        # membership row. The clock is read after the wait.
-        Membership.objects.select_for_update().filter(project=project, user=annotator).values_list(
-            "pk"
-        ).first()
+    excluded = {int(pk) for pk in exclude_item_ids}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The annotator's active leases, oldest first, and (a row without a lease) whether any
+        # relabel request is open, to skip that tier's statement when none is.
         now = timezone.now()
-        lease = (
-            Lease.objects.filter(annotator=annotator, item__project=project, expires_at__gt=now)
-            .exclude(item_id__in=list(exclude_item_ids))
-            .select_related("item")
-            .order_by("expires_at", "id")
-            .first()
+        cursor.execute(
+            f"""
+            SELECT l.item_id, l.expires_at, l.id FROM {LEASE} l JOIN {ITEM} i ON i.id = l.item_id
+            WHERE l.annotator_id = %s AND i.project_id = %s AND l.expires_at > %s
+            UNION ALL
+            SELECT NULL, NULL, NULL WHERE EXISTS (
+                SELECT 1 FROM {ITEM} WHERE project_id = %s
+                AND relabel_requested_at IS NOT NULL AND done_count < %s
+            )
+            ORDER BY 2, 3
+            """,
+            [annotator.pk, project.pk, _adapt(now), project.pk, project.overlap],
         )
-        if lease is not None:
-            return lease.item
+        rows = cursor.fetchall()
+        leased = [item_id for item_id, *_ in rows if item_id is not None]
+        open_relabels = any(item_id is None for item_id, *_ in rows)
+        current = next((pk for pk in leased if pk not in excluded), None)
+        if current is not None:
+            return _item(f"SELECT {ITEM_SELECT} FROM {ITEM} i WHERE i.id = %s", [current])
         return _claim(
+            cursor,
             project=project,
             annotator=annotator,
             guideline=guideline,
             now=now,
-            exclude_item_ids=set(exclude_item_ids),
+            rejected=excluded,
+            open_relabels=open_relabels,
         )
 
 
-def _claim(*, project, annotator, guideline, now, exclude_item_ids: set) -> Item | None:
-    rejected = set(exclude_item_ids)
+def _adapt(value):
+    return connection.ops.adapt_datetimefield_value(value)  # SQLite stores its own text format
+
+
+def _item(sql: str, params) -> Item | None:
+    return rawsql.fetch_one(Item, sql, params)
+
+
+def _candidate(
+    *, project, annotator, guideline, now, rejected: set, open_relabels: bool
+) -> Item | None:
+    """The first item the queue rules allow for this annotator, locked, or None.
+
+    Index-driven statements that stop at their first passing row: open relabel requests
+    (`item_relabel_idx`), then started items before fresh ones (`item_queue_idx` = project,
+    done_count descending, id). On PostgreSQL the row is locked `FOR UPDATE SKIP LOCKED`, so
+    concurrent claimers pass over it instead of waiting.
+
+    The first two look among the first `CANDIDATE_WINDOW` items of their order only. Without
+    the window, an annotator who already labeled every started item (one annotator working
+    alone on an overlap-2 project, say) would have each call walk the whole, ever-growing
+    frontier; with it, the cost stays bounded: past the window, a third statement takes fresh
+    items, while the started ones wait for the others.
+    """
+    overlap = project.overlap
+    if project.queue_order == Project.QueueOrder.RANDOM:
+        shift = (int(project.queue_seed) % 100_003) * 7919
+        order_key = f"((i.id + {shift}) * {SCRAMBLE_MULTIPLIER}) %% {SCRAMBLE_MODULUS}"
+        rank = "rank, "
+    else:
+        # Import order: no rank column, so PostgreSQL's generic (prepared) plan still sees
+        # the window ordered as the index is and stops at the first passing row.
+        order_key, rank = "i.id", ""
+    mine_in_round = f"""
+        SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = i.id AND a.annotator_id = %s
+        AND (i.relabel_requested_at IS NULL OR a.updated_at >= i.relabel_requested_at)
+    """
+    first_round = "i.relabel_requested_at IS NULL"
+    tiers = [  # (which items, in which order (columns of the window), windowed)
+        ("i.relabel_requested_at IS NOT NULL", f"requested, {rank}id", True),
+        # Started items first, then fresh ones: one scan while the window reaches them.
+        (first_round, f"done_count DESC, {rank}id", True),
+        # Past a window full of started items: fresh items only.
+        (f"{first_round} AND i.done_count = 0", None, False),
+    ]
+    if not open_relabels:
+        del tiers[0]
+    not_rejected = f"AND i.id NOT IN ({', '.join(['%s'] * len(rejected))})" if rejected else ""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = "FOR UPDATE OF i SKIP LOCKED" if skip_locked else ""
+    allowed = f"""
+        i.done_count + (
+            SELECT COUNT(*) FROM {LEASE} l
+            WHERE l.item_id = i.id AND l.expires_at > %s AND l.annotator_id <> %s
+        ) < %s
+        AND NOT EXISTS (
+            SELECT 1 FROM {SKIP} s
+            WHERE s.item_id = i.id AND s.annotator_id = %s AND s.guideline_id = %s
+        )
+        AND NOT EXISTS ({mine_in_round})
+    """
+    allowed_params = [_adapt(now), annotator.pk, overlap, annotator.pk, guideline.pk, annotator.pk]
+    for which, order, windowed in tiers:
+        candidates = f"i.project_id = %s AND i.done_count < %s AND {which} {not_rejected}"
+        params = [project.pk, overlap, *rejected]
+        if windowed:
+            # The tier's first items in queue order, read lazily: the outer LIMIT 1 stops at
+            # the first row that passes, or at the end of the window.
+            sql = f"""
+                SELECT {ITEM_SELECT} FROM (
+                    SELECT i.id, i.done_count, i.relabel_requested_at AS requested,
+                        {order_key} AS rank
+                    FROM {ITEM} i WHERE {candidates}
+                    ORDER BY {order} LIMIT {CANDIDATE_WINDOW}
+                ) c JOIN {ITEM} i ON i.id = c.id
+                WHERE i.done_count < %s AND {allowed}
+                ORDER BY {", ".join("c." + key for key in order.split(", "))} LIMIT 1 {lock}
+            """
+            params.append(overlap)  # re-checked on the row itself
+        else:
+            sql = f"""
+                SELECT {ITEM_SELECT} FROM {ITEM} i WHERE {candidates} AND {allowed}
+                ORDER BY {order_key}, i.id LIMIT 1 {lock}
+            """
+        params += allowed_params
+        item = _item(sql, params)
+        if item is not None:
+            return item
+    return None
+
+
+def _claim(
+    cursor, *, project, annotator, guideline, now, rejected: set, open_relabels: bool
+) -> Item | None:
+    rejected = set(rejected)
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        item = selectors.queue_candidate(
+        item = _candidate(
             project=project,
             annotator=annotator,
             guideline=guideline,
             now=now,
-            exclude_item_ids=rejected,
-            lock=True,
+            rejected=rejected,
+            open_relabels=open_relabels,
         )
         if item is None:
             return None
-        if _has_room(item=item, annotator=annotator, overlap=project.overlap, now=now):
-            # An expired lease of this annotator on the item may still exist: overwrite it.
-            Lease.objects.bulk_create(
-                [
-                    Lease(
-                        item=item,
-                        annotator=annotator,
-                        guideline=guideline,
-                        expires_at=now + timedelta(seconds=lease_seconds()),
-                    )
-                ],
-                update_conflicts=True,
-                unique_fields=["item", "annotator"],
-                update_fields=["guideline", "expires_at"],
-            )
+        room = _lease_if_room(
+            cursor,
+            item=item,
+            annotator=annotator,
+            guideline=guideline,
+            now=now,
+            overlap=project.overlap,
+        )
+        if room:
             return item
+        _count_refresh(cursor, item=item)
         rejected.add(item.pk)
     return None
 
 
-def _has_room(*, item: Item, annotator, overlap: int, now) -> bool:
-    """Re-count the locked item's round (a fresh statement sees every committed claim).
-
-    Also repairs `done_count` when a bulk write (an annotation import) left it behind.
-    """
-    done, leased = round_and_lease_annotator_ids(item=item, now=now, exclude=annotator.pk)
-    if len(done) != item.done_count:
-        Item.objects.filter(pk=item.pk).update(done_count=len(done))
-        item.done_count = len(done)
-    if annotator.pk in done:
-        return False
-    return len(done) + len(leased - done) < overlap
-
-
-def round_and_lease_annotator_ids(*, item: Item, now, exclude: int) -> tuple[set, set]:
-    """(annotators in the item's current round, other annotators holding an active lease).
-
-    One statement for both (this runs on every claim).
-    """
-    annotation_table, lease_table = Annotation._meta.db_table, Lease._meta.db_table
+def _round_annotators(item: Item) -> tuple[str, list]:
+    """SQL (and parameters) for the annotators in the item's current round."""
     round_start = item.relabel_requested_at
-    sql = f"""
-        SELECT 1, annotator_id FROM {annotation_table}
-        WHERE item_id = %s {"AND updated_at >= %s" if round_start else ""}
-        UNION ALL
-        SELECT 2, annotator_id FROM {lease_table}
-        WHERE item_id = %s AND expires_at > %s AND annotator_id <> %s
+    sql = f"SELECT annotator_id FROM {ANNOTATION} WHERE item_id = %s"
+    if round_start is None:
+        return sql, [item.pk]
+    return sql + " AND updated_at >= %s", [item.pk, _adapt(round_start)]
+
+
+def _lease_if_room(cursor, *, item: Item, annotator, guideline, now, overlap: int) -> bool:
+    """Lease the locked item to the annotator if its round still has room; True if leased.
+
+    A statement of its own, so it counts every claim committed since the candidate query (a
+    fresh snapshot): the annotators in the round plus the other annotators' active leases.
+    An expired lease of this annotator on the item may still exist: it is overwritten.
     """
-    adapt = connection.ops.adapt_datetimefield_value  # SQLite stores its own text format
-    params = [item.pk, *([adapt(round_start)] if round_start else []), item.pk, adapt(now), exclude]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    return {a for kind, a in rows if kind == 1}, {a for kind, a in rows if kind == 2}
+    in_round, round_params = _round_annotators(item)
+    expires = now + timedelta(seconds=lease_seconds())
+    cursor.execute(
+        f"""
+        INSERT INTO {LEASE} (item_id, annotator_id, guideline_id, expires_at)
+        SELECT %s, %s, %s, %s
+        WHERE %s NOT IN ({in_round})
+        AND (
+            SELECT COUNT(*) FROM (
+                {in_round}
+                UNION
+                SELECT annotator_id FROM {LEASE}
+                WHERE item_id = %s AND expires_at > %s AND annotator_id <> %s
+            ) AS taken
+        ) < %s
+        ON CONFLICT (item_id, annotator_id)
+        DO UPDATE SET guideline_id = excluded.guideline_id, expires_at = excluded.expires_at
+        RETURNING id
+        """,
+        [item.pk, annotator.pk, guideline.pk, _adapt(expires), annotator.pk, *round_params]
+        + [*round_params, item.pk, _adapt(now), annotator.pk, overlap],
+    )
+    return cursor.fetchone() is not None
+
+
+def _count_refresh(cursor, *, item: Item) -> None:
+    """Set the item's `done_count` from its annotations (a bulk write may have left it behind)."""
+    in_round, round_params = _round_annotators(item)
+    cursor.execute(
+        f"UPDATE {ITEM} SET done_count = (SELECT COUNT(DISTINCT x.annotator_id) "
+        f"FROM ({in_round}) x) WHERE id = %s",
+        [*round_params, item.pk],
+    )
 
 
 def lease_release(*, item: Item, annotator) -> None:

@@ -157,3 +157,36 @@ def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
     assert next_item(project=project, annotator=add_member(project, "late")) is None
     assert progress_refresh(project=project) in (0, 1)
     assert Item.objects.get(pk=only.pk).done_count == 2
+
+
+def test_an_annotator_alone_moves_on_past_a_window_of_items_they_started(manager, monkeypatch):
+    from labeling.services import queue
+
+    monkeypatch.setattr(queue, "CANDIDATE_WINDOW", 3)  # the first 3 started items are looked at
+    project = make_project(manager, overlap=2)
+    made = items(project, 8)
+    alone, late = add_member(project, "alone"), add_member(project, "late")
+    seen = []
+    for _ in range(5):
+        item = next_item(project=project, annotator=alone)
+        seen.append(made.index(item))
+        annotation_submit(item=item, annotator=alone, label="positive")
+    assert seen == [0, 1, 2, 3, 4]
+    annotation_submit(item=made[7], annotator=late, label="negative")
+    # The window holds only items `alone` labeled: a fresh item comes, not the started 7, and
+    # the cost of the call does not grow with the number of items `alone` got ahead.
+    assert next_item(project=project, annotator=alone) == made[5]
+    # Whoever comes next completes the started items first, in import order.
+    assert next_item(project=project, annotator=late) == made[0]
+
+
+def test_a_relabel_request_made_between_two_calls_is_seen_by_the_next(manager):
+    project = make_project(manager, overlap=1)
+    first, second, third = items(project, 3)
+    ann = add_member(project, "ann")
+    assert next_item(project=project, annotator=ann) == first
+    annotation_submit(item=first, annotator=ann, label="positive")
+    relabel_request(project=project, item_ids=[first.pk], user=manager)
+    assert next_item(project=project, annotator=ann) == first
+    annotation_submit(item=first, annotator=ann, label="negative")
+    assert next_item(project=project, annotator=ann) == second  # the request is done
