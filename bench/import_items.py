@@ -8,7 +8,10 @@ process's CPU seconds and the load average, since both timings depend on how bus
 - `seconds`: `import_file` (validation pass + write pass) in a child process, which also
   reports its own peak RSS (VmHWM, the whole process: Python, Django and the import);
 - `copy_seconds`: PostgreSQL `COPY ... FROM STDIN (FORMAT csv)` of the same file into a bare
-  table without indexes, in the same run; `ratio` = seconds / copy_seconds.
+  table without indexes, in the same run; `ratio` = seconds / copy_seconds;
+- `copy_item_rows_seconds`: `COPY` of the same rows already encoded as item rows into a table
+  like `labeling_item` (same indexes and checks), PostgreSQL's own share of any import;
+  `ratio_to_item_rows_copy` = seconds / copy_item_rows_seconds.
 
 The bench database is dropped and recreated each run, its tables built from the current
 models (like `pytest --nomigrations`), so it never depends on migration files being current.
@@ -16,6 +19,7 @@ models (like `pytest --nomigrations`), so it never depends on migration files be
 
 import argparse
 import csv
+import json
 import os
 import random
 import resource
@@ -121,6 +125,41 @@ def copy_seconds(path: Path) -> float:
     return seconds
 
 
+def copy_item_rows_seconds(path: Path, project_id: int) -> float:
+    """COPY of the same rows, already encoded as item rows (JSON `data` and `metadata`), into a
+    table like `labeling_item` with the same indexes and checks: the part of an import that is
+    PostgreSQL's own work. Encoding the file is not timed."""
+    from django.db import connection
+    from django.utils import timezone
+
+    encoded = path.with_suffix(".tsv")
+    created = timezone.now().isoformat()
+    with open(path, newline="") as source, open(encoded, "w") as out:
+        reader = csv.reader(source)
+        next(reader)
+        for external_id, text, source_name, device, region in reader:
+            data = json.dumps({"text": text}, ensure_ascii=False)
+            metadata = json.dumps({"source": source_name, "device": device, "region": region})
+            # JSON text holds no raw tab or newline; COPY text format escapes backslashes.
+            data, metadata = data.replace("\\", "\\\\"), metadata.replace("\\", "\\\\")
+            out.write(f"{project_id}\t{external_id}\t{data}\t{metadata}\t{created}\t0\n")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_items")
+        cursor.execute("CREATE TABLE bench_items (LIKE labeling_item INCLUDING ALL)")
+        start = time.perf_counter()
+        columns = "project_id, external_id, data, metadata, created_at, done_count"
+        with (
+            open(encoded, "rb") as f,
+            cursor.cursor.copy(f"COPY bench_items ({columns}) FROM STDIN") as copy,
+        ):
+            while chunk := f.read(1 << 20):
+                copy.write(chunk)
+        seconds = time.perf_counter() - start
+        cursor.execute("DROP TABLE bench_items")
+    encoded.unlink()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -146,6 +185,7 @@ def main() -> None:
         if result["status"] != "succeeded" or result["rows"] != args.rows:
             sys.exit(f"the import did not succeed: {result}")
         copy = copy_seconds(path)
+        copy_items = copy_item_rows_seconds(path, project_id)
     benchdb.print_report(
         {
             "rows": result["rows"],
@@ -154,6 +194,10 @@ def main() -> None:
             "peak_rss_mb": round(result["peak_rss_mb"], 1),
             "copy_seconds": round(copy, 2),
             "ratio": round(result["seconds"] / copy, 2),
+            # What PostgreSQL alone needs for these rows in the items table, and the import
+            # against that floor: the rest of the ratio is Concord's own work.
+            "copy_item_rows_seconds": round(copy_items, 2),
+            "ratio_to_item_rows_copy": round(result["seconds"] / copy_items, 2),
             # Context: the import process's own CPU time, and how busy the machine was.
             "import_cpu_seconds": round(result["cpu_seconds"], 2),
             "load_avg_1m": round(os.getloadavg()[0], 2),
