@@ -28,7 +28,9 @@ run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	@echo "Concord: http://127.0.0.1:8000/  (Ctrl-C stops the web server and the worker)"
-	@trap 'kill 0' INT TERM; \
+	@# The trap is reset first: `kill 0` signals this shell too, and a trap that fired again
+	@# would flood the worker with signals and leave it running.
+	@trap 'trap - INT TERM; kill 0' INT TERM; \
 	$(BIN)/celery -A config worker --pool=prefork --concurrency=2 --loglevel=INFO & \
 	$(MANAGE) runserver 127.0.0.1:8000 --noreload & \
 	wait
