@@ -3,12 +3,12 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import selectors
+from labeling.api.negotiation import ViewRenderer
 from labeling.api.pagination import PageNumberPagination
 from labeling.api.parsers import StrictJSONParser
 from labeling.models import Item
@@ -16,16 +16,6 @@ from labeling.permissions import ANNOTATOR, REVIEWER, ProjectRoleMixin
 from labeling.services.annotating import ItemFull, annotation_submit
 from labeling.services.queue import next_item
 from labeling.services.relabeling import relabel_by_disagreement, relabel_request
-
-
-class JSONOnly(BaseContentNegotiation):
-    """The hot annotator calls speak JSON only: no negotiation (it parsed the query string)."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 def _mark_role_owner(project, user) -> None:
@@ -37,7 +27,7 @@ class NextItemView(ProjectRoleMixin, APIView):
 
     min_role = ANNOTATOR
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnly
+    content_negotiation_class = ViewRenderer
 
     @extend_schema(
         responses={
@@ -148,7 +138,7 @@ class AnnotationsView(ProjectRoleMixin, APIView):
     # Annotators' tools talk JSON; one parser and one renderer also spare the negotiation.
     parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONOnly
+    content_negotiation_class = ViewRenderer
 
     @extend_schema(
         parameters=[],

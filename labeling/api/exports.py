@@ -5,10 +5,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api.negotiation import ViewRenderer
 from labeling.api.pagination import PageNumberPagination
 from labeling.models import DatasetVersion, Item
 from labeling.permissions import REVIEWER, project_for
@@ -24,13 +24,6 @@ from labeling.services.exporting import (
     dataset_version_export,
     export_params_parse,
 )
-
-
-class IgnoreFormatParameter(DefaultContentNegotiation):
-    """`?format=` names the export's file format here, not a DRF renderer."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 def streamed(plan: DatasetExport) -> StreamingHttpResponse:
@@ -62,7 +55,7 @@ EXPORT_PARAMETERS = [
 class ExportView(APIView):
     """Stream the project's cleaned dataset; every export is recorded as a dataset version."""
 
-    content_negotiation_class = IgnoreFormatParameter
+    content_negotiation_class = ViewRenderer
 
     @extend_schema(parameters=EXPORT_PARAMETERS, responses=FILE_RESPONSES)
     def get(self, request, project_id):
@@ -123,7 +116,7 @@ def version_for(project, version_id) -> DatasetVersion:
 class DatasetDownloadView(APIView):
     """Download a recorded version again: byte-identical while the data is unchanged."""
 
-    content_negotiation_class = IgnoreFormatParameter
+    content_negotiation_class = ViewRenderer
 
     @extend_schema(responses=FILE_RESPONSES)
     def get(self, request, project_id, version_id):

@@ -95,7 +95,8 @@ def next_item(
         open_relabels = any(item_id is None for item_id, *_ in rows)
         current = next((pk for pk in leased if pk not in excluded), None)
         if current is not None:
-            return _item(f"SELECT {ITEM_SELECT} FROM {ITEM} i WHERE i.id = %s", [current])
+            sql = f"SELECT {ITEM_SELECT} FROM {ITEM} i WHERE i.id = %s"
+            return rawsql.fetch_one(Item, sql, [current])
         return _claim(
             cursor,
             project=project,
@@ -109,10 +110,6 @@ def next_item(
 
 def _adapt(value):
     return connection.ops.adapt_datetimefield_value(value)  # SQLite stores its own text format
-
-
-def _item(sql: str, params) -> Item | None:
-    return rawsql.fetch_one(Item, sql, params)
 
 
 def _candidate(
@@ -192,7 +189,7 @@ def _candidate(
                 ORDER BY {order_key}, i.id LIMIT 1 {lock}
             """
         params += allowed_params
-        item = _item(sql, params)
+        item = rawsql.fetch_one(Item, sql, params)
         if item is not None:
             return item
     return None
