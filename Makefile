@@ -28,11 +28,13 @@ run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	@echo "Concord: http://127.0.0.1:8000/  (Ctrl-C stops the web server and the worker)"
-	@# The trap is reset first: `kill 0` signals this shell too, and a trap that fired again
-	@# would flood the worker with signals and leave it running.
-	@trap 'trap - INT TERM; kill 0' INT TERM; \
-	$(BIN)/celery -A config worker --pool=prefork --concurrency=2 --loglevel=INFO & \
-	$(MANAGE) runserver 127.0.0.1:8000 --noreload & \
+	@# Ctrl-C reaches the worker itself (it shuts down on SIGINT; a second signal on top made
+	@# it hang), but not runserver, which a background job starts with SIGINT ignored: the
+	@# trap stops that one. A TERM (kill, docker stop) stops both.
+	@trap 'trap - INT TERM; kill $$web 2>/dev/null; wait' INT; \
+	trap 'trap - INT TERM; kill $$web $$worker 2>/dev/null; wait' TERM; \
+	$(BIN)/celery -A config worker --pool=prefork --concurrency=2 --loglevel=INFO & worker=$$!; \
+	$(MANAGE) runserver 127.0.0.1:8000 --noreload & web=$$!; \
 	wait
 
 test: install-dev
