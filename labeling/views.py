@@ -1,4 +1,3 @@
-import json
 import uuid
 
 from django.contrib import messages
@@ -21,6 +20,7 @@ from labeling.forms import (
     WorkedExampleForm,
     label_rows,
 )
+from labeling.item_display import item_display
 from labeling.models import Annotation, Item, Membership, Project, Review
 from labeling.permissions import (
     ANNOTATOR,
@@ -399,42 +399,6 @@ def export_page(request, pk):
 # ---- annotating and the labeling dashboard (workflow helper) ------------------------------
 
 
-def _image_src(value) -> str | None:
-    """An item's image as an <img src>: http(s) URLs, site paths and data:image URIs only."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    if value.startswith(("http://", "https://", "data:image/")) or (
-        value.startswith("/") and not value.startswith("//")
-    ):
-        return value
-    return None
-
-
-def _item_view(project: Project, item: Item | None) -> dict | None:
-    """What the annotator page shows of an item: text, image or a table of fields."""
-    if item is None:
-        return None
-    data = item.data if isinstance(item.data, dict) else {"value": item.data}
-    image = None
-    for key in ("image", "image_url", "url"):
-        image = image or _image_src(data.get(key))
-    text = data.get("text") if isinstance(data.get("text"), str) else None
-    if project.data_type == Project.DataType.IMAGE and image:
-        kind = "image"
-    elif project.data_type == Project.DataType.TABULAR or (text is None and not image):
-        kind = "table"
-    elif text is not None:
-        kind = "text"
-    else:
-        kind = "image"
-    fields = [
-        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-        for key, value in data.items()
-    ]
-    return {"item": item, "kind": kind, "text": text, "image": image, "fields": fields}
-
-
 def _guideline_panel(guideline) -> dict | None:
     if guideline is None:
         return None
@@ -477,8 +441,8 @@ def _annotate_context(request, project: Project, *, current: Item | None = None,
         "project": project,
         "guideline": guideline,
         "panel": _guideline_panel(guideline),
-        "current": _item_view(project, item),
-        "prefetch": _item_view(project, prefetch),
+        "current": item_display(project, item),
+        "prefetch": item_display(project, prefetch),
         "previous": previous,
         "chosen": chosen,
         "labels": labels,

@@ -1,8 +1,10 @@
-"""Template helpers: `{{ body|markdown }}`, `{% if project|role_at_least:"reviewer" %}`."""
+"""Template helpers: `{{ body|markdown }}`, `{% if project|role_at_least:"reviewer" %}`,
+`{% item_data item project compact=True %}`."""
 
 from django import template
 from django.utils.safestring import mark_safe
 
+from labeling.item_display import item_display
 from labeling.markdown_render import render_markdown
 from labeling.permissions import ROLE_RANK
 
@@ -20,3 +22,9 @@ def role_at_least(project, min_role: str) -> bool:
     """True when the role `project_for` attached to the project reaches `min_role`."""
     role = getattr(project, "user_role", None)
     return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[min_role]
+
+
+@register.inclusion_tag("labeling/_item_data.html")
+def item_data(item, project, compact: bool = True) -> dict:
+    """An item's data as text, image or fields (see labeling.item_display); compact in lists."""
+    return {"view": item_display(project, item), "compact": compact}
