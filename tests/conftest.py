@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import SENTIMENT_DATA
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls made by the test
 # itself are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ROOT.parent / "shared" / "datasets"
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
@@ -32,9 +33,27 @@ def fast_password_hashing():
 
 
 @pytest.fixture(scope="session")
-def datasets() -> Path:
-    assert DATASETS.is_dir(), f"shared datasets not found at {DATASETS}"
-    return DATASETS
+def sentiment_data() -> Path:
+    """The vendored sentiment sentences (tests/data/sentiment, CC BY 4.0)."""
+    return SENTIMENT_DATA
+
+
+@pytest.fixture(scope="session")
+def crowd_data() -> Path:
+    """The real crowd answer sets (duck, dog), whose licence keeps them out of the repository.
+
+    They are read from the folder named by CONCORD_REFERENCE_DATA (CI sets it to
+    ../shared/datasets); without it the tests that need them are skipped.
+    """
+    folder = os.environ.get("CONCORD_REFERENCE_DATA")
+    if not folder:
+        pytest.skip(
+            "set CONCORD_REFERENCE_DATA to the folder holding crowd/duck and crowd/dog "
+            "(e.g. ../shared/datasets) to run the tests on real crowd answers"
+        )
+    crowd = Path(folder).resolve() / "crowd"
+    assert (crowd / "duck" / "answers.csv").is_file(), f"no crowd/duck/answers.csv under {folder}"
+    return crowd
 
 
 def database_url_for_worker() -> str:

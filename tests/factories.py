@@ -10,6 +10,9 @@ from labeling.services.projects import member_set, project_create
 
 User = get_user_model()
 
+# UCI "Sentiment Labelled Sentences" (CC BY 4.0), vendored: see tests/data/README.md.
+SENTIMENT_DATA = Path(__file__).resolve().parent / "data" / "sentiment"
+
 
 def make_project(manager, *, labels=("negative", "positive"), **options) -> Project:
     return project_create(

@@ -11,7 +11,7 @@ from tests.factories import add_member, load_crowd_answers, make_project
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-# ../shared/datasets/README.md: Krippendorff's alpha (nominal), krippendorff 0.9.0.
+# ../shared/crowd_data/README.md: Krippendorff's alpha (nominal), krippendorff 0.9.0.
 REFERENCE_ALPHA = {"duck": (("0", "1"), 0.125501), "dog": (("0", "1", "2", "3"), 0.519418)}
 
 
@@ -39,11 +39,11 @@ def run_to_the_end(client, project, worker, params=None) -> dict:
 
 @pytest.mark.parametrize("name", ["duck", "dog"])
 def test_crowd_answers_give_the_published_alpha_through_the_job_and_the_api(
-    name, make_user, datasets, celery_worker
+    name, make_user, crowd_data, celery_worker
 ):
     labels, expected = REFERENCE_ALPHA[name]
     project = make_project(make_user(), labels=labels, name=name)
-    load_crowd_answers(project, datasets / "crowd" / name)
+    load_crowd_answers(project, crowd_data / name)
     client = reviewer_client(project)
 
     body = run_to_the_end(client, project, celery_worker)
@@ -74,10 +74,10 @@ def test_crowd_answers_give_the_published_alpha_through_the_job_and_the_api(
 
 
 def test_per_guideline_version_alpha_shows_whether_new_instructions_helped(
-    make_user, datasets, celery_worker
+    make_user, crowd_data, celery_worker
 ):
     project = make_project(make_user(), labels=("0", "1"), name="duck v2")
-    load_crowd_answers(project, datasets / "crowd" / "duck")
+    load_crowd_answers(project, crowd_data / "duck")
     v2 = Guideline.objects.create(
         project=project, version=2, published_at=timezone.now(), changelog="sharper"
     )
@@ -100,9 +100,9 @@ def test_per_guideline_version_alpha_shows_whether_new_instructions_helped(
     assert by_version[2]["n_annotations"] == 90
 
 
-def test_a_failing_run_says_why_and_the_earlier_result_stays(make_user, datasets, celery_worker):
+def test_a_failing_run_says_why_and_the_earlier_result_stays(make_user, crowd_data, celery_worker):
     project = make_project(make_user(), labels=("0", "1"), name="duck fail")
-    load_crowd_answers(project, datasets / "crowd" / "duck")
+    load_crowd_answers(project, crowd_data / "duck")
     client = reviewer_client(project)
     good = run_to_the_end(client, project, celery_worker)
     assert good["status"] == "succeeded"

@@ -1,6 +1,6 @@
 """Majority vote and Dawid-Skene reach the published accuracies on real crowd data.
 
-Reference figures (crowd-kit 1.4.2, `../shared/datasets/README.md`): majority vote duck
+Reference figures (crowd-kit 1.4.2, `../shared/crowd_data/README.md`): majority vote duck
 0.7593, dog 0.8116; Dawid-Skene duck 0.8889, dog 0.8426. crowd-kit's majority vote breaks ties
 its own way; ours is explicit, so both tie rules are checked and reported honestly:
 `first_class` decides every item; `unresolved` leaves ties without a label, which count as
@@ -43,8 +43,8 @@ def crowd_matrix(folder):
 
 
 @pytest.mark.parametrize("name", ["duck", "dog"])
-def test_majority_vote_with_first_class_ties_reaches_reference_accuracy(datasets, name):
-    matrix, truth, n_classes = crowd_matrix(datasets / "crowd" / name)
+def test_majority_vote_with_first_class_ties_reaches_reference_accuracy(crowd_data, name):
+    matrix, truth, n_classes = crowd_matrix(crowd_data / name)
     winner, agreement, n_votes = majority_vote(matrix, n_classes, tie_rule="first_class")
     assert (winner >= 0).all()
     assert (n_votes == (matrix >= 0).sum(axis=1)).all()
@@ -52,14 +52,14 @@ def test_majority_vote_with_first_class_ties_reaches_reference_accuracy(datasets
     assert accuracy >= REFERENCE[name]["majority"] - TOLERANCE, accuracy
 
 
-def test_unresolved_ties_are_left_out_not_guessed(datasets):
+def test_unresolved_ties_are_left_out_not_guessed(crowd_data):
     # duck has no ties; dog has 50 items whose top classes tie.
-    duck, duck_truth, k = crowd_matrix(datasets / "crowd" / "duck")
+    duck, duck_truth, k = crowd_matrix(crowd_data / "duck")
     winner, _, _ = majority_vote(duck, k)
     assert (winner >= 0).all()
     assert (winner == duck_truth).mean() == pytest.approx(0.7593, abs=1e-4)
 
-    dog, truth, k = crowd_matrix(datasets / "crowd" / "dog")
+    dog, truth, k = crowd_matrix(crowd_data / "dog")
     winner, agreement, _ = majority_vote(dog, k, tie_rule="unresolved")
     decided = winner >= 0
     assert (~decided).sum() == 50
@@ -71,8 +71,8 @@ def test_unresolved_ties_are_left_out_not_guessed(datasets):
 
 
 @pytest.mark.parametrize("name", ["duck", "dog"])
-def test_dawid_skene_reaches_reference_accuracy(datasets, name):
-    matrix, truth, n_classes = crowd_matrix(datasets / "crowd" / name)
+def test_dawid_skene_reaches_reference_accuracy(crowd_data, name):
+    matrix, truth, n_classes = crowd_matrix(crowd_data / name)
     posteriors, accuracy = dawid_skene(matrix, n_classes)
     assert posteriors.shape == (len(truth), n_classes)
     assert np.allclose(posteriors.sum(axis=1), 1.0)

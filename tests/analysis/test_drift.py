@@ -16,8 +16,8 @@ from tests.factories import add_member, make_project
 CLASSES = ["negative", "positive"]
 
 
-def sentences(datasets, source):
-    with open(datasets / "sentiment" / f"{source}.tsv", newline="") as f:
+def sentences(sentiment_data, source):
+    with open(sentiment_data / f"{source}.tsv", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     return [r[0] for r in rows], np.array([int(r[1]) for r in rows])
 
@@ -26,8 +26,8 @@ def frame(n, source):
     return pd.DataFrame({"source": [source] * n}, dtype=object)
 
 
-def test_two_random_halves_of_one_batch_do_not_drift(datasets):
-    texts, labels = sentences(datasets, "yelp")
+def test_two_random_halves_of_one_batch_do_not_drift(sentiment_data):
+    texts, labels = sentences(sentiment_data, "yelp")
     order = np.random.default_rng(11).permutation(len(texts))
     a, b = order[:500], order[500:]
     lengths = np.array([len(t) for t in texts], dtype=float)
@@ -48,8 +48,8 @@ def test_two_random_halves_of_one_batch_do_not_drift(datasets):
     assert label_check["p_value"] > 0.01 and label_check["js_distance"] < 0.05
 
 
-def test_batch_whose_label_balance_moved_is_flagged(datasets):
-    texts, labels = sentences(datasets, "amazon")
+def test_batch_whose_label_balance_moved_is_flagged(sentiment_data):
+    texts, labels = sentences(sentiment_data, "amazon")
     rng = np.random.default_rng(12)
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     a = np.concatenate([positives[:250], negatives[:250]])  # 50% positive
@@ -94,12 +94,12 @@ def test_new_source_and_longer_texts_are_flagged_but_equal_ones_are_not():
 
 
 @pytest.mark.django_db
-def test_drift_job_compares_two_import_batches(make_user, datasets):
+def test_drift_job_compares_two_import_batches(make_user, sentiment_data):
     manager = make_user()
     project = make_project(manager, labels=CLASSES)
     annotator = add_member(project, "ann")
     guideline = project.current_guideline()
-    texts, labels = sentences(datasets, "imdb")
+    texts, labels = sentences(sentiment_data, "imdb")
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     batch_a = ImportBatch.objects.create(project=project, filename="january.csv")
     batch_b = ImportBatch.objects.create(project=project, filename="february.csv")

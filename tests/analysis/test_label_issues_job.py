@@ -15,16 +15,16 @@ from analysis.metrics.out_of_sample import out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
 from labeling.models import Annotation, Item, Membership
 from tests.conftest import wait_for
-from tests.factories import add_member, load_crowd_answers, make_project
+from tests.factories import SENTIMENT_DATA, add_member, load_crowd_answers, make_project
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 User = get_user_model()
 N = 600
 
 
-def sentiment(datasets, n=N):
+def sentiment(n=N):
     frame = pd.read_csv(
-        datasets / "sentiment" / "amazon.tsv",
+        SENTIMENT_DATA / "amazon.tsv",
         sep="\t",
         header=None,
         names=["text", "label"],
@@ -95,8 +95,8 @@ def issue_rows(client, project, query=""):
     return answer
 
 
-def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(make_user, datasets, celery_worker):
-    texts, _, noisy = sentiment(datasets)
+def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(make_user, celery_worker):
+    texts, _, noisy = sentiment()
     project = text_project(make_user(), texts, [noisy])
     client = reviewer_client(project)
     probs = out_of_sample_probabilities(texts, noisy, n_classes=2, kind="text").probabilities
@@ -147,8 +147,8 @@ def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(make_user, datasets
     assert client.get(f"/api/v1/projects/{project.pk}/issues/?max_quality=x").status_code == 400
 
 
-def test_several_annotators_with_predictions_use_crowdlab(make_user, datasets, celery_worker):
-    texts, truth, noisy = sentiment(datasets, 300)
+def test_several_annotators_with_predictions_use_crowdlab(make_user, celery_worker):
+    texts, truth, noisy = sentiment(300)
     rng = np.random.default_rng(5)
     second = np.where(rng.random(300) < 0.85, truth, 1 - truth)
     third = np.where(rng.random(300) < 0.5, truth, -1)  # labels only half the items
@@ -193,10 +193,8 @@ def test_several_annotators_with_predictions_use_crowdlab(make_user, datasets, c
     assert {a["annotator"] for a in run["result"]["annotators"]} == set(scores)
 
 
-def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(
-    make_user, datasets, celery_worker
-):
-    texts, _, noisy = sentiment(datasets)
+def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(make_user, celery_worker):
+    texts, _, noisy = sentiment()
     project = text_project(make_user(), texts, [noisy])
     client = reviewer_client(project)
     run = run_to_end(client, project, {"folds": 4}, celery_worker)
@@ -213,9 +211,9 @@ def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(
     assert LabelIssue.objects.filter(run_id=run["id"], is_issue=True).count() == result["n_issues"]
 
 
-def test_crowd_answers_without_features_use_dawid_skene(make_user, datasets, celery_worker):
+def test_crowd_answers_without_features_use_dawid_skene(make_user, crowd_data, celery_worker):
     project = make_project(make_user(), labels=("0", "1", "2", "3"), data_type="image")
-    truth = load_crowd_answers(project, datasets / "crowd" / "dog")
+    truth = load_crowd_answers(project, crowd_data / "dog")
     client = reviewer_client(project)
     run = run_to_end(client, project, {}, celery_worker)
     result = run["result"]
@@ -236,8 +234,8 @@ def test_crowd_answers_without_features_use_dawid_skene(make_user, datasets, cel
     assert len(qualities) == 109 and all(0 <= q <= 1 for q in qualities)
 
 
-def test_a_failed_run_says_why_and_keeps_the_earlier_rows(make_user, datasets, celery_worker):
-    texts, _, noisy = sentiment(datasets, 100)
+def test_a_failed_run_says_why_and_keeps_the_earlier_rows(make_user, celery_worker):
+    texts, _, noisy = sentiment(100)
     project = text_project(make_user(), texts, [noisy])
     client = reviewer_client(project)
     first = run_to_end(client, project, {"folds": 3}, celery_worker)
@@ -250,8 +248,8 @@ def test_a_failed_run_says_why_and_keeps_the_earlier_rows(make_user, datasets, c
     assert AnalysisRun.objects.get(pk=failed["id"]).label_issues.count() == 0
 
 
-def test_annotators_cannot_see_the_issues(make_user, datasets):
-    texts, _, noisy = sentiment(datasets, 20)
+def test_annotators_cannot_see_the_issues(make_user):
+    texts, _, noisy = sentiment(20)
     project = text_project(make_user(), texts, [noisy])
     client = APIClient()
     client.force_authenticate(User.objects.get(username="annotator0"))
@@ -262,9 +260,9 @@ def test_annotators_cannot_see_the_issues(make_user, datasets):
 
 
 def test_a_class_too_small_for_the_folds_is_reported_and_its_items_left_out(
-    make_user, datasets, celery_worker
+    make_user, celery_worker
 ):
-    texts, _, noisy = sentiment(datasets, 200)
+    texts, _, noisy = sentiment(200)
     labels = noisy.copy()
     labels[:3] = 2  # three items of a class that cannot be spread over 5 folds
     project = make_project(make_user(), labels=("0", "1", "2"))

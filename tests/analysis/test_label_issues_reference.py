@@ -33,8 +33,8 @@ def read_sentiment(folder):
 
 
 @pytest.fixture(scope="module")
-def sentiment(datasets):
-    frame = read_sentiment(datasets / "sentiment")
+def sentiment(sentiment_data):
+    frame = read_sentiment(sentiment_data)
     truth = frame["label"].to_numpy()
     rng = np.random.default_rng(FLIP_SEED)
     flipped = rng.choice(len(truth), size=len(truth) // 10, replace=False)
@@ -102,9 +102,9 @@ def test_a_class_with_fewer_examples_than_folds_is_excluded_and_reported(sentime
     assert 0 not in result.item_index and result.n_items == 597
 
 
-def test_dog_crowd_without_features_reaches_the_dawid_skene_reference(datasets):
-    answers = pd.read_csv(datasets / "crowd" / "dog" / "answers.csv")
-    truth = pd.read_csv(datasets / "crowd" / "dog" / "truth.csv")
+def test_dog_crowd_without_features_reaches_the_dawid_skene_reference(crowd_data):
+    answers = pd.read_csv(crowd_data / "dog" / "answers.csv")
+    truth = pd.read_csv(crowd_data / "dog" / "truth.csv")
     questions = np.sort(answers["question"].unique())
     workers = np.sort(answers["worker"].unique())
     matrix = np.full((len(questions), len(workers)), -1)

@@ -11,9 +11,9 @@ from tests.factories import load_crowd_answers, make_project
 pytestmark = pytest.mark.django_db
 
 
-def test_dog_answers_load_as_an_items_by_workers_matrix(make_user, datasets):
+def test_dog_answers_load_as_an_items_by_workers_matrix(make_user, crowd_data):
     project = make_project(make_user(), labels=("0", "1", "2", "3"))
-    load_crowd_answers(project, datasets / "crowd" / "dog")
+    load_crowd_answers(project, crowd_data / "dog")
     rows = annotation_rows(project=project)
     assert (rows.n_items, rows.n_annotators, len(rows.label_index)) == (807, 109, 8070)
     matrix = rows.matrix()

@@ -26,11 +26,11 @@ ERROR_RATE = {"amazon": 0.05, "yelp": 0.15, "imdb": 0.30}
 MODEL_ERROR = 0.12
 
 
-def load_sentiment(project, datasets, rng):
+def load_sentiment(project, sentiment_data, rng):
     truth, sources = [], []
     items = []
     for source in ("amazon", "imdb", "yelp"):
-        with open(datasets / "sentiment" / f"{source}.tsv", newline="") as f:
+        with open(sentiment_data / f"{source}.tsv", newline="") as f:
             for n, (text, label) in enumerate(
                 csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             ):
@@ -67,9 +67,9 @@ def load_sentiment(project, datasets, rng):
     return truth, sources
 
 
-def test_slice_table_recovers_per_source_hlp_ordering(make_user, datasets):
+def test_slice_table_recovers_per_source_hlp_ordering(make_user, sentiment_data):
     project = make_project(make_user(), labels=("negative", "positive"))
-    load_sentiment(project, datasets, np.random.default_rng(2015))
+    load_sentiment(project, sentiment_data, np.random.default_rng(2015))
 
     run = AnalysisRun.objects.create(project=project, kind="slices", params={"model": "sim"})
     with analysis_run(run.pk) as recorder:

@@ -21,11 +21,11 @@ from tests.factories import add_member, make_project
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def sentiment_project(manager, datasets):
+def sentiment_project(manager, sentiment_data):
     """3000 real review sentences, each labeled by three annotators (two agree with the truth)."""
     frames = [
         pd.read_csv(
-            datasets / "sentiment" / f"{source}.tsv",
+            sentiment_data / f"{source}.tsv",
             sep="\t",
             header=None,
             names=["text", "label"],
@@ -76,10 +76,10 @@ def pool_children(pid: int) -> list[int]:
 
 
 def test_pool_process_killed_mid_job_the_run_is_retried_or_fails_never_hangs(
-    make_user, datasets, celery_worker
+    make_user, sentiment_data, celery_worker
 ):
     manager = make_user()
-    project = sentiment_project(manager, datasets)
+    project = sentiment_project(manager, sentiment_data)
     client = APIClient()
     client.force_authenticate(manager)
     answer = client.post(

@@ -31,9 +31,9 @@ def console_errors(page):
 
 
 @pytest.fixture
-def dog_project(make_user, datasets):
+def dog_project(make_user, crowd_data):
     project = make_project(make_user("mgr", password=PASSWORD), labels=("0", "1", "2", "3"))
-    load_crowd_answers(project, datasets / "crowd" / "dog")
+    load_crowd_answers(project, crowd_data / "dog")
     # A second guideline version, so the per-version chart has two points.
     v2 = Guideline.objects.create(
         project=project, version=2, published_at=timezone.now(), changelog="sharper"

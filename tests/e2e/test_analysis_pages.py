@@ -22,7 +22,7 @@ ERROR_RATE = {"amazon": 0.05, "yelp": 0.15, "imdb": 0.3}
 SPEED = {"ana": (2000, 5000), "ben": (6000, 12000), "cy": (1000, 2500)}
 
 
-def build_project(manager, datasets):
+def build_project(manager, sentiment_data):
     """600 real sentences in two import batches, three simulated annotators, a model."""
     rng = np.random.default_rng(8)
     project = make_project(manager, labels=("negative", "positive"), name="Reviews", overlap=3)
@@ -30,7 +30,7 @@ def build_project(manager, datasets):
     second = ImportBatch.objects.create(project=project, filename="imdb.csv", rows=200)
     items, truth, error = [], [], []
     for source in ("amazon", "yelp", "imdb"):
-        with open(datasets / "sentiment" / f"{source}.tsv", newline="") as f:
+        with open(sentiment_data / f"{source}.tsv", newline="") as f:
             rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
         # imdb is taken mostly positive, so the second batch's label balance moves.
         if source == "imdb":
@@ -118,10 +118,10 @@ def charts_drawn(page, expected: int) -> None:
 
 
 def test_analysis_pages_render_their_charts(
-    live_server, page, make_user, datasets, artifacts, celery_worker
+    live_server, page, make_user, sentiment_data, artifacts, celery_worker
 ):
     manager = make_user("mia")
-    project, first, second = build_project(manager, datasets)
+    project, first, second = build_project(manager, sentiment_data)
     run_job(project, "baselines", baselines_job, {})
     run_job(project, "drift", drift_job, {"batch_a": first.pk, "batch_b": second.pk})
     errors = watch_errors(page)

@@ -21,11 +21,11 @@ def log_in(page, live_server, username):
 
 
 def test_reviewer_previews_downloads_and_sees_the_version(
-    live_server, page, make_user, datasets, artifacts
+    live_server, page, make_user, crowd_data, artifacts
 ):
     manager = make_user("boss")
     project = make_project(manager, name="Ducks", labels=("0", "1"))
-    truth = load_crowd_answers(project, datasets / "crowd" / "duck")
+    truth = load_crowd_answers(project, crowd_data / "duck")
     member_set(project=project, user=make_user("rita"), role=Membership.Role.REVIEWER)
 
     log_in(page, live_server, "rita")

@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-for-tests-123"
 
 
-def sentiment_project(manager, datasets, n=200):
+def sentiment_project(manager, sentiment_data, n=200):
     frame = pd.read_csv(
-        datasets / "sentiment" / "yelp.tsv",
+        sentiment_data / "yelp.tsv",
         sep="\t",
         header=None,
         names=["text", "label"],
@@ -71,9 +71,9 @@ def log_in(page, live_server, username):
 
 
 def test_reviewer_accepts_keeps_and_marks_by_keyboard(
-    live_server, page, make_user, datasets, artifacts
+    live_server, page, make_user, sentiment_data, artifacts
 ):
-    project = sentiment_project(make_user(), datasets)
+    project = sentiment_project(make_user(), sentiment_data)
     make_user("rita", password=PASSWORD)
     add_member(project, "rita", Membership.Role.REVIEWER)
     # A line a malicious importer could have slipped into an item stays text on the page.
@@ -141,9 +141,9 @@ def test_reviewer_accepts_keeps_and_marks_by_keyboard(
 
 
 def test_find_label_issues_button_runs_the_job_with_progress(
-    live_server, page, make_user, datasets, artifacts, celery_worker
+    live_server, page, make_user, sentiment_data, artifacts, celery_worker
 ):
-    project = sentiment_project(make_user(), datasets, n=120)
+    project = sentiment_project(make_user(), sentiment_data, n=120)
     make_user("rita", password=PASSWORD)
     add_member(project, "rita", Membership.Role.REVIEWER)
     log_in(page, live_server, "rita")

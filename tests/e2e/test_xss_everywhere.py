@@ -85,9 +85,9 @@ INJECTED = """() => {
 }"""
 
 
-def sentences(datasets) -> list[str]:
+def sentences(sentiment_data) -> list[str]:
     frame = pd.read_csv(
-        datasets / "sentiment" / "amazon.tsv",
+        sentiment_data / "amazon.tsv",
         sep="\t",
         header=None,
         names=["text", "label"],
@@ -97,10 +97,10 @@ def sentences(datasets) -> list[str]:
 
 
 @pytest.fixture
-def poisoned(make_user, datasets, celery_worker):
+def poisoned(make_user, sentiment_data, celery_worker):
     manager = make_user("mia", password=PASSWORD)
     project = make_project(manager, name=f"Reviews {SCRIPT}{IMG}", labels=LABELS, overlap=3)
-    rows = sentences(datasets)
+    rows = sentences(sentiment_data)
     Item.objects.bulk_create(
         Item(
             project=project,

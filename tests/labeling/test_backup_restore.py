@@ -30,11 +30,11 @@ def snapshot(project: Project) -> tuple[Counter, dict]:
     return annotations, items
 
 
-def test_dog_project_exported_as_labelstudio_restores_into_an_empty_instance(make_user, datasets):
+def test_dog_project_exported_as_labelstudio_restores_into_an_empty_instance(make_user, crowd_data):
     manager = make_user("restorer")
     labels = ("0", "1", "2", "3")
     source = make_project(manager, labels=labels, name="dog")
-    truth = (datasets / "crowd" / "dog" / "truth.csv").read_text().splitlines()[1:]
+    truth = (crowd_data / "dog" / "truth.csv").read_text().splitlines()[1:]
     items_csv = "external_id,text,breed_group\n" + "".join(
         f"{line.split(',')[0]},dog photo {line.split(',')[0]},g{int(line.split(',')[0]) % 3}\n"
         for line in truth
@@ -48,7 +48,7 @@ def test_dog_project_exported_as_labelstudio_restores_into_an_empty_instance(mak
         options={"metadata_columns": "breed_group"},
         user=manager,
     )
-    answers = (datasets / "crowd" / "dog" / "answers.csv").read_text()
+    answers = (crowd_data / "dog" / "answers.csv").read_text()
     answers = answers.replace("question,worker,answer", "external_id,annotator,label", 1)
     batch = import_file(
         project=source,

@@ -35,11 +35,11 @@ def client_for(user) -> APIClient:
 
 @pytest.mark.parametrize("name", ["duck", "dog"])
 @pytest.mark.parametrize("strategy", ["majority", "dawid_skene"])
-def test_crowd_answers_export_at_reference_accuracy(make_user, datasets, name, strategy):
+def test_crowd_answers_export_at_reference_accuracy(make_user, crowd_data, name, strategy):
     manager = make_user()
     # The reference's majority vote decides every item; "first_class" does too.
     project = make_project(manager, labels=CLASSES[name], tie_rule="first_class")
-    truth = load_crowd_answers(project, datasets / "crowd" / name)
+    truth = load_crowd_answers(project, crowd_data / name)
     rows = export_csv(client_for(manager), project, labels=strategy)
     assert len(rows) == len(truth)
     assert {r["label_source"] for r in rows} == {strategy}
@@ -50,10 +50,10 @@ def test_crowd_answers_export_at_reference_accuracy(make_user, datasets, name, s
     assert rows[0]["text"].startswith("question ")
 
 
-def test_unresolved_ties_export_without_a_label_and_can_be_excluded(make_user, datasets):
+def test_unresolved_ties_export_without_a_label_and_can_be_excluded(make_user, crowd_data):
     manager = make_user()
     project = make_project(manager, labels=CLASSES["dog"])  # tie_rule "unresolved"
-    truth = load_crowd_answers(project, datasets / "crowd" / "dog")
+    truth = load_crowd_answers(project, crowd_data / "dog")
     client = client_for(manager)
     rows = export_csv(client, project, labels="majority")
     ties = [r for r in rows if r["label"] == ""]
@@ -64,11 +64,11 @@ def test_unresolved_ties_export_without_a_label_and_can_be_excluded(make_user, d
     assert accuracy >= REFERENCE[("dog", "majority")] - 0.005
 
 
-def test_a_review_overrides_every_strategy(make_user, datasets):
+def test_a_review_overrides_every_strategy(make_user, crowd_data):
     manager = make_user()
     project = make_project(manager, labels=CLASSES["duck"])
     reviewer = add_member(project, "rev", Membership.Role.REVIEWER)
-    truth = load_crowd_answers(project, datasets / "crowd" / "duck")
+    truth = load_crowd_answers(project, crowd_data / "duck")
     majority = {r["external_id"]: r for r in export_csv(client_for(manager), project)}
     wrong = sorted(e for e, r in majority.items() if r["label"] != truth[e])[:5]
     for external_id in wrong:
@@ -87,15 +87,15 @@ def test_a_review_overrides_every_strategy(make_user, datasets):
     assert sum(r["label"] != "" for r in reviewed_only) == 5
 
 
-def test_default_strategy_is_the_project_setting(make_user, datasets):
+def test_default_strategy_is_the_project_setting(make_user, crowd_data):
     manager = make_user()
     project = make_project(manager, labels=CLASSES["duck"], default_label_strategy="dawid_skene")
-    load_crowd_answers(project, datasets / "crowd" / "duck")
+    load_crowd_answers(project, crowd_data / "duck")
     rows = export_csv(client_for(manager), project)
     assert {r["label_source"] for r in rows} == {"dawid_skene"}
 
 
-def test_annotators_may_not_export_and_strangers_do_not_see_the_project(make_user, datasets):
+def test_annotators_may_not_export_and_strangers_do_not_see_the_project(make_user, crowd_data):
     manager = make_user()
     project = make_project(manager, labels=CLASSES["duck"])
     annotator = add_member(project, "ann", Membership.Role.ANNOTATOR)
@@ -103,4 +103,6 @@ def test_annotators_may_not_export_and_strangers_do_not_see_the_project(make_use
     assert client_for(annotator).get(url).status_code == 403
     assert client_for(make_user()).get(url).status_code == 404
     assert APIClient().get(url).status_code in (401, 403)
-    assert client_for(annotator).get(f"/api/v1/projects/{project.pk}/datasets/").status_code == 403
+    assert (
+        client_for(annotator).get(f"/api/v1/projects/{project.pk}/crowd_data/").status_code == 403
+    )

@@ -35,10 +35,10 @@ def run_import(project, user, content, *, kind, format="csv", **options):
 
 
 @pytest.fixture
-def dog_project(make_user, datasets):
+def dog_project(make_user, crowd_data):
     manager = make_user("dog-manager")
     project = make_project(manager, labels=("0", "1", "2", "3"), overlap=10)
-    with open(datasets / "crowd" / "dog" / "truth.csv", newline="") as f:
+    with open(crowd_data / "dog" / "truth.csv", newline="") as f:
         questions = [(row["question"], f"dog photo {row['question']}") for row in csv.DictReader(f)]
     batch = run_import(
         project,
@@ -51,9 +51,9 @@ def dog_project(make_user, datasets):
     return project, manager
 
 
-def test_dog_answers_import_as_8070_annotations_by_109_external_workers(dog_project, datasets):
+def test_dog_answers_import_as_8070_annotations_by_109_external_workers(dog_project, crowd_data):
     project, manager = dog_project
-    content = (datasets / "crowd" / "dog" / "answers.csv").read_bytes()
+    content = (crowd_data / "dog" / "answers.csv").read_bytes()
     batch = run_import(
         project,
         manager,
@@ -79,7 +79,7 @@ def test_dog_answers_import_as_8070_annotations_by_109_external_workers(dog_proj
     assert Profile.objects.filter(user__in=workers, is_external=True).count() == 109
 
     # Spot-check rows against the file: worker 1's answer on question 1 is 3.
-    with open(datasets / "crowd" / "dog" / "answers.csv", newline="") as f:
+    with open(crowd_data / "dog" / "answers.csv", newline="") as f:
         answers = list(csv.DictReader(f))
     stored = {
         (q, w): label
@@ -90,9 +90,9 @@ def test_dog_answers_import_as_8070_annotations_by_109_external_workers(dog_proj
     assert stored == {(a["question"], a["worker"]): a["answer"] for a in answers}
 
 
-def test_importing_the_same_answers_twice_is_refused_then_skipped(dog_project, datasets):
+def test_importing_the_same_answers_twice_is_refused_then_skipped(dog_project, crowd_data):
     project, manager = dog_project
-    content = (datasets / "crowd" / "dog" / "answers.csv").read_bytes()
+    content = (crowd_data / "dog" / "answers.csv").read_bytes()
     options = dict(id_column="question", annotator_column="worker", label_column="answer")
     assert run_import(project, manager, content, kind="annotations", **options).rows == 8070
     again = run_import(project, manager, content, kind="annotations", **options)

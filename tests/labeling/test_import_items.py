@@ -13,12 +13,12 @@ from tests.factories import make_project
 pytestmark = pytest.mark.django_db
 
 
-def sentiment_csv(datasets, *, delimiter=",") -> bytes:
+def sentiment_csv(sentiment_data, *, delimiter=",") -> bytes:
     """external_id,text,source,label from `sentence<TAB>label` files (no header)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter)
     writer.writerow(["external_id", "text", "source", "label"])
-    for path in sorted((datasets / "sentiment").glob("*.tsv")):
+    for path in sorted((sentiment_data).glob("*.tsv")):
         for n, line in enumerate(path.read_text().splitlines(), start=1):
             sentence, label = line.rsplit("\t", 1)
             writer.writerow([f"{path.stem}-{n}", sentence, path.stem, label])
@@ -37,10 +37,10 @@ def run_import(project, user, content: bytes, *, format="csv", kind="items", **o
     )
 
 
-def test_sentiment_files_import_as_3000_items_with_source_metadata(make_user, datasets):
+def test_sentiment_files_import_as_3000_items_with_source_metadata(make_user, sentiment_data):
     manager = make_user()
     project = make_project(manager, labels=("0", "1"))
-    batch = run_import(project, manager, sentiment_csv(datasets), metadata_columns="source")
+    batch = run_import(project, manager, sentiment_csv(sentiment_data), metadata_columns="source")
     assert batch.status == ImportBatch.Status.SUCCEEDED, batch.errors
     assert batch.rows == 3000
     assert batch.errors == []
@@ -52,20 +52,20 @@ def test_sentiment_files_import_as_3000_items_with_source_metadata(make_user, da
         sources[metadata["source"]] = sources.get(metadata["source"], 0) + 1
     assert sources == {"amazon": 1000, "imdb": 1000, "yelp": 1000}
     first = items.get(external_id="amazon-1")
-    expected = (datasets / "sentiment" / "amazon.tsv").read_text().splitlines()[0]
+    expected = (sentiment_data / "amazon.tsv").read_text().splitlines()[0]
     assert first.data == {"text": expected.rsplit("\t", 1)[0], "label": expected[-1]}
     # Sentences with quotes and backslash-free punctuation survive COPY/JSON exactly.
     quoted = [i for i in items.values_list("data", flat=True) if '"' in i["text"]]
     assert len(quoted) >= 10
 
 
-def test_tab_separated_file_imports_with_the_delimiter_option(make_user, datasets):
+def test_tab_separated_file_imports_with_the_delimiter_option(make_user, sentiment_data):
     manager = make_user()
     project = make_project(manager, labels=("0", "1"))
     batch = run_import(
         project,
         manager,
-        sentiment_csv(datasets, delimiter="\t"),
+        sentiment_csv(sentiment_data, delimiter="\t"),
         metadata_columns=["source", "label"],
         delimiter="tab",
     )
@@ -152,13 +152,13 @@ def test_image_project_takes_urls_from_the_image_column(make_user):
     assert Item.objects.get(external_id="img2").data == {"url": "/media/2.png"}
 
 
-def test_import_items_command_imports_and_prints_errors(make_user, datasets, tmp_path):
+def test_import_items_command_imports_and_prints_errors(make_user, sentiment_data, tmp_path):
     from django.core.management import CommandError, call_command
 
     manager = make_user()
     project = make_project(manager, labels=("0", "1"))
     good = tmp_path / "sentiment.csv"
-    good.write_bytes(sentiment_csv(datasets))
+    good.write_bytes(sentiment_csv(sentiment_data))
     out = io.StringIO()
     call_command("import_items", project.pk, str(good), "--metadata-columns", "source", stdout=out)
     assert "imported 3,000 rows" in out.getvalue()

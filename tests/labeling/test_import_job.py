@@ -15,12 +15,12 @@ from tests.factories import make_project
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def sentiment_csv(datasets, *, break_row: int | None = None) -> bytes:
+def sentiment_csv(sentiment_data, *, break_row: int | None = None) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["external_id", "text", "source"])
     n = 0
-    for path in sorted((datasets / "sentiment").glob("*.tsv")):
+    for path in sorted((sentiment_data).glob("*.tsv")):
         for i, line in enumerate(path.read_text().splitlines(), start=1):
             n += 1
             sentence = "" if n == break_row else line.rsplit("\t", 1)[0]
@@ -61,10 +61,10 @@ def finished(client, project, batch_id):
 
 
 def test_large_upload_runs_on_the_worker_and_reports_progress(
-    manager_client, celery_worker, datasets
+    manager_client, celery_worker, sentiment_data
 ):
     project, client = manager_client
-    content = sentiment_csv(datasets)
+    content = sentiment_csv(sentiment_data)
     assert len(content) > 64 * 1024 * 3
     response = post(client, project, content)
     assert response.status_code == 202, response.json()
@@ -88,10 +88,10 @@ def test_large_upload_runs_on_the_worker_and_reports_progress(
 
 
 def test_large_bad_upload_fails_on_the_worker_with_its_row_and_imports_nothing(
-    manager_client, celery_worker, datasets
+    manager_client, celery_worker, sentiment_data
 ):
     project, client = manager_client
-    response = post(client, project, sentiment_csv(datasets, break_row=2500))
+    response = post(client, project, sentiment_csv(sentiment_data, break_row=2500))
     assert response.status_code == 202
     result = wait_for(
         finished(client, project, response.json()["id"]),
