@@ -11,7 +11,7 @@ from tests.factories import add_member, load_crowd_answers, make_project
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-# ../shared/crowd_data/README.md: Krippendorff's alpha (nominal), krippendorff 0.9.0.
+# ../shared/datasets/README.md: Krippendorff's alpha (nominal), krippendorff 0.9.0.
 REFERENCE_ALPHA = {"duck": (("0", "1"), 0.125501), "dog": (("0", "1", "2", "3"), 0.519418)}
 
 

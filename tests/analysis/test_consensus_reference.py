@@ -1,6 +1,6 @@
 """Majority vote and Dawid-Skene reach the published accuracies on real crowd data.
 
-Reference figures (crowd-kit 1.4.2, `../shared/crowd_data/README.md`): majority vote duck
+Reference figures (crowd-kit 1.4.2, `../shared/datasets/README.md`): majority vote duck
 0.7593, dog 0.8116; Dawid-Skene duck 0.8889, dog 0.8426. crowd-kit's majority vote breaks ties
 its own way; ours is explicit, so both tie rules are checked and reported honestly:
 `first_class` decides every item; `unresolved` leaves ties without a label, which count as
