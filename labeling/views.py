@@ -171,10 +171,12 @@ def members(request, pk):
     if form.is_valid():
         user = User.objects.filter(username=form.cleaned_data["username"]).first()
         if user is None:
-            form.add_error(
-                "username",
-                "No account has this name. Staff create accounts (below, or in the admin).",
+            hint = (
+                "create it under “Create an account”"
+                if request.user.is_staff
+                else "ask a staff member to create it"
             )
+            form.add_error("username", f"No account has this name: {hint}.")
         else:
             try:
                 member_set(project=project, user=user, role=form.cleaned_data["role"])

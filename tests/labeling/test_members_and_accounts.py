@@ -129,6 +129,11 @@ def test_add_member_form_defaults_to_annotator(client, make_user):
     make_user("ann")
     client.post(f"/projects/{project.pk}/members/", {"username": "ann", "role": "annotator"})
     assert roles(project) == {"mia": "manager", "ann": "annotator"}
+    unknown = client.post(
+        f"/projects/{project.pk}/members/", {"username": "nobody", "role": "annotator"}
+    )
+    assert unknown.status_code == 400
+    assert "No account has this name: ask a staff member to create it." in unknown.content.decode()
 
 
 def test_manager_changes_a_role_and_removes_a_member_from_the_page(client, make_user):
