@@ -24,9 +24,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Static files as production serves them: hashed names and gzip copies, cached for good.
+run: export CONCORD_STATIC_COLLECTED = 1
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
+	$(MANAGE) collectstatic --noinput --verbosity 0
 	@echo "Concord: http://127.0.0.1:8000/  (Ctrl-C stops the web server and the worker)"
 	@# Ctrl-C reaches the worker itself (it shuts down on SIGINT; a second signal on top made
 	@# it hang), but not runserver, which a background job starts with SIGINT ignored: the

@@ -103,11 +103,20 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing root in development
 # Plotly's JavaScript is served from the installed package, never a CDN.
 STATICFILES_DIRS = [("plotly", Path(__import__("plotly").__file__).parent / "package_data")]
+# Collected static files (production: the Dockerfile runs collectstatic; `make run` runs it and
+# sets CONCORD_STATIC_COLLECTED=1) have hashed names and gzip copies: WhiteNoise serves them
+# compressed and cacheable for good. Uncollected (tests, a bare runserver), files come from the
+# apps' folders as they are.
+CONCORD_STATIC_COLLECTED = as_bool(os.environ.get("CONCORD_STATIC_COLLECTED"), default=not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "config.static_files.HashedStaticFilesStorage"
+        if CONCORD_STATIC_COLLECTED
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    },
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = not CONCORD_STATIC_COLLECTED
 
 # Uploads: big files stream to a temporary file; the import service enforces its own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

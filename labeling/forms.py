@@ -1,6 +1,7 @@
 """Forms of the HTML pages; services do the writing."""
 
 from django import forms
+from django.utils.safestring import mark_safe
 
 from labeling.models import Membership, Project
 from labeling.services.projects import EDITABLE_FIELDS
@@ -24,13 +25,25 @@ class ProjectCreateForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     data_type = forms.ChoiceField(choices=Project.DataType.choices)
     task_type = forms.ChoiceField(choices=Project.TaskType.choices)
+    # 2 by default: agreement, disagreements and the annotator-based checks need two labels
+    # per item; 1 is for a team that only needs the labels.
     overlap = forms.IntegerField(
-        min_value=1, max_value=1000, initial=1, help_text="How many annotators label each item."
+        min_value=1,
+        max_value=1000,
+        initial=2,
+        help_text=(
+            "How many annotators label each item. Agreement (Krippendorff's alpha, kappa), "
+            "the disagreements list and human-level baselines need at least 2; "
+            "1 labels each item once: quicker, with nothing to compare."
+        ),
     )
     ordered = forms.BooleanField(required=False, help_text="The classes are ordinal.")
     labels = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "negative | n\npositive | p"}),
-        help_text="One label per line, in order; add a shortcut key after a bar: `spam | s`.",
+        help_text=mark_safe(  # noqa: S308 - a constant
+            "One label per line, in order. Add a shortcut key after a bar, as in "
+            "<code>spam | s</code>; without one, labels get 1-9 and 0."
+        ),
     )
 
     def clean_labels(self):
@@ -72,8 +85,43 @@ def label_rows(formset) -> list[dict]:
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, help_text="An existing account.")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class MemberRoleForm(forms.Form):
+    """One row of the members table: that member's new role."""
+
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class AccountCreateForm(forms.Form):
+    """Staff: a new account, added to the project with a role."""
+
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(
+        strip=False,
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common password. Tell the person in person.",
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class PasswordSetForm(forms.Form):
+    """Staff: a new password for a member who forgot theirs."""
+
+    user = forms.TypedChoiceField(coerce=int, label="Member")
+    password = forms.CharField(
+        strip=False,
+        max_length=128,
+        label="New password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, members: list[tuple[int, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].choices = members
 
 
 class GuidelineDraftForm(forms.Form):
@@ -106,6 +154,20 @@ class WorkedExampleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["label"].choices = [
             (name, name) for name in project.labels.values_list("name", flat=True)
+        ]
+
+
+class DashboardForm(forms.Form):
+    """Which guideline version's annotations the dashboard counts (blank: every version)."""
+
+    version = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Guideline version"
+    )
+
+    def __init__(self, *args, versions: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [("", "All versions")] + [
+            (v, f"v{v}") for v in sorted(versions, reverse=True)
         ]
 
 

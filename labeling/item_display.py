@@ -8,7 +8,7 @@ image item is shown as an image everywhere and never as its `data:` URL text.
 import json
 from dataclasses import dataclass
 
-from labeling.models import Item, Project
+from labeling.models import Item, Project, WorkedExample
 
 IMAGE_KEYS = ("image", "image_url", "url")
 
@@ -60,3 +60,13 @@ def item_display(project: Project, item: Item | None) -> ItemDisplay | None:
         kind = "image"
     fields = [(key, field_text(value)) for key, value in data.items() if key != image_key]
     return ItemDisplay(item=item, kind=kind, text=text, image=image, fields=fields)
+
+
+def worked_example_display(project: Project, example: WorkedExample) -> ItemDisplay:
+    """A worked example's content: its item, or the content kept with it once the item is gone."""
+    item = example.item
+    if item is None:
+        kept = example.text or ""
+        data = {"image": kept} if image_src(kept) else {"text": field_text(kept)}
+        item = Item(project=project, external_id="(deleted item)", data=data)
+    return item_display(project, item)

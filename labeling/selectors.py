@@ -1,9 +1,15 @@
 """Reads that are more than a one-line filter."""
 
+import datetime as dt
+
+import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from labeling import rawsql
-from labeling.models import Item, Project
+from labeling.models import Annotation, Item, Lease, Project, Skip
 
 
 def newest_label_issue_run(*, project: Project):
@@ -166,48 +172,58 @@ def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> li
 
 
 def labeling_progress(*, project: Project, annotator, guideline) -> dict:
-    """The annotator page's progress bar: their annotations under this version, open items.
+    """The annotator's own queue: what they labeled under this version, what is left for them.
 
-    `remaining`: items whose current round still needs annotations; `complete`: the others.
-    Two index-only counts (annotation (project, annotator), item_queue_idx).
+    `done`: their annotations under `guideline`. `available`: items the queue rules would
+    still give them: open items (their round has fewer than `overlap` annotations) minus the
+    open items they labeled in this round or skipped under this version (other annotators'
+    leases are left out: they expire). `percent` = done / (done + available).
+
+    Three counts, each read from an index: the open items (`item_queue_idx`), the annotator's
+    annotations (`project, annotator`) and their skips (the annotator's foreign key), so the
+    cost follows the number of open items and the annotator's own work, never a row loop.
     """
-    from django.db.models import Count, Q
-
-    from labeling.models import Annotation
-
-    mine = Annotation.objects.filter(
+    overlap = project.overlap
+    done = Annotation.objects.filter(
         project=project, annotator=annotator, guideline=guideline
     ).count()
-    counts = Item.objects.filter(project=project).aggregate(
-        total=Count("id"), complete=Count("id", filter=Q(done_count__gte=project.overlap))
+    open_items = Item.objects.filter(project=project, done_count__lt=overlap).count()
+    labeled_in_round = (
+        Annotation.objects.filter(
+            project=project, annotator=annotator, item__done_count__lt=overlap
+        )
+        .filter(
+            Q(item__relabel_requested_at__isnull=True)
+            | Q(updated_at__gte=F("item__relabel_requested_at"))
+        )
+        .values("item_id")
     )
-    total, complete = counts["total"], counts["complete"]
+    skipped = Skip.objects.filter(
+        annotator=annotator,
+        guideline=guideline,
+        item__project=project,
+        item__done_count__lt=overlap,
+    ).values("item_id")
+    # UNION (not ALL): an item both labeled and skipped is one item.
+    not_for_them = labeled_in_round.union(skipped).count()
+    available = max(open_items - not_for_them, 0)
     return {
-        "mine": mine,
-        "total": total,
-        "complete": complete,
-        "remaining": total - complete,
-        "percent": round(100 * complete / total, 1) if total else 0.0,
+        "done": done,
+        "available": available,
+        "percent": round(100 * done / (done + available), 1) if done + available else 0.0,
     }
 
 
-def labeling_dashboard(*, project: Project, guideline) -> dict:
+def labeling_dashboard(*, project: Project, guideline=None) -> dict:
     """Items by state in their current round, per-annotator figures, throughput by period.
 
-    Annotations under the current version are streamed as arrays (no ORM object per row).
+    The per-annotator figures and the throughput count the annotations made under `guideline`
+    (None: under every version), streamed as arrays (no ORM object per row); the states
+    describe the items now, whatever version their labels came from.
     Returns states {not_started, in_progress, complete}, annotators [{username, n, n_unsure,
     median_seconds}], throughput [{period, n}] with hourly periods for spans up to three days,
     daily beyond.
     """
-    import datetime as dt
-
-    import numpy as np
-    from django.contrib.auth import get_user_model
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from labeling.models import Annotation, Lease
-
     now = timezone.now()
     counts = Item.objects.filter(project=project).aggregate(
         not_started=Count("id", filter=Q(done_count=0)),
@@ -226,9 +242,10 @@ def labeling_dashboard(*, project: Project, guideline) -> dict:
         "in_progress": counts["in_progress"] + claimed,
         "complete": counts["complete"],
     }
-    rows = Annotation.objects.filter(project=project, guideline=guideline).values_list(
-        "annotator_id", "lead_time_ms", "unsure", "created_at"
-    )
+    annotations = Annotation.objects.filter(project=project)
+    if guideline is not None:
+        annotations = annotations.filter(guideline=guideline)
+    rows = annotations.values_list("annotator_id", "lead_time_ms", "unsure", "created_at")
     annotator_ids, lead_ms, unsure, stamps = [], [], [], []
     for annotator_id, lead, is_unsure, created in rows.iterator(chunk_size=20_000):
         annotator_ids.append(annotator_id)

@@ -9,6 +9,16 @@ urlpatterns = [
     path("projects/<int:pk>/", views.project_detail, name="project_detail"),
     path("projects/<int:pk>/edit/", views.project_edit, name="project_edit"),
     path("projects/<int:pk>/members/", views.members, name="members"),
+    path("projects/<int:pk>/members/<int:user_id>/role/", views.member_role, name="member_role"),
+    path(
+        "projects/<int:pk>/members/<int:user_id>/remove/",
+        views.member_remove_page,
+        name="member_remove",
+    ),
+    path("projects/<int:pk>/members/accounts/", views.account_create_page, name="account_create"),
+    path(
+        "projects/<int:pk>/members/password/", views.account_password_page, name="account_password"
+    ),
     path("projects/<int:pk>/guidelines/", views.guidelines, name="guidelines"),
     path(
         "projects/<int:pk>/guidelines/preview/",

@@ -3,25 +3,31 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from labeling import selectors
 from labeling.filters import ItemFilter, ItemStatus, item_status, with_counts
 from labeling.forms import (
+    AccountCreateForm,
+    DashboardForm,
     GuidelineDraftForm,
     GuidelinePublishForm,
     LabelFormSet,
     MemberForm,
+    MemberRoleForm,
+    PasswordSetForm,
     ProjectCreateForm,
     ProjectEditForm,
     WorkedExampleForm,
     label_rows,
 )
 from labeling.item_display import item_display
-from labeling.models import Annotation, Item, Membership, Project, Review
+from labeling.models import Annotation, GuidelineSeen, Item, Membership, Project, Review
 from labeling.permissions import (
     ANNOTATOR,
     MANAGER,
@@ -29,6 +35,13 @@ from labeling.permissions import (
     has_role,
     project_for,
     projects_visible_to,
+)
+from labeling.services.accounts import account_create, account_password_set
+from labeling.services.annotating import (
+    ItemFull,
+    annotation_skip,
+    annotation_submit,
+    annotation_undo_last,
 )
 from labeling.services.guidelines import (
     guideline_diff,
@@ -38,11 +51,13 @@ from labeling.services.guidelines import (
     worked_example_remove,
 )
 from labeling.services.projects import (
+    member_remove,
     member_set,
     project_create,
     project_labels_set,
     project_update,
 )
+from labeling.services.queue import next_item
 
 User = get_user_model()
 
@@ -125,24 +140,152 @@ def project_edit(request, pk):
     )
 
 
+def _members_page(request, project, status=200, **forms_by_name):
+    """The members page; forms given by name (bound, with errors) replace the blank ones."""
+    memberships = list(project.memberships.select_related("user").order_by("user__username"))
+    members = [(m.user_id, m.user.username) for m in memberships]
+    context = {
+        "project": project,
+        "memberships": memberships,
+        "roles": Membership.Role.choices,
+        "n_managers": sum(m.role == Membership.Role.MANAGER for m in memberships),
+        "form": forms_by_name.get("form") or MemberForm(),
+    }
+    if request.user.is_staff:
+        context["account_form"] = forms_by_name.get("account_form") or AccountCreateForm(
+            prefix="account"
+        )
+        context["password_form"] = forms_by_name.get("password_form") or PasswordSetForm(
+            prefix="password", members=members
+        )
+    return render(request, "labeling/members.html", context, status=status)
+
+
 @login_required
 def members(request, pk):
+    """Managers: who works in the project; add a member by username or change their role."""
     project = project_for(request.user, pk, min_role=MANAGER, api=False)
-    form = MemberForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        return _members_page(request, project)
+    form = MemberForm(request.POST)
+    if form.is_valid():
         user = User.objects.filter(username=form.cleaned_data["username"]).first()
         if user is None:
-            form.add_error("username", "No user has this name; staff create accounts.")
+            hint = (
+                "create it under “Create an account”"
+                if request.user.is_staff
+                else "ask a staff member to create it"
+            )
+            form.add_error("username", f"No account has this name: {hint}.")
         else:
-            member_set(project=project, user=user, role=form.cleaned_data["role"])
-            messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
+            try:
+                member_set(project=project, user=user, role=form.cleaned_data["role"])
+            except ValidationError as exc:
+                _form_errors_from(exc, form)
+            else:
+                messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
+                return redirect("labeling:members", pk=project.pk)
+    return _members_page(request, project, status=400, form=form)
+
+
+def _member(project, user_id):
+    membership = project.memberships.select_related("user").filter(user_id=user_id).first()
+    if membership is None:
+        raise Http404("This user is not a member of the project.")
+    return membership
+
+
+@login_required
+@require_POST
+def member_role(request, pk, user_id):
+    """Managers: change one member's role (the last manager keeps theirs)."""
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    membership = _member(project, user_id)
+    form = MemberRoleForm(request.POST, prefix="row")
+    if form.is_valid():
+        try:
+            member_set(project=project, user=membership.user, role=form.cleaned_data["role"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            role = form.cleaned_data["role"]
+            messages.success(request, f"{membership.user.username} is now {role}.")
+    else:
+        messages.error(request, "Choose a role: manager, reviewer or annotator.")
+    return redirect("labeling:members", pk=project.pk)
+
+
+@login_required
+@require_POST
+def member_remove_page(request, pk, user_id):
+    """Managers: take someone out of the project (their annotations stay)."""
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    membership = _member(project, user_id)
+    try:
+        member_remove(project=project, user=membership.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("labeling:members", pk=project.pk)
+    username = membership.user.username
+    if membership.user == request.user and not request.user.is_superuser:
+        messages.success(request, f"You left “{project.name}”.")
+        return redirect("labeling:project_list")
+    messages.success(request, f"{username} was removed from the project; their labels stay.")
+    return redirect("labeling:members", pk=project.pk)
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff create accounts and set passwords.")
+
+
+@login_required
+@require_POST
+def account_create_page(request, pk):
+    """Staff managing a project: create an account and add it to the project in one step."""
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    _staff_only(request)
+    form = AccountCreateForm(request.POST, prefix="account")
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                user = account_create(
+                    username=form.cleaned_data["username"],
+                    password=form.cleaned_data["password"],
+                    created_by=request.user,
+                )
+                member_set(project=project, user=user, role=form.cleaned_data["role"])
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            role = form.cleaned_data["role"]
+            messages.success(request, f"Account {user.username} created and added as {role}.")
             return redirect("labeling:members", pk=project.pk)
-    memberships = project.memberships.select_related("user").order_by("user__username")
-    return render(
-        request,
-        "labeling/members.html",
-        {"project": project, "form": form, "memberships": memberships, "roles": Membership.Role},
+    return _members_page(request, project, status=400, account_form=form)
+
+
+@login_required
+@require_POST
+def account_password_page(request, pk):
+    """Staff managing a project: a new password for one of its members."""
+    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    _staff_only(request)
+    members = list(
+        project.memberships.order_by("user__username").values_list("user_id", "user__username")
     )
+    form = PasswordSetForm(request.POST, prefix="password", members=members)
+    if form.is_valid():
+        user = User.objects.get(pk=form.cleaned_data["user"])
+        try:
+            account_password_set(
+                user=user, password=form.cleaned_data["password"], changed_by=request.user
+            )
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"New password set for {user.username}.")
+            return redirect("labeling:members", pk=project.pk)
+    return _members_page(request, project, status=400, password_form=form)
 
 
 def _guideline_context(request, project, **forms_by_name):
@@ -407,10 +550,6 @@ def _guideline_panel(guideline) -> dict | None:
 
 
 def _annotate_context(request, project: Project, *, current: Item | None = None, notice=""):
-    from labeling import selectors
-    from labeling.models import GuidelineSeen
-    from labeling.services.queue import next_item
-
     annotator = request.user
     guideline = selectors.current_guideline(project=project)
     item = current or next_item(project=project, annotator=annotator, guideline=guideline)
@@ -498,8 +637,6 @@ def _workspace(request, project, **kwargs):
 @require_POST
 def annotate_submit(request, pk):
     """htmx: store the label(s), answer with the next item (already prefetched and leased)."""
-    from labeling.services.annotating import ItemFull, annotation_submit
-
     project = _annotator_project(request, pk)
     item = _posted_item(request, project)
     if item is None:
@@ -527,8 +664,6 @@ def annotate_submit(request, pk):
 @login_required
 @require_POST
 def annotate_skip(request, pk):
-    from labeling.services.annotating import annotation_skip
-
     project = _annotator_project(request, pk)
     item = _posted_item(request, project)
     if item is None:
@@ -544,8 +679,6 @@ def annotate_skip(request, pk):
 @require_POST
 def annotate_undo(request, pk):
     """Reopen the last labeled (or skipped) item; submitting again changes the label."""
-    from labeling.services.annotating import annotation_undo_last
-
     project = _annotator_project(request, pk)
     item = annotation_undo_last(project=project, annotator=request.user)
     if item is None:
@@ -556,12 +689,20 @@ def annotate_undo(request, pk):
 
 @login_required
 def dashboard(request, pk):
-    """Managers and reviewers: items by state, per-annotator pace, throughput over time."""
-    from labeling import selectors
+    """Managers and reviewers: items by state, per-annotator pace, throughput over time.
 
+    `?version=N` counts the annotations made under guideline version N; by default every
+    version counts, so publishing a new version does not empty the page.
+    """
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
-    guideline = selectors.current_guideline(project=project)
-    stats = selectors.labeling_dashboard(project=project, guideline=guideline)
+    versions = {
+        g.version: g for g in project.guidelines.filter(published_at__isnull=False).only("version")
+    }
+    form = DashboardForm(request.GET or None, versions=list(versions))
+    chosen = None
+    if form.is_valid():
+        chosen = versions.get(form.cleaned_data["version"])
+    stats = selectors.labeling_dashboard(project=project, guideline=chosen)
     figure = None
     if stats["throughput"]:
         figure = {
@@ -592,7 +733,9 @@ def dashboard(request, pk):
         "labeling/dashboard.html",
         {
             "project": project,
-            "guideline": guideline,
+            "current": selectors.current_guideline(project=project, with_text=False),
+            "chosen": chosen,
+            "form": form,
             "stats": stats,
             "states": [(name, n, round(100 * n / total, 1), color) for name, n, color in states],
             "figure": figure,

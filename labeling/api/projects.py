@@ -33,6 +33,7 @@ from labeling.services.guidelines import (
     worked_example_add,
 )
 from labeling.services.projects import (
+    member_remove,
     member_set,
     project_create,
     project_labels_set,
@@ -220,6 +221,49 @@ class MemberListCreate(ProjectRoleMixin, generics.ListCreateAPIView):
             MemberSerializer(membership).data,
             status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
         )
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(Membership.Role.choices)
+
+
+class MemberDetail(ProjectRoleMixin, generics.GenericAPIView):
+    """One member (managers): read, change the role (PATCH `{role}`) or remove (DELETE).
+
+    A project keeps at least one manager: demoting or removing the last one answers 400.
+    Removing a member keeps their annotations and releases their claims on items.
+    """
+
+    serializer_class = MemberSerializer
+    queryset = Membership.objects.none()
+    min_role = MANAGER
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def membership(self, user_id: int) -> Membership:
+        found = (
+            Membership.objects.filter(project=self.project, user_id=user_id)
+            .select_related("user")
+            .first()
+        )
+        if found is None:
+            raise NotFound("This user is not a member of the project.")
+        return found
+
+    def get(self, request, project_id, user_id):
+        return Response(MemberSerializer(self.membership(user_id)).data)
+
+    @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer)
+    def patch(self, request, project_id, user_id):
+        given = MemberRoleSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        user = self.membership(user_id).user
+        membership = member_set(project=self.project, user=user, role=given.validated_data["role"])
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, project_id, user_id):
+        member_remove(project=self.project, user=self.membership(user_id).user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # ---- items ---------------------------------------------------------------------------------

@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 
+from labeling.services.accounts import account_create
+
 User = get_user_model()
 
 
@@ -17,4 +19,8 @@ class UserCreateSerializer(serializers.ModelSerializer):
         return value
 
     def create(self, validated_data):
-        return User.objects.create_user(**validated_data)
+        return account_create(
+            username=validated_data["username"],
+            password=validated_data["password"],
+            created_by=self.context["request"].user,
+        )

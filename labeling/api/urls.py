@@ -12,6 +12,11 @@ urlpatterns = [
         projects.MemberListCreate.as_view(),
         name="api-project-members",
     ),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/",
+        projects.MemberDetail.as_view(),
+        name="api-project-member",
+    ),
     path("projects/<int:project_id>/items/", projects.ItemList.as_view(), name="api-items"),
     path(
         "projects/<int:project_id>/items/<int:item_id>/",

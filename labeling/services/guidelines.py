@@ -4,6 +4,9 @@ A project has at most one draft (a database constraint). A draft starts as a cop
 newest version (body and worked examples), so edits are always relative to what annotators
 see now. Publishing freezes the draft row itself as the next version; the model refuses any
 later edit of a published row.
+
+Text is stored with LF line endings: a browser's textarea posts CRLF, and one CRLF version
+next to an LF one would diff as "every line changed".
 """
 
 import difflib
@@ -13,10 +16,18 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from labeling.item_display import field_text
 from labeling.models import Guideline, Item, LabelClass, Project, WorkedExample
 
 MAX_BODY_CHARS = 200_000
 MAX_CHANGELOG_CHARS = 5_000
+
+
+def line_endings_normalized(text: str | None) -> str | None:
+    """CRLF and lone CR line endings as LF (None stays None)."""
+    if text is None:
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _lock_project(project: Project) -> None:
@@ -66,6 +77,7 @@ def guideline_draft_update(
     *, project: Project, body: str | None = None, changelog: str | None = None, user
 ) -> Guideline:
     """Save the draft's body and/or changelog (None leaves a field as it is)."""
+    body, changelog = line_endings_normalized(body), line_endings_normalized(changelog)
     _check_lengths(body, changelog)
     _lock_project(project)
     draft = _draft(project, user)
@@ -84,6 +96,7 @@ def guideline_publish(*, project: Project, user, changelog: str | None = None) -
     A new version must say what changed: the changelog (given here or saved on the draft)
     may not be empty.
     """
+    changelog = line_endings_normalized(changelog)
     _check_lengths(None, changelog)
     _lock_project(project)
     draft = project.guidelines.filter(published_at__isnull=True).first()
@@ -115,7 +128,7 @@ def worked_example_add(
         label = found
     elif label.project_id != project.pk:
         raise ValidationError({"label": "The label belongs to another project."})
-    why = (why or "").strip()
+    why = line_endings_normalized(why or "").strip()
     if not why:
         raise ValidationError({"why": "Say why this is the correct label."})
     _lock_project(project)
@@ -124,7 +137,7 @@ def worked_example_add(
     example = WorkedExample(
         guideline=draft,
         item=item,
-        text=item_text(item),
+        text=line_endings_normalized(item_text(item)),
         label=label,
         why=why,
         order=order,
@@ -156,12 +169,18 @@ def item_text(item: Item) -> str:
 
 
 def guideline_as_text(guideline: Guideline) -> str:
-    """Body plus worked examples as plain text: what a diff compares."""
-    lines = [guideline.body.rstrip("\n"), "", "## Worked examples"]
+    """Body plus worked examples as plain text: what a diff compares.
+
+    Line endings are normalized here too, for versions stored before saving normalized them;
+    an example's image is named, not printed (a data: URL can be megabytes).
+    """
+    body = line_endings_normalized(guideline.body)
+    lines = [body.rstrip("\n"), "", "## Worked examples"]
     for example in guideline.examples.select_related("item", "label"):
         external_id = example.item.external_id if example.item else "(deleted item)"
-        lines.append(f"- {external_id} -> {example.label.name}: {example.text}")
-        lines.append(f"  why: {example.why}")
+        text = field_text(line_endings_normalized(example.text))
+        lines.append(f"- {external_id} -> {example.label.name}: {text}")
+        lines.append(f"  why: {line_endings_normalized(example.why)}")
     return "\n".join(lines) + "\n"
 
 

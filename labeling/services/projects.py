@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import Guideline, LabelClass, Membership, Project
+from labeling.models import Guideline, LabelClass, Lease, Membership, Project
 
 User = get_user_model()
 DEFAULT_KEYS = "1234567890"
@@ -77,14 +77,47 @@ def project_create(
     return project
 
 
+LAST_MANAGER = "A project needs at least one manager: make someone else manager first."
+
+
+def _lock_memberships(project: Project) -> None:
+    # Serializes membership changes per project, so two managers demoting each other at the
+    # same moment cannot leave the project without one.
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+
+
+def _is_last_manager(project: Project, user) -> bool:
+    managers = Membership.objects.filter(project=project, role=Membership.Role.MANAGER)
+    return managers.filter(user=user).exists() and not managers.exclude(user=user).exists()
+
+
+@transaction.atomic
 def member_set(*, project: Project, user, role: str) -> Membership:
-    """Add a member or change their role."""
+    """Add a member or change their role; the last manager cannot be demoted."""
     if role not in Membership.Role.values:
         raise ValidationError({"role": f"Role must be one of {', '.join(Membership.Role.values)}."})
+    _lock_memberships(project)
+    if role != Membership.Role.MANAGER and _is_last_manager(project, user):
+        raise ValidationError({"role": LAST_MANAGER})
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )
     return membership
+
+
+@transaction.atomic
+def member_remove(*, project: Project, user) -> None:
+    """Take a member out of the project; their annotations stay, their claims are released.
+
+    The last manager cannot be removed.
+    """
+    _lock_memberships(project)
+    if not Membership.objects.filter(project=project, user=user).exists():
+        raise ValidationError({"user": f"{user.username} is not a member of this project."})
+    if _is_last_manager(project, user):
+        raise ValidationError({"user": LAST_MANAGER})
+    Membership.objects.filter(project=project, user=user).delete()
+    Lease.objects.filter(item__project=project, annotator=user).delete()
 
 
 EDITABLE_FIELDS = (

@@ -71,7 +71,9 @@ def test_payloads_render_inert_for_manager_and_annotator(live_server, page, make
     visit(page, f"{base}/guidelines/v2/")
     page.screenshot(path=str(artifacts / "xss-guideline-version.png"), full_page=True)
     visit(page, f"{base}/items/")
-    expect(page.locator("td.item-text").first).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(page.locator("table.items .item-text").first).to_contain_text(
+        "<img src=x onerror=alert(1)>"
+    )
     page.screenshot(path=str(artifacts / "xss-items.png"), full_page=True)
     visit(page, f"{base}/")
 

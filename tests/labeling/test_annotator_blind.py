@@ -78,6 +78,7 @@ VALUES = {
     "import_id": lambda w: w.import_id,
     "issue_id": lambda w: 1,
     "version_id": lambda w: w.dataset_id,
+    "user_id": lambda w: w.project.memberships.get(user__username="bobannotates").user_id,
 }
 BY_ROUTE = {"analysis:run_status": {"pk": lambda w: w.run.pk}}
 # query strings that try to ask for someone else's rows

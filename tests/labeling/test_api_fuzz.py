@@ -55,6 +55,7 @@ KNOWN_PATH_PARAMETERS = {
     "version_id",
     "a",
     "b",
+    "user_id",
 }
 
 
@@ -133,6 +134,7 @@ def world(make_user):
             "version_id": version.pk,
             "a": version.pk,
             "b": version.pk,
+            "user_id": annotator.pk,
         },
     }
     # The runs this test started roll back with it: drop their messages so no later worker

@@ -29,6 +29,7 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     # REST (labeling/api/projects.py)
     "api-project": {"GET": ANNOTATOR, "PATCH": MANAGER},
     "api-project-members": {"GET": MANAGER, "POST": MANAGER},
+    "api-project-member": {"GET": MANAGER, "PATCH": MANAGER, "DELETE": MANAGER},
     "api-items": {"GET": REVIEWER},
     "api-item": {"GET": REVIEWER},
     "api-guidelines": {"GET": ANNOTATOR, "POST": MANAGER},
@@ -40,6 +41,11 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "labeling:project_detail": {"GET": ANNOTATOR},
     "labeling:project_edit": {"GET": MANAGER, "POST": MANAGER},
     "labeling:members": {"GET": MANAGER, "POST": MANAGER},
+    "labeling:member_role": {"POST": MANAGER},
+    "labeling:member_remove": {"POST": MANAGER},
+    # staff too (the world's manager is staff; test_members_and_accounts.py checks the rest)
+    "labeling:account_create": {"POST": MANAGER},
+    "labeling:account_password": {"POST": MANAGER},
     "labeling:guidelines": {"GET": ANNOTATOR, "POST": MANAGER},
     "labeling:guideline_preview": {"POST": MANAGER},
     "labeling:guideline_publish": {"POST": MANAGER},
@@ -101,6 +107,7 @@ PATH_VALUES = {
     "a": lambda w: 1,
     "b": lambda w: 1,
     "example_pk": lambda w: w.example_id,
+    "user_id": lambda w: w.users[ANNOTATOR].pk,
 }
 
 
@@ -171,7 +178,7 @@ CASES = [
 
 @pytest.fixture
 def world(make_user) -> World:
-    manager = make_user("mia")
+    manager = make_user("mia", is_staff=True)  # staff: the Members page's account forms
     project = make_project(manager, name="Matrix")
     item = Item.objects.create(project=project, external_id="i-1", data={"text": "some text"})
     example = worked_example_add(

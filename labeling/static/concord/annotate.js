@@ -83,12 +83,7 @@
     if (typing(event.target)) {
       if (event.key === "Enter" && event.target.name === "comment") {
         event.preventDefault();
-        event.target.blur();
-        if (isMulti()) submitWith(null);
-        else {
-          const chosen = workspace().querySelector(".label-btn.chosen");
-          if (chosen) submitWith(chosen);
-        }
+        commentDone(event.target);
       }
       return;
     }
@@ -102,6 +97,34 @@
   });
 
   const pendingKeys = [];
+
+  // Enter in the comment field: multi-label projects submit the chosen labels, and so does a
+  // reopened item with its preselected label; otherwise the comment waits for the label key
+  // the annotator presses next, and the page says so.
+  function commentDone(field) {
+    field.blur();
+    if (isMulti()) return submitWith(null);
+    const chosen = workspace().querySelector(".label-btn.chosen");
+    if (chosen) return submitWith(chosen);
+    const note = workspace().querySelector(".comment-note");
+    const kept = field.value.trim() !== "";
+    field.classList.toggle("kept", kept);
+    if (note) note.textContent = kept ? "Comment kept: it is sent with the label you choose next." : "";
+  }
+
+  // Images upscaled at least twice (an 8x8 digit) are drawn pixelated: crisp, not blurred.
+  function markTinyImages() {
+    for (const img of document.querySelectorAll("#annotate-workspace .item-image img")) {
+      const mark = () => {
+        const shown = img.getBoundingClientRect();
+        const tiny = img.naturalWidth > 0 && img.naturalWidth * 2 <= shown.width;
+        img.classList.toggle("pixelated", tiny);
+      };
+      if (img.complete) mark();
+      else img.addEventListener("load", mark, { once: true });
+    }
+  }
+  markTinyImages();
 
   function handleKey(key) {
     const label = labelFor(key);
@@ -183,6 +206,7 @@
     if (event.target.id === "annotate-workspace" || event.target.closest("#annotate-workspace")) {
       settling = false;
       shownAt = performance.now();
+      markTinyImages();
       // Replay keys typed ahead, up to the next one that sends a request.
       while (pendingKeys.length && !busy()) handleKey(pendingKeys.shift());
     }
