@@ -1,9 +1,32 @@
+"""The Celery app, and the one way the project hands a job to a worker: `enqueue`."""
+
 import os
 
 from celery import Celery
+from django.conf import settings
+from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("concord")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class JobQueueUnavailable(Exception):
+    """The job queue (the Celery broker) cannot be reached: the job was not queued."""
+
+
+def enqueue(task_name: str, *args) -> str:
+    """Queue the task named `task_name` with `args` for a worker; returns the task id.
+
+    Publishing is retried as CELERY_TASK_PUBLISH_RETRY_POLICY says, on a connection to the
+    broker the settings name at the time of the call (as `/healthz` checks it). Raises
+    JobQueueUnavailable when the broker still cannot be reached.
+    """
+    try:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
+            result = app.send_task(task_name, args=list(args), connection=connection, retry=True)
+    except OperationalError as exc:
+        raise JobQueueUnavailable("The job queue is unavailable; try again shortly.") from exc
+    return result.id
