@@ -1,0 +1,21 @@
+import pytest
+
+from tests.factories import make_project
+from tests.labeling.importing.uploads import run_import
+
+
+@pytest.fixture
+def manager(make_user):
+    return make_user("importer")
+
+
+@pytest.fixture
+def project(manager):
+    return make_project(manager, labels=("negative", "positive"))
+
+
+@pytest.fixture
+def existing(project, manager):
+    batch = run_import(project, manager, b"external_id,text\na,old a\nb,old b\n")
+    assert batch.status == "succeeded"
+    return batch
