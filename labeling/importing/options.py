@@ -59,6 +59,24 @@ class ImportOptionsSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=ImportBatch.Kind.choices, default=ImportBatch.Kind.ITEMS, label="Kind"
     )
+    delimiter = serializers.ChoiceField(
+        choices=[("", "Detect")] + [(name, name.capitalize()) for name in DELIMITERS],
+        default="",
+        label="CSV delimiter",
+        help_text=(
+            "CSV only. Not given: tab for a .tsv file, else detected from the first lines "
+            "(tab, comma or semicolon)."
+        ),
+    )
+    first_row_is_data = serializers.BooleanField(
+        default=False,
+        label="First row is data",
+        help_text=(
+            "CSV only: the file has no header row. Its columns are named by position, "
+            "column1, column2, ... (give these names as the text, metadata or other "
+            "columns), and its items are numbered by row."
+        ),
+    )
     id_column = serializers.CharField(
         default=DEFAULT_ID_COLUMN,
         allow_blank=True,
@@ -88,11 +106,6 @@ class ImportOptionsSerializer(serializers.Serializer):
         label="Metadata columns",
         help_text="Comma-separated; they become slice attributes (source, device, region...).",
     )
-    on_duplicate = serializers.ChoiceField(
-        choices=[("error", "Refuse the file"), ("skip", "Skip them"), ("update", "Update them")],
-        default="error",
-        label="Items or annotations that already exist",
-    )
     annotator_column = serializers.CharField(
         default="annotator",
         max_length=255,
@@ -105,30 +118,21 @@ class ImportOptionsSerializer(serializers.Serializer):
         label="Label column",
         help_text="Annotations: the column holding the label.",
     )
-    delimiter = serializers.ChoiceField(
-        choices=[("", "Detect")] + [(name, name.capitalize()) for name in DELIMITERS],
-        default="",
-        label="CSV delimiter",
+    on_duplicate = serializers.ChoiceField(
+        choices=[("error", "Refuse the file"), ("skip", "Skip them"), ("update", "Update them")],
+        default="error",
+        label="Items or annotations that already exist",
         help_text=(
-            "CSV only. Not given: tab for a .tsv file, else detected from the first lines "
-            "(tab, comma or semicolon)."
-        ),
-    )
-    first_row_is_data = serializers.BooleanField(
-        default=False,
-        label="First row is data",
-        help_text=(
-            "CSV only: the file has no header row. Its columns are named by position, "
-            "column1, column2, ... (give these names as the text, metadata or other "
-            "columns), and its items are numbered by row."
+            "error refuses the file; skip keeps them as they are; update replaces an item's "
+            "data and metadata, or an annotation's label."
         ),
     )
 
     def validate(self, attrs: dict) -> dict:
-        if attrs["first_row_is_data"] and attrs["id_column"] == DEFAULT_ID_COLUMN:
+        numbered = attrs["kind"] == ImportBatch.Kind.ITEMS and attrs["first_row_is_data"]
+        if numbered and attrs["id_column"] == DEFAULT_ID_COLUMN:
             # A file without a header has no column of that name: number its items instead.
-            if attrs["kind"] == ImportBatch.Kind.ITEMS:
-                attrs["id_column"] = ""
+            attrs["id_column"] = ""
         if not attrs["id_column"] and attrs["kind"] == ImportBatch.Kind.ANNOTATIONS:
             raise serializers.ValidationError(
                 {"id_column": "Annotations name the items they label: give the id column."}

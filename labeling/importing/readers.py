@@ -84,9 +84,9 @@ def _line_blocks(chunks: Iterator[str]) -> Iterator[io.StringIO]:
     pending = ""
     for text in chunks:
         text = pending + text
-        cut = max(text.rfind("\n"), text.rfind("\r")) + 1
-        if cut and text[cut - 1] == "\r" and cut == len(text):
-            cut -= 1  # a \r at the very end may be the first half of \r\n
+        # A \r at the very end may be the first half of \r\n: cut at the line end before it.
+        end = len(text) - 1 if text.endswith("\r") else len(text)
+        cut = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
         if not cut:
             pending = text
             if len(pending) > 4 * max_field_chars() + 1_000_000:

@@ -1,7 +1,10 @@
 import pytest
 
-from tests.factories import make_project
-from tests.labeling.importing.uploads import run_import
+# The shared checks (assert_rejected) report their values like a test's own asserts.
+pytest.register_assert_rewrite("tests.labeling.importing.uploads")
+
+from tests.factories import make_project  # noqa: E402
+from tests.labeling.importing.uploads import run_import  # noqa: E402
 
 
 @pytest.fixture

@@ -38,3 +38,16 @@ def test_invalid_jsonl_line(project, manager):
     assert batch.status == "failed"
     assert batch.errors[0]["row"] == 2
     assert batch.errors[0]["reason"].startswith("not valid JSON")
+
+
+def test_an_empty_id_column_numbers_the_items_by_their_line(make_user):
+    manager = make_user()
+    project = make_project(manager)
+    content = b'{"text": "first"}\n\n{"text": "third", "external_id": "kept as a field"}\n'
+    batch = run_import(project, manager, content, format="jsonl", id_column="")
+    assert batch.status == "succeeded", batch.errors
+    stored = Item.objects.filter(project=project).order_by("id")
+    assert list(stored.values_list("external_id", "data")) == [
+        ("1", {"text": "first"}),
+        ("3", {"text": "third", "external_id": "kept as a field"}),
+    ]
