@@ -3,7 +3,6 @@
 import os
 
 from celery import Celery
-from django.conf import settings
 from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -20,13 +19,11 @@ class JobQueueUnavailable(Exception):
 def enqueue(task_name: str, *args) -> str:
     """Queue the task named `task_name` with `args` for a worker; returns the task id.
 
-    Publishing is retried as CELERY_TASK_PUBLISH_RETRY_POLICY says, on a connection to the
-    broker the settings name at the time of the call (as `/healthz` checks it). Raises
-    JobQueueUnavailable when the broker still cannot be reached.
+    Publishing is retried as CELERY_TASK_PUBLISH_RETRY_POLICY says; JobQueueUnavailable is
+    raised when the broker still cannot be reached.
     """
     try:
-        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
-            result = app.send_task(task_name, args=list(args), connection=connection, retry=True)
+        result = app.send_task(task_name, args=list(args), retry=True)
     except OperationalError as exc:
         raise JobQueueUnavailable("The job queue is unavailable; try again shortly.") from exc
     return result.id

@@ -296,25 +296,33 @@ def write_annotations(write: Write, start: float) -> int:
 def _write_annotation_rows(
     write: Write, target: AnnotationTarget, rows: list[AnnotationRow]
 ) -> int:
-    project, options, existing = write.project, write.options, write.plan.existing_annotations
-    guideline, stamp = target.guideline, target.stamp
+    """One batch of annotation rows: new ones inserted, existing ones relabeled or left."""
     ids = dict(
         Item.objects.filter(
-            project=project, external_id__in=list({r.external_id for r in rows})
+            project=write.project, external_id__in=list({r.external_id for r in rows})
         ).values_list("external_id", "id")
     )
+    existing, update = write.plan.existing_annotations, write.options.on_duplicate == "update"
     new, updates = [], {}
     for row in rows:
         label_ids = sorted((target.labels[n] for n in row.labels), key=target.order.__getitem__)
-        key = (row.external_id, row.annotator)
-        value = (ids[row.external_id], target.annotators[row.annotator], label_ids)
-        if key in existing:
-            if options.on_duplicate == "update":
-                updates[(value[0], value[1])] = label_ids
+        item_id, user_id = ids[row.external_id], target.annotators[row.annotator]
+        if (row.external_id, row.annotator) in existing:
+            if update:
+                updates[(item_id, user_id)] = label_ids
             continue
-        new.append(value)
-    multi = project.is_multi_label
-    if connection.vendor == "postgresql" and new:
+        new.append((item_id, user_id, label_ids))
+    if new:
+        _insert_annotations(write.project, target, new)
+    if updates:
+        _relabel_annotations(write.project, target, updates)
+    return len(new) + len(updates)
+
+
+def _insert_annotations(project, target: AnnotationTarget, new: list[tuple]) -> None:
+    """`new`: (item id, annotator id, label ids) of each annotation."""
+    guideline, stamp, multi = target.guideline, target.stamp, project.is_multi_label
+    if connection.vendor == "postgresql":
         given = (
             "project_id",
             "item_id",
@@ -340,7 +348,7 @@ def _write_annotation_rows(
                 for item_id, user_id, label_ids in new
             ),
         )
-    elif new:
+    else:
         Annotation.objects.bulk_create(
             Annotation(
                 project=project,
@@ -352,17 +360,22 @@ def _write_annotation_rows(
             )
             for item_id, user_id, label_ids in new
         )
-    if updates:
-        found = list(
-            Annotation.objects.filter(guideline=guideline, item_id__in=[k[0] for k in updates])
+
+
+def _relabel_annotations(project, target: AnnotationTarget, updates: dict) -> None:
+    """`updates`: (item id, annotator id) -> the label ids of its annotation."""
+    multi = project.is_multi_label
+    found = list(
+        Annotation.objects.filter(
+            guideline=target.guideline, item_id__in=[item_id for item_id, _ in updates]
         )
-        changed = []
-        for annotation in found:
-            label_ids = updates.get((annotation.item_id, annotation.annotator_id))
-            if label_ids is None:
-                continue
-            annotation.label_id = None if multi else label_ids[0]
-            annotation.labels = label_ids if multi else []
-            changed.append(annotation)
-        Annotation.objects.bulk_update(changed, ["label", "labels", "updated_at"])
-    return len(new) + len(updates)
+    )
+    changed = []
+    for annotation in found:
+        label_ids = updates.get((annotation.item_id, annotation.annotator_id))
+        if label_ids is None:
+            continue
+        annotation.label_id = None if multi else label_ids[0]
+        annotation.labels = label_ids if multi else []
+        changed.append(annotation)
+    Annotation.objects.bulk_update(changed, ["label", "labels", "updated_at"])
