@@ -5,6 +5,7 @@ written."""
 import io
 import logging
 import tempfile
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -134,6 +135,10 @@ def _process(batch: ImportBatch, fileobj, *, report_progress: bool) -> ImportBat
         n_annotations=plan.n_annotations if options.kind == ImportBatch.Kind.ITEMS else 0,
         skipped=len(plan.existing_items) if options.on_duplicate == "skip" else 0,
     )
+    return _succeed(batch, rows, message)
+
+
+def _succeed(batch: ImportBatch, rows: int, message: str) -> ImportBatch:
     batch.status, batch.rows, batch.errors, batch.progress = (
         ImportBatch.Status.SUCCEEDED,
         rows,
@@ -236,7 +241,7 @@ def import_submit(
             seq += 1
     batch.message = "queued"
     batch_update(batch.pk, message="queued")
-    transaction.on_commit(lambda: _hand_to_worker(batch))
+    transaction.on_commit(partial(_hand_to_worker, batch))
     return batch
 
 

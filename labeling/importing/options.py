@@ -157,7 +157,7 @@ def import_options(
     (its default applies). Unknown names are ignored.
     """
     fields = ImportOptionsSerializer().fields
-    given = {"format": format, "kind": kind, **(options or {})}
+    given = {**(options or {}), "format": format, "kind": kind}
     data = {
         name: value
         for name, value in given.items()

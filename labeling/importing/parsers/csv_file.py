@@ -74,24 +74,25 @@ class Table:
             first = next(chunks, "")
             delimiter = sniff_delimiter(first)
             chunks = chain((first,), chunks)
-        self.reader = csv.reader(text_lines(chunks), delimiter=delimiter)
+        reader = csv.reader(text_lines(chunks), delimiter=delimiter)
         try:
-            first_record = next(self.reader, None)
+            first_record = next(reader, None)
         except csv.Error as exc:
-            raise FileRejected(1, f"The header is not valid CSV: {exc}.")
+            first = "Row 1" if options.first_row_is_data else "The header"
+            raise FileRejected(1, f"{first} is not valid CSV: {exc}.")
         if not first_record or not any(value.strip() for value in first_record):
             if options.first_row_is_data:
                 raise FileRejected(1, "The file is empty: its first row is expected to hold data.")
             raise FileRejected(1, "The file is empty: a header row is expected.")
         if options.first_row_is_data:
             self.header = [positional_name(i) for i in range(len(first_record))]
-            self.records = chain((first_record,), self.reader)
+            self.records = chain((first_record,), reader)
             self.rows_before = 0
         else:
             self.header = [name.strip() for name in first_record]
             if len(set(self.header)) != len(self.header):
                 raise FileRejected(1, "The header repeats a column name.")
-            self.records = self.reader
+            self.records = reader
             self.rows_before = 1
         self.position = {name: i for i, name in enumerate(self.header)}
 
@@ -181,7 +182,8 @@ class ItemColumns:
                 return RowError(row, problem)
         limit = self.limit
         if max(map(len, record)) > limit:
-            longest = max(range(n_cols), key=lambda i: len(record[i]))
+            lengths = [len(value) for value in record]
+            longest = lengths.index(max(lengths))
             return RowError(
                 row, f"field {self.header[longest]!r} is longer than {limit:,} characters"
             )
