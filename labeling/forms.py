@@ -4,7 +4,12 @@ from django import forms
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from labeling.importing.options import BATCH_COLUMNS, ImportOptionsSerializer, import_options
+from labeling.importing.options import (
+    OPTION_NAMES,
+    ImportOptionsSerializer,
+    import_options,
+    options_in,
+)
 from labeling.models import Membership, Project
 from labeling.services.projects import EDITABLE_FIELDS
 
@@ -140,7 +145,7 @@ class ImportForm(forms.Form):
     @property
     def option_fields(self) -> list:
         """The bound fields of the options under "Columns and options"."""
-        return [self[name] for name in self.fields if name != "file" and name not in BATCH_COLUMNS]
+        return [self[name] for name in OPTION_NAMES]
 
     def clean(self):
         cleaned = super().clean()
@@ -159,8 +164,4 @@ class ImportForm(forms.Form):
 
     def options(self) -> dict:
         """The options as the import service takes them."""
-        return {
-            name: value
-            for name, value in self.cleaned_data.items()
-            if name != "file" and name not in BATCH_COLUMNS
-        }
+        return options_in(self.cleaned_data)

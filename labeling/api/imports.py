@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from config.celery import JobQueueUnavailable
 from labeling.importing.jobs import import_submit
-from labeling.importing.options import BATCH_COLUMNS, ImportOptionsSerializer
+from labeling.importing.options import ImportOptionsSerializer, options_in
 from labeling.importing.parsers import FORMAT_CHOICES
 from labeling.models import ImportBatch
 from labeling.permissions import MANAGER, ProjectRoleMixin
@@ -54,11 +54,7 @@ class ImportCreateSerializer(ImportOptionsSerializer):
     file = serializers.FileField(allow_empty_file=True)
 
     def options(self) -> dict:
-        return {
-            name: value
-            for name, value in self.validated_data.items()
-            if name != "file" and name not in BATCH_COLUMNS
-        }
+        return options_in(self.validated_data)
 
 
 class ImportListCreate(ProjectRoleMixin, generics.ListCreateAPIView):

@@ -146,6 +146,8 @@ class ImportOptionsSerializer(serializers.Serializer):
 
 # The validated options as attributes (`options.id_column`), one per serializer field.
 ImportOptions = make_dataclass("ImportOptions", list(ImportOptionsSerializer().fields), frozen=True)
+# The options a batch keeps in its `options` (all but its own columns).
+OPTION_NAMES = [name for name in ImportOptionsSerializer().fields if name not in BATCH_COLUMNS]
 
 
 def import_options(
@@ -179,10 +181,16 @@ def import_options(
     return ImportOptions(**values)
 
 
+def options_in(values: Mapping) -> dict:
+    """The import options among `values` (a form's or a serializer's data, command flags):
+    each one given a value, but format and kind, which an import takes on their own."""
+    return {name: values[name] for name in OPTION_NAMES if values.get(name) is not None}
+
+
 def options_stored(options: ImportOptions) -> dict:
     """The options as a batch keeps them (JSON); `import_options` reads them back."""
+    values = asdict(options)
     return {
-        name: list(value) if isinstance(value, tuple) else value
-        for name, value in asdict(options).items()
-        if name not in BATCH_COLUMNS
+        name: list(values[name]) if isinstance(values[name], tuple) else values[name]
+        for name in OPTION_NAMES
     }

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework import serializers
 
 from labeling.importing.jobs import import_file
-from labeling.importing.options import ImportOptionsSerializer
+from labeling.importing.options import ImportOptionsSerializer, options_in
 from labeling.models import ImportBatch, Project
 
 
@@ -44,11 +44,6 @@ class Command(BaseCommand):
         project = Project.objects.filter(pk=opts["project_id"]).first()
         if project is None:
             raise CommandError(f"No project with id {opts['project_id']}.")
-        options = {
-            name: opts[name]
-            for name in ImportOptionsSerializer().fields
-            if opts.get(name) is not None
-        }
         path = Path(opts["file"])
         try:
             with open(path, "rb") as fileobj:
@@ -56,9 +51,9 @@ class Command(BaseCommand):
                     project=project,
                     fileobj=fileobj,
                     filename=path.name,
-                    format=options.pop("format", None),
-                    kind=options.pop("kind", None),
-                    options=options,
+                    format=opts["format"],
+                    kind=opts["kind"],
+                    options=options_in(opts),
                     user=None,
                 )
         except OSError as exc:
