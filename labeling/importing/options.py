@@ -129,8 +129,12 @@ class ImportOptionsSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        numbered = attrs["kind"] == ImportBatch.Kind.ITEMS and attrs["first_row_is_data"]
-        if numbered and attrs["id_column"] == DEFAULT_ID_COLUMN:
+        headerless = attrs["format"] == "csv" and attrs["first_row_is_data"]
+        if (
+            headerless
+            and attrs["kind"] == ImportBatch.Kind.ITEMS
+            and attrs["id_column"] == DEFAULT_ID_COLUMN
+        ):
             # A file without a header has no column of that name: number its items instead.
             attrs["id_column"] = ""
         if not attrs["id_column"] and attrs["kind"] == ImportBatch.Kind.ANNOTATIONS:

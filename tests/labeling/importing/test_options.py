@@ -59,6 +59,8 @@ def test_first_row_is_data_numbers_the_items_unless_a_column_by_position_is_name
     assert id_column(first_row_is_data=True) == ""
     assert id_column(first_row_is_data=True, id_column="column3") == "column3"
     assert id_column(id_column="") == ""
+    jsonl = import_options(format="jsonl", kind="items", options={"first_row_is_data": True})
+    assert jsonl.id_column == "external_id"  # first_row_is_data is for CSV only
 
 
 def test_annotations_need_an_id_column():
