@@ -17,7 +17,8 @@ from django.views.decorators.http import require_http_methods
 
 from analysis.models import AnalysisRun, ItemDisagreement
 from analysis.services.agreement import agreement_params
-from analysis.services.runs import BrokerUnavailable, run_create
+from analysis.services.runs import run_create
+from config.celery import JobQueueUnavailable
 from labeling.models import Annotation, Item, Review
 from labeling.permissions import REVIEWER, project_for
 
@@ -52,7 +53,7 @@ def _start_run(request, project, kind: str, params: dict, page: str):
     """Start a run from a page; htmx gets the progress partial, plain forms a redirect."""
     try:
         run = run_create(project=project, kind=kind, params=params, user=request.user)
-    except BrokerUnavailable as exc:
+    except JobQueueUnavailable as exc:
         if request.htmx:
             return HttpResponse(f'<p class="message error">{escape(exc)}</p>', status=503)
         messages.error(request, str(exc))

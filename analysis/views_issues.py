@@ -15,7 +15,8 @@ from django.views.decorators.http import require_http_methods
 from analysis.models import AnalysisRun, AnnotatorScore, PredictionSet
 from analysis.selectors import label_issue_rows, latest_label_issue_run, metadata_keys
 from analysis.services.label_issues import BUILTIN, NO_MODEL, label_issue_params
-from analysis.services.runs import BrokerUnavailable, run_create
+from analysis.services.runs import run_create
+from config.celery import JobQueueUnavailable
 from labeling.models import Annotation
 from labeling.permissions import REVIEWER, project_for
 
@@ -41,7 +42,7 @@ def _start(request, project):
         run = run_create(
             project=project, kind=AnalysisRun.Kind.LABEL_ISSUES, params=params, user=request.user
         )
-    except BrokerUnavailable as exc:
+    except JobQueueUnavailable as exc:
         if request.htmx:
             return HttpResponse(f'<p class="message error">{exc}</p>', status=503)
         messages.error(request, str(exc))

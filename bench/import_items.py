@@ -73,8 +73,8 @@ def build_schema_and_project() -> int:
 
 def child(project_id: int, path: Path) -> None:
     """Runs in its own process so its peak RSS is the import's own."""
+    from labeling.importing.jobs import import_file
     from labeling.models import Project
-    from labeling.services.importing import import_file
 
     project = Project.objects.get(pk=project_id)
     with open(path, "rb") as f:

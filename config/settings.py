@@ -157,7 +157,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `kind`/`format` field: give each choice set its own name.
     "ENUM_NAME_OVERRIDES": {
         "ImportKindEnum": "labeling.models.ImportBatch.Kind",
-        "ImportFormatEnum": "labeling.models.ImportBatch.Format",
+        "ImportFormatEnum": "labeling.importing.parsers.FORMAT_CHOICES",
         "RunKindEnum": "analysis.models.AnalysisRun.Kind",
     },
     "POSTPROCESSING_HOOKS": [

@@ -2,7 +2,15 @@
 
 from django import forms
 from django.utils.safestring import mark_safe
+from rest_framework import serializers
+from rest_framework.fields import empty
 
+from labeling.importing.options import (
+    OPTION_NAMES,
+    ImportOptionsSerializer,
+    import_options,
+    options_in,
+)
 from labeling.models import Membership, Project
 from labeling.services.projects import EDITABLE_FIELDS
 
@@ -174,43 +182,48 @@ class DashboardForm(forms.Form):
 # ---- imports (imports helper) ---------------------------------------------------------------
 
 
+def _page_field(field: serializers.Field) -> forms.Field:
+    """The upload page's field for one import option, as the serializer declares it."""
+    common = {"label": field.label, "help_text": field.help_text or "", "required": False}
+    if isinstance(field, serializers.BooleanField):
+        return forms.BooleanField(**common)
+    initial = None if field.default is empty else field.to_representation(field.default)
+    if isinstance(field, serializers.ChoiceField):
+        return forms.ChoiceField(choices=list(field.choices.items()), initial=initial, **common)
+    return forms.CharField(initial=initial, max_length=getattr(field, "max_length", None), **common)
+
+
 class ImportForm(forms.Form):
-    """The upload page's form; the options are the same as the API's and the command's."""
+    """The upload page's form: the file, then ImportOptionsSerializer's fields, which also
+    checks them (the API's and the command's options are the same)."""
 
     file = forms.FileField()
-    format = forms.ChoiceField(
-        choices=[("csv", "CSV"), ("jsonl", "JSON Lines"), ("labelstudio", "Label Studio JSON")]
-    )
-    kind = forms.ChoiceField(choices=[("items", "Items"), ("annotations", "Annotations")])
-    id_column = forms.CharField(max_length=255, initial="external_id")
-    text_column = forms.CharField(max_length=255, initial="text", required=False)
-    image_column = forms.CharField(max_length=255, initial="image", required=False)
-    metadata_columns = forms.CharField(
-        max_length=2000,
-        required=False,
-        help_text="Comma-separated; they become slice attributes (source, device, region...).",
-    )
-    on_duplicate = forms.ChoiceField(
-        choices=[("error", "Refuse the file"), ("skip", "Skip them"), ("update", "Update them")],
-        label="Items or annotations that already exist",
-    )
-    annotator_column = forms.CharField(max_length=255, initial="annotator", required=False)
-    label_column = forms.CharField(max_length=255, initial="label", required=False)
-    delimiter = forms.ChoiceField(
-        choices=[("comma", "Comma"), ("tab", "Tab"), ("semicolon", "Semicolon")],
-        help_text="CSV only.",
-    )
 
-    OPTION_FIELDS = (
-        "id_column",
-        "text_column",
-        "image_column",
-        "metadata_columns",
-        "on_duplicate",
-        "annotator_column",
-        "label_column",
-        "delimiter",
-    )
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in ImportOptionsSerializer().fields.items():
+            self.fields[name] = _page_field(field)
+
+    @property
+    def option_fields(self) -> list:
+        """The bound fields of the options under "Columns and options"."""
+        return [self[name] for name in OPTION_NAMES]
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        try:
+            import_options(
+                format=cleaned.get("format"),
+                kind=cleaned.get("kind"),
+                options=self.options(),
+                filename=getattr(upload, "name", ""),
+            )
+        except forms.ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, messages)
+        return cleaned
 
     def options(self) -> dict:
-        return {k: self.cleaned_data[k] for k in self.OPTION_FIELDS if self.cleaned_data.get(k)}
+        """The options as the import service takes them."""
+        return options_in(self.cleaned_data)

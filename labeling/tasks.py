@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from labeling.services import importing
+from labeling.importing.jobs import RUN_IMPORT_TASK, import_run
 
 
-@shared_task(name="labeling.run_import", acks_late=True)
+@shared_task(name=RUN_IMPORT_TASK, acks_late=True)
 def run_import(batch_id: int) -> None:
     """Validate and write a queued import from its upload stored in the database."""
-    importing.import_run(batch_id=batch_id)
+    import_run(batch_id=batch_id)

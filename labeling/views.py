@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from config.celery import JobQueueUnavailable
 from labeling import selectors
 from labeling.filters import ItemFilter, ItemStatus, item_status, with_counts
 from labeling.forms import (
@@ -17,6 +18,7 @@ from labeling.forms import (
     DashboardForm,
     GuidelineDraftForm,
     GuidelinePublishForm,
+    ImportForm,
     LabelFormSet,
     MemberForm,
     MemberRoleForm,
@@ -26,8 +28,17 @@ from labeling.forms import (
     WorkedExampleForm,
     label_rows,
 )
+from labeling.importing.jobs import import_submit
 from labeling.item_display import item_display
-from labeling.models import Annotation, GuidelineSeen, Item, Membership, Project, Review
+from labeling.models import (
+    Annotation,
+    GuidelineSeen,
+    ImportBatch,
+    Item,
+    Membership,
+    Project,
+    Review,
+)
 from labeling.permissions import (
     ANNOTATOR,
     MANAGER,
@@ -749,10 +760,6 @@ def dashboard(request, pk):
 @login_required
 def imports(request, pk):
     """Upload items or annotations; see why a file was rejected; follow running import jobs."""
-    from labeling.forms import ImportForm
-    from labeling.models import ImportBatch
-    from labeling.services.importing import QueueUnavailable, import_submit
-
     project = project_for(request.user, pk, min_role=MANAGER, api=False)
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -769,11 +776,10 @@ def imports(request, pk):
             )
         except ValidationError as exc:
             _form_errors_from(exc, form)
-        except QueueUnavailable as exc:
+        except JobQueueUnavailable as exc:
             messages.error(request, str(exc))
         else:
-            if batch.status == ImportBatch.Status.SUCCEEDED:
-                messages.success(request, f"Imported {batch.rows:,} rows from {batch.filename}.")
+            # The result card says how it went (one message: rows, or the rejected rows).
             return redirect(f"{request.path}?show={batch.pk}")
     batches = ImportBatch.objects.filter(project=project).defer("errors", "options")[:50]
     shown = None
@@ -789,8 +795,6 @@ def imports(request, pk):
 @login_required
 def import_status(request, pk, import_id):
     """The progress of one import, polled by htmx every second while it runs."""
-    from labeling.models import ImportBatch
-
     project = project_for(request.user, pk, min_role=MANAGER, api=False)
     batch = get_object_or_404(ImportBatch.objects.defer("errors"), project=project, pk=import_id)
     return render(request, "labeling/imports_status.html", {"project": project, "batch": batch})

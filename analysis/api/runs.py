@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis.models import AnalysisRun
-from analysis.services.runs import BrokerUnavailable, run_create
+from analysis.services.runs import run_create
+from config.celery import JobQueueUnavailable
 from labeling.permissions import REVIEWER, project_for
 
 # The parameter names each kind accepts; the kind's own validator checks the values.
@@ -126,7 +127,7 @@ class ProjectRunsView(ListAPIView):
         )
         try:
             run = run_create(project=project, kind=kind, params=params, user=request.user)
-        except BrokerUnavailable as exc:
+        except JobQueueUnavailable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({"id": run.pk, "status": run.status}, status=status.HTTP_202_ACCEPTED)
 

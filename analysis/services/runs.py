@@ -8,20 +8,15 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from analysis.models import AnalysisRun
-from config.celery import app as celery_app
+from config.celery import JobQueueUnavailable, enqueue
 from labeling.models import Project
 
 logger = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 3
-
-
-class BrokerUnavailable(Exception):
-    """The job queue cannot be reached; the run was recorded as failed."""
 
 
 def task_name(kind: str) -> str:
@@ -31,7 +26,10 @@ def task_name(kind: str) -> str:
 def run_create(
     *, project: Project, kind: str, params: dict | None = None, user=None
 ) -> AnalysisRun:
-    """Record a run and hand it to a worker. Raises BrokerUnavailable when the queue is down."""
+    """Record a run and hand it to a worker.
+
+    Raises JobQueueUnavailable when the queue is down; the run is then recorded as failed.
+    """
     if kind not in AnalysisRun.Kind.values:
         raise ValueError(f"Unknown kind {kind!r}; allowed: {', '.join(AnalysisRun.Kind.values)}.")
     params = dict(params or {})
@@ -44,17 +42,17 @@ def run_create(
         created_by=user if user is not None and user.is_authenticated else None,
     )
     try:
-        result = celery_app.send_task(task_name(kind), args=[run.pk], retry=True)
-    except OperationalError as exc:
+        task_id = enqueue(task_name(kind), run.pk)
+    except JobQueueUnavailable as exc:
         AnalysisRun.objects.filter(pk=run.pk).update(
             status=AnalysisRun.Status.FAILED,
-            error=f"The job queue is unavailable: {exc}",
+            error=f"The job queue is unavailable: {exc.__cause__}",
             message="not started",
             finished_at=timezone.now(),
         )
-        raise BrokerUnavailable("The job queue is unavailable; try again shortly.") from exc
-    AnalysisRun.objects.filter(pk=run.pk).update(task_id=result.id)
-    run.task_id = result.id
+        raise
+    AnalysisRun.objects.filter(pk=run.pk).update(task_id=task_id)
+    run.task_id = task_id
     return run
 
 

@@ -9,12 +9,18 @@ from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from config.celery import JobQueueUnavailable
+from labeling.importing.jobs import import_submit
+from labeling.importing.options import ImportOptionsSerializer, options_in
+from labeling.importing.parsers import FORMAT_CHOICES
 from labeling.models import ImportBatch
 from labeling.permissions import MANAGER, ProjectRoleMixin
-from labeling.services.importing import QueueUnavailable, import_submit
 
 
 class ImportBatchSerializer(serializers.ModelSerializer):
+    # The formats the parsers read, whatever the model's own list says.
+    format = serializers.ChoiceField(choices=FORMAT_CHOICES, read_only=True)
+
     class Meta:
         model = ImportBatch
         fields = [
@@ -42,34 +48,13 @@ class ImportBatchListSerializer(ImportBatchSerializer):
         read_only_fields = fields
 
 
-class ImportCreateSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True)
-    format = serializers.ChoiceField(choices=ImportBatch.Format.values, default="csv")
-    kind = serializers.ChoiceField(choices=ImportBatch.Kind.values, default="items")
-    id_column = serializers.CharField(required=False, max_length=255)
-    text_column = serializers.CharField(required=False, max_length=255)
-    image_column = serializers.CharField(required=False, max_length=255)
-    metadata_columns = serializers.CharField(
-        required=False, allow_blank=True, max_length=2000, help_text="Comma-separated."
-    )
-    on_duplicate = serializers.ChoiceField(choices=["error", "skip", "update"], default="error")
-    annotator_column = serializers.CharField(required=False, max_length=255)
-    label_column = serializers.CharField(required=False, max_length=255)
-    delimiter = serializers.ChoiceField(choices=["comma", "tab", "semicolon"], required=False)
+class ImportCreateSerializer(ImportOptionsSerializer):
+    """An upload: the file and the import options."""
 
-    OPTION_FIELDS = (
-        "id_column",
-        "text_column",
-        "image_column",
-        "metadata_columns",
-        "on_duplicate",
-        "annotator_column",
-        "label_column",
-        "delimiter",
-    )
+    file = serializers.FileField(allow_empty_file=True)
 
     def options(self) -> dict:
-        return {k: self.validated_data[k] for k in self.OPTION_FIELDS if k in self.validated_data}
+        return options_in(self.validated_data)
 
 
 class ImportListCreate(ProjectRoleMixin, generics.ListCreateAPIView):
@@ -106,7 +91,7 @@ class ImportListCreate(ProjectRoleMixin, generics.ListCreateAPIView):
                 options=form.options(),
                 user=request.user,
             )
-        except QueueUnavailable as exc:
+        except JobQueueUnavailable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if batch.status == ImportBatch.Status.SUCCEEDED:
             return Response(

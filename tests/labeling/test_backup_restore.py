@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from labeling.importing.jobs import import_file
 from labeling.models import Annotation, ImportBatch, Item, Project
-from labeling.services.importing import import_file
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db

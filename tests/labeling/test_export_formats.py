@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from rest_framework.test import APIClient
 
+from labeling.importing.jobs import import_file
 from labeling.models import Annotation, ImportBatch, Item, Membership
-from labeling.services.importing import import_file
 from tests.factories import add_member, make_project
 
 pytestmark = pytest.mark.django_db

@@ -1,10 +1,31 @@
-"""`manage.py import_items PROJECT_ID FILE`: the import service from the command line."""
+"""`manage.py import_items PROJECT_ID FILE`: the import service from the command line.
+
+Its flags are ImportOptionsSerializer's fields (`id_column` -> `--id-column`), so the command
+takes exactly the options of the API and the upload page.
+"""
+
+from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework import serializers
 
+from labeling.importing.jobs import import_file
+from labeling.importing.options import ImportOptionsSerializer, options_in
 from labeling.models import ImportBatch, Project
-from labeling.services.importing import import_file
+
+
+def _add_option(parser, name: str, field: serializers.Field) -> None:
+    flag = "--" + name.replace("_", "-")
+    # argparse formats help with %; the help texts are plain text.
+    help_text = str(field.help_text or field.label or "").replace("%", "%%")
+    if isinstance(field, serializers.BooleanField):
+        parser.add_argument(flag, action="store_true", default=None, help=help_text)
+    elif isinstance(field, serializers.ChoiceField):
+        choices = [value for value in field.choices if value != ""]
+        parser.add_argument(flag, choices=choices, help=help_text)
+    else:
+        parser.add_argument(flag, help=help_text)
 
 
 class Command(BaseCommand):
@@ -16,41 +37,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("project_id", type=int)
         parser.add_argument("file")
-        parser.add_argument("--format", default="csv", choices=ImportBatch.Format.values)
-        parser.add_argument("--kind", default="items", choices=ImportBatch.Kind.values)
-        parser.add_argument("--id-column")
-        parser.add_argument("--text-column")
-        parser.add_argument("--image-column")
-        parser.add_argument("--metadata-columns", help="Comma-separated.")
-        parser.add_argument("--on-duplicate", choices=["error", "skip", "update"])
-        parser.add_argument("--annotator-column")
-        parser.add_argument("--label-column")
-        parser.add_argument("--delimiter", choices=["comma", "tab", "semicolon"])
+        for name, field in ImportOptionsSerializer().fields.items():
+            _add_option(parser, name, field)
 
     def handle(self, *args, **opts):
         project = Project.objects.filter(pk=opts["project_id"]).first()
         if project is None:
             raise CommandError(f"No project with id {opts['project_id']}.")
-        names = (
-            "id_column",
-            "text_column",
-            "image_column",
-            "metadata_columns",
-            "on_duplicate",
-            "annotator_column",
-            "label_column",
-            "delimiter",
-        )
-        options = {name: opts[name] for name in names if opts.get(name)}
+        path = Path(opts["file"])
         try:
-            with open(opts["file"], "rb") as fileobj:
+            with open(path, "rb") as fileobj:
                 batch = import_file(
                     project=project,
                     fileobj=fileobj,
-                    filename=opts["file"].rsplit("/", 1)[-1],
+                    filename=path.name,
                     format=opts["format"],
                     kind=opts["kind"],
-                    options=options,
+                    options=options_in(opts),
                     user=None,
                 )
         except OSError as exc:

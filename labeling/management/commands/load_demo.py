@@ -15,9 +15,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from sklearn.datasets import load_digits
 
+from labeling.importing.jobs import import_file
 from labeling.models import Project
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
-from labeling.services.importing import import_file
 from labeling.services.projects import member_set, project_create
 
 User = get_user_model()

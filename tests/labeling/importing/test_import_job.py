@@ -7,8 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from labeling.importing import jobs as importing
 from labeling.models import ImportBatch, ImportUpload, Item
-from labeling.services import importing
 from tests.conftest import wait_for
 from tests.factories import make_project
 

@@ -98,3 +98,46 @@ def test_reviewer_cannot_open_the_imports_page(client, make_user):
     assert client.get(f"/projects/{project.pk}/imports/").status_code == 403
     client.force_login(make_user("outsider"))
     assert client.get(f"/projects/{project.pk}/imports/").status_code == 404
+
+
+def test_headerless_tsv_imports_with_first_row_is_data_ticked_and_says_so_once(
+    live_server, page, make_user, artifacts, sentiment_data
+):
+    manager = make_user("tsv-boss")
+    project = make_project(manager, name="Amazon reviews", labels=("0", "1"))
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, live_server, "tsv-boss")
+    page.goto(f"{live_server.url}/projects/{project.pk}/imports/")
+    content = (sentiment_data / "amazon.tsv").read_bytes()
+    page.set_input_files(
+        "input[name=file]",
+        {"name": "amazon.tsv", "mimeType": "text/tab-separated-values", "buffer": content},
+    )
+    page.get_by_text("Columns and options").click()
+    page.check("input[name=first_row_is_data]")
+    page.fill("input[name=text_column]", "column1")
+    page.screenshot(path=str(artifacts / "import-headerless-options.png"), full_page=True)
+    page.get_by_role("button", name="Import").click()
+
+    result = page.get_by_role("region", name="Import result")
+    expect(result.locator(".message.success")).to_have_text("Imported 1000 rows from amazon.tsv.")
+    expect(page.locator(".message.success")).to_have_count(1)
+    expect(result.locator(".import-rows")).to_have_text("1000")
+    expect(page.get_by_text("rows imported")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "import-headerless-succeeded.png"), full_page=True)
+    first_sentence = content.decode().splitlines()[0].rsplit("\t", 1)[0]
+    assert Item.objects.get(project=project, external_id="1").data["column1"] == first_sentence
+
+    page.set_input_files(
+        "input[name=file]",
+        {"name": "amazon.tsv", "mimeType": "text/tab-separated-values", "buffer": content},
+    )
+    page.get_by_text("Columns and options").click()
+    page.check("input[name=first_row_is_data]")
+    page.fill("input[name=text_column]", "column1")
+    page.select_option("select[name=on_duplicate]", "skip")
+    page.get_by_role("button", name="Import").click()
+    expect(result.locator(".message.success")).to_have_text(
+        "Imported 0 rows from amazon.tsv, 1,000 existing items skipped."
+    )
+    assert Item.objects.filter(project=project).count() == 1000

@@ -6,8 +6,8 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 
+from labeling.importing.jobs import import_file
 from labeling.models import Annotation, ImportBatch, Item, Profile
-from labeling.services.importing import import_file
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db

@@ -114,3 +114,43 @@ def test_import_of_another_project_is_404(setup, make_user):
     other_batch = ImportBatch.objects.create(project=other)
     response = client.get(f"/api/v1/projects/{project.pk}/imports/{other_batch.pk}/")
     assert response.status_code == 404
+
+
+def test_headerless_tsv_imports_with_first_row_is_data_and_the_text_column(setup, sentiment_data):
+    project, client = setup
+    content = (sentiment_data / "amazon.tsv").read_bytes()
+    response = client.post(
+        f"/api/v1/projects/{project.pk}/imports/",
+        {
+            "file": SimpleUploadedFile("amazon.tsv", content, "text/tab-separated-values"),
+            "first_row_is_data": "true",
+            "text_column": "column1",
+        },
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["rows"] == 1000
+    first_sentence, first_label = content.decode().splitlines()[0].rsplit("\t", 1)
+    item = Item.objects.get(project=project, external_id="1")
+    assert item.data == {"column1": first_sentence, "column2": first_label}
+    detail = client.get(f"/api/v1/projects/{project.pk}/imports/{response.json()['id']}/")
+    options = detail.json()["options"]
+    assert (options["delimiter"], options["id_column"], options["first_row_is_data"]) == (
+        "tab",
+        "",
+        True,
+    )
+
+
+def test_headerless_tsv_without_first_row_is_data_is_a_400_saying_how(setup, sentiment_data):
+    project, client = setup
+    content = (sentiment_data / "amazon.tsv").read_bytes()
+    response = upload(client, project, content)
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["row"] == 1
+    assert error["reason"].startswith("Missing column 'external_id' (the header has: So there")
+    assert error["reason"].endswith(
+        "leave id_column empty to number the items by row; if the file has no header row, "
+        "set first_row_is_data."
+    )

@@ -1,40 +1,16 @@
-"""Importing items: the three sentiment files (3 x 1000 real sentences) as one CSV."""
+"""Writing items: every value stored exactly (COPY on PostgreSQL), existing items skipped or
+updated, foreign-key checks handled."""
 
 import csv
 import io
-import json
 
 import pytest
 
 from labeling.models import ImportBatch, Item
-from labeling.services.importing import import_file
 from tests.factories import make_project
+from tests.labeling.importing.uploads import run_import, sentiment_csv
 
 pytestmark = pytest.mark.django_db
-
-
-def sentiment_csv(sentiment_data, *, delimiter=",") -> bytes:
-    """external_id,text,source,label from `sentence<TAB>label` files (no header)."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter)
-    writer.writerow(["external_id", "text", "source", "label"])
-    for path in sorted((sentiment_data).glob("*.tsv")):
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
-            sentence, label = line.rsplit("\t", 1)
-            writer.writerow([f"{path.stem}-{n}", sentence, path.stem, label])
-    return out.getvalue().encode()
-
-
-def run_import(project, user, content: bytes, *, format="csv", kind="items", **options):
-    return import_file(
-        project=project,
-        fileobj=io.BytesIO(content),
-        filename=f"upload.{format}",
-        format=format,
-        kind=kind,
-        options=options,
-        user=user,
-    )
 
 
 def test_sentiment_files_import_as_3000_items_with_source_metadata(make_user, sentiment_data):
@@ -57,23 +33,6 @@ def test_sentiment_files_import_as_3000_items_with_source_metadata(make_user, se
     # Sentences with quotes and backslash-free punctuation survive COPY/JSON exactly.
     quoted = [i for i in items.values_list("data", flat=True) if '"' in i["text"]]
     assert len(quoted) >= 10
-
-
-def test_tab_separated_file_imports_with_the_delimiter_option(make_user, sentiment_data):
-    manager = make_user()
-    project = make_project(manager, labels=("0", "1"))
-    batch = run_import(
-        project,
-        manager,
-        sentiment_csv(sentiment_data, delimiter="\t"),
-        metadata_columns=["source", "label"],
-        delimiter="tab",
-    )
-    assert batch.status == "succeeded", batch.errors
-    item = Item.objects.get(project=project, external_id="yelp-1000")
-    assert set(item.data) == {"text"}
-    assert item.metadata["source"] == "yelp"
-    assert item.metadata["label"] in {"0", "1"}
 
 
 def test_text_with_tabs_newlines_backslashes_and_unicode_is_stored_exactly(make_user):
@@ -109,70 +68,6 @@ def test_thousands_of_rows_with_special_characters_are_stored_exactly_and_in_ord
     assert stored == [
         (external_id, {"text": text}, {"50% source": source}) for external_id, text, source in rows
     ]
-
-
-def test_jsonl_items_keep_fields_and_metadata(make_user):
-    manager = make_user()
-    project = make_project(manager)
-    lines = [
-        {"external_id": "r1", "text": "good", "lang": "en", "metadata": {"region": "eu"}},
-        {"external_id": 2, "text": "bad", "lang": "de", "score": 0.5},
-    ]
-    content = "\n".join(json.dumps(line) for line in lines).encode()
-    batch = run_import(project, manager, content, format="jsonl", metadata_columns="lang")
-    assert batch.status == "succeeded", batch.errors
-    assert batch.rows == 2
-    r1, r2 = Item.objects.filter(project=project).order_by("external_id")
-    assert (r1.external_id, r1.data, r1.metadata) == (
-        "2",
-        {"text": "bad", "score": 0.5},
-        {"lang": "de"},
-    )
-    assert r2.data == {"text": "good"}
-    assert r2.metadata == {"region": "eu", "lang": "en"}
-
-
-def test_tabular_project_keeps_every_other_column_numbers_as_numbers(make_user):
-    manager = make_user()
-    project = make_project(manager, data_type="tabular")
-    content = b"id,age,income,zip,city,segment\nc1,42,1.5e3,02134,Boston,a\nc2,-7,0.25,10001,,b\n"
-    batch = run_import(project, manager, content, id_column="id", metadata_columns="segment")
-    assert batch.status == "succeeded", batch.errors
-    c1 = Item.objects.get(project=project, external_id="c1")
-    assert c1.data == {"age": 42, "income": 1500.0, "zip": "02134", "city": "Boston"}
-    assert c1.metadata == {"segment": "a"}
-
-
-def test_image_project_takes_urls_from_the_image_column(make_user):
-    manager = make_user()
-    project = make_project(manager, data_type="image")
-    content = b"external_id,url\nimg1,https://example.org/1.png\nimg2,/media/2.png\n"
-    batch = run_import(project, manager, content, image_column="url")
-    assert batch.status == "succeeded", batch.errors
-    assert Item.objects.get(external_id="img2").data == {"url": "/media/2.png"}
-
-
-def test_import_items_command_imports_and_prints_errors(make_user, sentiment_data, tmp_path):
-    from django.core.management import CommandError, call_command
-
-    manager = make_user()
-    project = make_project(manager, labels=("0", "1"))
-    good = tmp_path / "sentiment.csv"
-    good.write_bytes(sentiment_csv(sentiment_data))
-    out = io.StringIO()
-    call_command("import_items", project.pk, str(good), "--metadata-columns", "source", stdout=out)
-    assert "imported 3,000 rows" in out.getvalue()
-    assert Item.objects.filter(project=project).count() == 3000
-
-    err = io.StringIO()
-    with pytest.raises(CommandError, match="rejected"):
-        call_command("import_items", project.pk, str(good), stderr=err)
-    assert err.getvalue().splitlines()[0] == (
-        "row 2: external_id 'amazon-1' already exists in the project (on_duplicate=error)"
-    )
-    out = io.StringIO()
-    call_command("import_items", project.pk, str(good), "--on-duplicate", "skip", stdout=out)
-    assert "0 rows, 3,000 existing items skipped" in out.getvalue()
 
 
 def test_database_user_without_replication_role_privilege_still_imports(make_user):
@@ -212,3 +107,29 @@ def test_foreign_key_checks_are_back_on_after_the_copy(make_user):
         with connection.cursor() as cursor:
             cursor.execute("SHOW session_replication_role")
             assert cursor.fetchone()[0] == "origin"
+
+
+def test_skip_keeps_existing_items_and_adds_new_ones(project, manager, existing):
+    batch = run_import(
+        project, manager, b"external_id,text\nc,new c\nb,new b\n", on_duplicate="skip"
+    )
+    assert batch.status == "succeeded", batch.errors
+    assert batch.rows == 1
+    assert "1 existing items skipped" in batch.message
+    texts = dict(Item.objects.filter(project=project).values_list("external_id", "data__text"))
+    assert texts == {"a": "old a", "b": "old b", "c": "new c"}
+
+
+def test_update_replaces_data_and_moves_the_item_to_the_new_batch(project, manager, existing):
+    batch = run_import(
+        project,
+        manager,
+        b"external_id,text,source\nc,new c,web\nb,new b,web\n",
+        on_duplicate="update",
+        metadata_columns="source",
+    )
+    assert batch.status == "succeeded", batch.errors
+    assert batch.rows == 2
+    b = Item.objects.get(project=project, external_id="b")
+    assert (b.data, b.metadata, b.batch_id) == ({"text": "new b"}, {"source": "web"}, batch.pk)
+    assert Item.objects.filter(project=project).count() == 3
