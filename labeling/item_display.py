@@ -46,7 +46,9 @@ def item_display(project: Project, item: Item | None) -> ItemDisplay | None:
         return None
     data = item.data if isinstance(item.data, dict) else {"value": item.data}
     image, image_key = None, None
-    for key in IMAGE_KEYS:
+    # The usual names first; an image project may have called its image column anything.
+    keys = [*IMAGE_KEYS, *data] if project.data_type == Project.DataType.IMAGE else IMAGE_KEYS
+    for key in keys:
         if image is None and image_src(data.get(key)):
             image, image_key = image_src(data.get(key)), key
     text = data.get("text") if isinstance(data.get("text"), str) else None

@@ -103,6 +103,4 @@ def test_annotators_may_not_export_and_strangers_do_not_see_the_project(make_use
     assert client_for(annotator).get(url).status_code == 403
     assert client_for(make_user()).get(url).status_code == 404
     assert APIClient().get(url).status_code in (401, 403)
-    assert (
-        client_for(annotator).get(f"/api/v1/projects/{project.pk}/datasets/").status_code == 403
-    )
+    assert client_for(annotator).get(f"/api/v1/projects/{project.pk}/datasets/").status_code == 403

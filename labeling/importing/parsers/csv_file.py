@@ -15,7 +15,12 @@ from collections.abc import Iterator
 from itertools import chain
 from json.encoder import encode_basestring
 
-from labeling.importing.parsers.rules import image_url_problem, split_labels
+from labeling.importing.parsers.rules import (
+    content_clash,
+    content_key,
+    image_url_problem,
+    split_labels,
+)
 from labeling.importing.readers import (
     ByteCounter,
     FileRejected,
@@ -150,11 +155,16 @@ class ItemColumns:
         self.data_at = [i for i in range(self.n_cols) if i != self.id_at and i not in self.meta_at]
         if not self.data_at:
             raise FileRejected(1, "No data columns: every column is the id or metadata.")
+        clash = content_clash([header[i] for i in self.data_at], ctx.project, options)
+        if clash:
+            raise FileRejected(1, clash)
+        keys = list(header)
+        renamed = content_key(ctx.project, options)
+        if renamed:
+            keys[self.content_at] = renamed[1]
         # JSON objects as %-templates: the keys are encoded once, the values per row.
         self.data_template, self.meta_template = (
-            "{"
-            + ",".join(encode_basestring(header[i]).replace("%", "%%") + ":%s" for i in at)
-            + "}"
+            "{" + ",".join(encode_basestring(keys[i]).replace("%", "%%") + ":%s" for i in at) + "}"
             for at in (self.data_at, self.meta_at)
         )
         tabular = self.data_type == Project.DataType.TABULAR

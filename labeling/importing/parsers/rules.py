@@ -60,6 +60,30 @@ def content_problem(project: Project, values: dict, options) -> str | None:
     return None
 
 
+def content_key(project: Project, options) -> tuple[str, str] | None:
+    """(the file's text column, the key the item stores it under) for text projects, else None.
+
+    Text is always stored as `text`, whatever the file called it, because every reader of
+    items (the pages, the built-in model, the exports) looks there. Images keep their column's
+    name: the pages find an image under any key, and no model reads it.
+    """
+    if project.data_type == Project.DataType.TEXT:
+        return options.text_column, "text"
+    return None
+
+
+def content_clash(columns, project: Project, options) -> str | None:
+    """Why the content column cannot be renamed: another column already has its stored name."""
+    renamed = content_key(project, options)
+    if renamed and renamed[0] != renamed[1] and renamed[1] in columns:
+        column, key = renamed
+        return (
+            f"The {key} comes from column {column!r}, but the file also has a column {key!r}: "
+            f"rename or drop that column, or choose it as the {key} column."
+        )
+    return None
+
+
 def json_item(
     row: int, external_id, data: dict, metadata: dict, ctx: ParseContext
 ) -> ItemRow | RowError:
@@ -77,9 +101,14 @@ def json_item(
     for name in options.metadata_columns:
         if name in data:
             metadata[name] = data.pop(name)
-    problem = content_problem(ctx.project, data, options)
+    problem = content_problem(ctx.project, data, options) or content_clash(
+        data, ctx.project, options
+    )
     if problem:
         return RowError(row, problem)
+    renamed = content_key(ctx.project, options)
+    if renamed and renamed[0] != renamed[1]:
+        data = {(renamed[1] if k == renamed[0] else k): v for k, v in data.items()}
     limit = max_field_chars()
     data_json, meta_json = encode_json(data), encode_json(metadata)
     for name, value in (*data.items(), *metadata.items()):

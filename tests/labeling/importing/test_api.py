@@ -132,7 +132,7 @@ def test_headerless_tsv_imports_with_first_row_is_data_and_the_text_column(setup
     assert response.json()["rows"] == 1000
     first_sentence, first_label = content.decode().splitlines()[0].rsplit("\t", 1)
     item = Item.objects.get(project=project, external_id="1")
-    assert item.data == {"column1": first_sentence, "column2": first_label}
+    assert item.data == {"text": first_sentence, "column2": first_label}
     detail = client.get(f"/api/v1/projects/{project.pk}/imports/{response.json()['id']}/")
     options = detail.json()["options"]
     assert (options["delimiter"], options["id_column"], options["first_row_is_data"]) == (

@@ -51,7 +51,7 @@ def test_import_items_command_takes_a_headerless_tsv(make_user, sentiment_data):
     assert "imported 1,000 rows" in out.getvalue()
     last = Item.objects.get(project=project, external_id="1000")
     sentence, label = (sentiment_data / "yelp.tsv").read_text().splitlines()[-1].rsplit("\t", 1)
-    assert (last.data, last.metadata) == ({"column1": sentence}, {"column2": label})
+    assert (last.data, last.metadata) == ({"text": sentence}, {"column2": label})
 
 
 def test_import_items_command_refuses_a_bad_option_naming_it(make_user, tmp_path):

@@ -126,7 +126,7 @@ def test_headerless_tsv_imports_with_first_row_is_data_ticked_and_says_so_once(
     expect(page.get_by_text("rows imported")).to_have_count(0)
     page.screenshot(path=str(artifacts / "import-headerless-succeeded.png"), full_page=True)
     first_sentence = content.decode().splitlines()[0].rsplit("\t", 1)[0]
-    assert Item.objects.get(project=project, external_id="1").data["column1"] == first_sentence
+    assert Item.objects.get(project=project, external_id="1").data["text"] == first_sentence
 
     page.set_input_files(
         "input[name=file]",

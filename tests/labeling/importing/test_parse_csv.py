@@ -122,7 +122,7 @@ def test_headerless_tsv_names_its_columns_by_position_and_numbers_its_items(
     assert batch.status == "succeeded", batch.errors
     assert batch.rows == 1000
     expected = [
-        (str(row), {"column1": sentence}, {"column2": label})
+        (str(row), {"text": sentence}, {"column2": label})
         for row, (sentence, label) in enumerate(amazon_lines(sentiment_data), start=1)
     ]
     stored = Item.objects.filter(project=project).order_by("id")
@@ -167,7 +167,7 @@ def test_thousands_of_numbered_rows_keep_their_numbers_and_order(project, manage
     assert batch.status == "succeeded", batch.errors
     stored = Item.objects.filter(project=project).order_by("id")
     assert list(stored.values_list("external_id", "data")) == [
-        (str(i), {"column1": f"sentence {i}", "column2": str(i % 2)}) for i in range(1, 4501)
+        (str(i), {"text": f"sentence {i}", "column2": str(i % 2)}) for i in range(1, 4501)
     ]
 
 
@@ -231,3 +231,22 @@ def test_row_numbers_stay_exact_when_a_read_ends_between_cr_and_lf(project, mana
     assert content[READ_BYTES - 1 : READ_BYTES + 1] == b"\r\n"
     batch = run_import(project, manager, content)
     assert_rejected(batch, project, [{"row": len(rows) + 2, "reason": "empty text"}])
+
+
+def test_the_text_column_is_stored_as_the_items_text_whatever_its_name(make_user):
+    manager = make_user()
+    project = make_project(manager)
+    content = b"id,review,stars\nr1,Loved it,5\n"
+    batch = run_import(project, manager, content, id_column="id", text_column="review")
+    assert batch.status == "succeeded", batch.errors
+    assert Item.objects.get(project=project).data == {"text": "Loved it", "stars": "5"}
+
+
+def test_a_text_column_beside_another_column_named_text_is_refused(make_user):
+    manager = make_user()
+    project = make_project(manager)
+    content = b"id,review,text\nr1,Loved it,other\n"
+    batch = run_import(project, manager, content, id_column="id", text_column="review")
+    assert batch.status == "failed"
+    assert "also has a column 'text'" in batch.errors[0]["reason"]
+    assert not Item.objects.filter(project=project).exists()
