@@ -103,14 +103,25 @@ def shots(artifacts):
     return shot
 
 
-def log_in(browser, url: str, username: str, password: str) -> Page:
-    page = browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
-    page.goto(f"{url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda u: "/accounts/login/" not in u)
-    return page
+@pytest.fixture
+def log_in(browser, concord):
+    """A browser of its own per person, logged in on the login page."""
+    contexts = []
+
+    def log_in_as(username: str, password: str) -> Page:
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{concord}/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda u: "/accounts/login/" not in u)
+        return page
+
+    yield log_in_as
+    for context in contexts:
+        context.close()
 
 
 def download(page: Page, link, path: Path) -> bytes:
@@ -138,14 +149,14 @@ def run_from_page(page: Page, button: str, done_heading: str) -> None:
     expect(page.get_by_role("heading", name=done_heading)).to_be_visible(timeout=JOB_TIMEOUT_MS)
 
 
-def test_the_short_tour_of_the_demo(concord, browser, shots, artifacts):
+def test_the_short_tour_of_the_demo(concord, log_in, shots, artifacts):
     url = concord
     # Checks of pages other branches are fixing right now (see the report); the tour goes on
     # past them so every other step is still checked, and the test fails at the end.
     pending: list[str] = []
 
     # 1. annotator1 labels from the keyboard beside the guideline; the progress moves.
-    annotator = log_in(browser, url, "annotator1", "concord-demo")
+    annotator = log_in("annotator1", "concord-demo")
     annotator.get_by_role("link", name=PROJECT).click()
     open_page(annotator, "Label")
     image = annotator.locator("#annotate-form .item-image img")
@@ -183,7 +194,7 @@ def test_the_short_tour_of_the_demo(concord, browser, shots, artifacts):
     shots(annotator, "01-label-progress")
 
     # 2. admin runs agreement on the worker: alpha per guideline version, v2 above v1.
-    admin = log_in(browser, url, "admin", "concord-admin")
+    admin = log_in("admin", "concord-admin")
     admin.get_by_role("link", name=PROJECT).click()
     open_page(admin, "Agreement")
     run_from_page(admin, "#run-agreement", "Alpha per guideline version")
@@ -197,11 +208,45 @@ def test_the_short_tour_of_the_demo(concord, browser, shots, artifacts):
     assert alpha_v2 - alpha_v1 >= 0.04
     assert number(v1.nth(3).inner_text()) == 300  # items labeled under v1
     expect(admin.locator(".chart#alpha-by-version .main-svg").first).to_be_attached()
-    kappa = admin.locator('section[aria-label="Cohen\'s kappa per annotator pair"] tbody')
-    expect(kappa).to_contain_text("crowd-ann")
-    expect(kappa).to_contain_text("crowd-cyd")
+    kappa = admin.locator('section[aria-label="Cohen\'s kappa per annotator pair"] tbody tr')
+    pairs = {
+        tuple(cells[:2]): (int(cells[2]), number(cells[3]))
+        for cells in (row.locator("td").all_inner_texts() for row in kappa.all())
+    }
+    assert set(pairs) == {
+        ("crowd-ann", "crowd-bob"),
+        ("crowd-ann", "crowd-cyd"),
+        ("crowd-bob", "crowd-cyd"),
+    }
+    assert all(n == 460 and 0.5 <= k <= 0.85 for n, k in pairs.values()), pairs
+    # The digits v1 left unexplained are the ones annotators agree on least...
+    per_label = admin.locator("section[aria-label='Per label'] tbody tr")
+    label_alpha = {
+        cells[0]: number(cells[2])
+        for cells in (row.locator("td").all_inner_texts() for row in per_label.all())
+    }
+    assert set(sorted(label_alpha, key=label_alpha.get)[:4]) == {"1", "4", "7", "9"}, label_alpha
     shots(admin, "02-agreement")
     shots(admin, "02-agreement-versions", show=versions.first)
+    # ...and the least careful worker's confusion shows which way they mix them up.
+    admin.select_option("select[name=annotator]", "crowd-cyd")
+    confusion = admin.locator("section[aria-label='Confusion with the others'] tbody tr")
+    expect(confusion.first.locator("th")).to_have_text("0")
+    expect(admin.locator("section[aria-label='Confusion with the others'] thead")).to_contain_text(
+        "crowd-cyd"
+    )
+    matrix = [[int(n) for n in row.locator("td").all_inner_texts()] for row in confusion.all()]
+    off_diagonal = sorted(
+        (
+            (matrix[given][other], (given, other))
+            for given in range(10)
+            for other in range(10)
+            if given != other
+        ),
+        reverse=True,
+    )
+    assert {cell for _, cell in off_diagonal[:4]} == {(1, 7), (7, 1), (4, 9), (9, 4)}, matrix
+    shots(admin, "02-agreement-confusion", show=confusion.first)
 
     admin.get_by_role("link", name="Review the items annotators disagree on →").click()
     expect(admin.get_by_role("heading", name="Disagreements")).to_be_visible()
@@ -238,6 +283,7 @@ def test_the_short_tour_of_the_demo(concord, browser, shots, artifacts):
     shots(admin, "03-issues", show=top)
     top_id = top.locator(".issue-head strong").inner_text()
     suggested = top.locator(".suggested").inner_text()
+    assert re.fullmatch(r"\d", suggested) and suggested != top.locator(".given").inner_text()
     top.focus()
     admin.keyboard.press("a")
     expect(top).to_have_attribute("data-resolution", "accepted")
@@ -247,16 +293,14 @@ def test_the_short_tour_of_the_demo(concord, browser, shots, artifacts):
     admin.keyboard.press("g")
     expect(second).to_have_attribute("data-resolution", "kept")
     shots(admin, "03-issues-decided", show=top)
-    assert suggested in "0123456789"
 
     # 4. Guidelines: edit the draft with a live preview, add a worked example, publish v3.
     open_page(admin, "Guidelines")
     expect(admin.locator(".page-head")).to_contain_text("version 2")
     body = admin.locator("#id_body")
     expect(body).to_have_value(re.compile("1 or 7\\?"))
-    body.press("End")
     body.press("Control+End")
-    body.type("\n- **Crossed 7s:** a 7 may have a short bar through its middle.\n")
+    body.press_sequentially("- **Crossed 7s:** a 7 may have a short bar through its middle.\n")
     preview = admin.locator("#guideline-preview")
     expect(preview.locator("strong", has_text="Crossed 7s:")).to_be_visible()
     shots(admin, "04-guidelines-preview", show=preview.locator("strong", has_text="Crossed 7s:"))
