@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# The port `make run` serves on: make run PORT=8001
+PORT ?= 8000
 # Local use: DEBUG on, SQLite + filesystem broker under var/ unless DATABASE_URL /
 # CELERY_BROKER_URL say otherwise.
 export DEBUG ?= 1
@@ -30,14 +32,14 @@ run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
-	@echo "Concord: http://127.0.0.1:8000/  (Ctrl-C stops the web server and the worker)"
+	@echo "Concord: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@# Ctrl-C reaches the worker itself (it shuts down on SIGINT; a second signal on top made
 	@# it hang), but not runserver, which a background job starts with SIGINT ignored: the
 	@# trap stops that one. A TERM (kill, docker stop) stops both.
 	@trap 'trap - INT TERM; kill $$web 2>/dev/null; wait' INT; \
 	trap 'trap - INT TERM; kill $$web $$worker 2>/dev/null; wait' TERM; \
 	$(BIN)/celery -A config worker --pool=prefork --concurrency=2 --loglevel=INFO & worker=$$!; \
-	$(MANAGE) runserver 127.0.0.1:8000 --noreload & web=$$!; \
+	$(MANAGE) runserver 127.0.0.1:$(PORT) --noreload & web=$$!; \
 	wait
 
 test: install-dev

@@ -8,9 +8,10 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from django.db.models import Exists, OuterRef
 
-from labeling.models import Annotation, Guideline, LabelClass, Project
+from labeling.models import Annotation, Guideline, Item, LabelClass, Project
 
 CHUNK = 50_000
 
@@ -209,19 +210,41 @@ class ItemFeatures:
     """What a built-in model can learn from, for `item_ids` in that order.
 
     kind: "text" (features: list of str), "tabular" (a pandas DataFrame, one column per data
-    field), "embedding" (an (n, d) float array) or None when the items offer nothing usable.
+    field), "embedding" (an (n, d) float array) or None when the items offer nothing usable;
+    then `note` says why in plain words.
     """
 
     kind: str | None
     features: object
+    note: str = ""
+
+
+def numeric_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of `frame` that hold only numbers, as float64 (NaN where a field is absent).
+
+    A value counts as a number when it is a JSON number (or true/false) or text that reads as
+    one (a CSV import keeps an image project's extra columns as text); a column with any other
+    value (the image URL, a caption, a category) is left out.
+    """
+    kept = {}
+    for column in frame.columns:
+        values = frame[column]
+        present = values.notna()
+        if not present.any():
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers[present].notna().all():
+            kept[column] = numbers.astype(np.float64)
+    return pd.DataFrame(kept, index=frame.index)
 
 
 def item_features(*, project: Project, item_ids: np.ndarray) -> ItemFeatures:
-    """Texts, table rows or embedding vectors of the given items (streamed, in id order)."""
-    import pandas as pd
+    """Texts, table rows or embedding vectors of the given items (streamed, in id order).
 
-    from labeling.models import Item
-
+    Image items learn from an `embedding` list when they carry one, else from their numeric
+    data fields (e.g. pixel values imported beside the image); the annotator still sees the
+    image.
+    """
     order = np.argsort(item_ids)
     wanted = np.asarray(item_ids, dtype=np.int64)[order]
     data_by_position: list = [None] * len(wanted)
@@ -244,10 +267,18 @@ def item_features(*, project: Project, item_ids: np.ndarray) -> ItemFeatures:
         return ItemFeatures("embedding", vectors)
     if project.data_type == Project.DataType.TEXT:
         return ItemFeatures("text", [str((d or {}).get("text", "")) for d in data_by_position])
+    frame = pd.DataFrame.from_records([d or {} for d in data_by_position])
     if project.data_type == Project.DataType.TABULAR:
-        frame = pd.DataFrame.from_records([d or {} for d in data_by_position])
         return ItemFeatures("tabular", frame)
-    return ItemFeatures(None, None)
+    numbers = numeric_fields(frame)
+    if numbers.shape[1]:
+        return ItemFeatures("tabular", numbers)
+    return ItemFeatures(
+        None,
+        None,
+        note=f"{project.get_data_type_display()} items carry no embedding and no numeric "
+        "fields, so the built-in model has nothing to learn from",
+    )
 
 
 # --- item attributes, reviews, label-issue flags, speed (baselines, slices, drift) ---
@@ -277,11 +308,8 @@ def item_attributes(
 ) -> ItemAttributes:
     """Metadata, text length and batch of a project's items (optionally one batch or a
     creation-time window [created_from, created_before)), streamed in id order."""
-    import pandas as pd
     from django.db.models.fields.json import KT
     from django.db.models.functions import Length
-
-    from labeling.models import Item
 
     queryset = Item.objects.filter(project=project)
     if batch_id is not None:

@@ -38,6 +38,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 KINDS = ("text", "tabular", "embedding")
 
 
+class CannotTrain(ValueError):
+    """The items or labels give the model too little to learn from; the message says why in
+    plain words (callers show it to people, and may fall back to a method without a model)."""
+
+
 @dataclass(frozen=True)
 class OutOfSample:
     """Result of ``out_of_sample_probabilities``.
@@ -101,7 +106,7 @@ def tabular_pipeline(frame: pd.DataFrame) -> Pipeline:
             )
         )
     if not steps:
-        raise ValueError("The tabular items have no columns to learn from.")
+        raise CannotTrain("the items have no fields to learn from")
     return Pipeline(
         [("features", ColumnTransformer(steps)), ("model", LogisticRegression(max_iter=2000))]
     )
@@ -162,6 +167,8 @@ def out_of_sample_probabilities(
         (never trained on; with score_unlabeled they get the mean of the K fold models).
     folds: K of the stratified K-fold split (at least 2).
     progress: called as progress(folds_done, folds) after each fold.
+    Raises CannotTrain when fewer than two classes have `folds` labeled items, or a table
+    has no columns.
     """
     labels = np.asarray(labels, dtype=np.int64)
     n_items = len(labels)
@@ -175,9 +182,10 @@ def out_of_sample_probabilities(
     excluded = [int(c) for c in np.flatnonzero((counts > 0) & (counts < folds))]
     kept_classes = np.flatnonzero(counts >= folds)
     if len(kept_classes) < 2:
-        raise ValueError(
-            f"At least two classes need {folds} or more labeled items each for {folds}-fold "
-            f"cross-validation; class counts are {counts.tolist()}."
+        raise CannotTrain(
+            f"there are too few labeled items ({folds}-fold cross-validation needs two classes "
+            f"with at least {folds} labeled items each; labeled items per class: "
+            f"{counts.tolist()})"
         )
     usable = labeled & np.isin(labels, kept_classes)
     rows = np.flatnonzero(usable)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analysis import loaders
 from analysis.metrics.label_issues import LabelIssues, find_issues
-from analysis.metrics.out_of_sample import out_of_sample_probabilities
+from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
 from analysis.services.copy_rows import rows_insert
 from analysis.services.predictions import predictions_store
@@ -61,11 +61,18 @@ def label_issues_job(recorder: RunRecorder) -> None:
         raise ValueError("The project has no single-label annotations to check.")
     matrix = rows.matrix()
     n_classes = rows.n_classes
-    summary: dict = {"model": params.model, "folds": None, "excluded_classes": []}
+    # model_note: why no model judged the labels, in plain words (None when one did).
+    summary: dict = {
+        "model": params.model,
+        "model_note": None,
+        "folds": None,
+        "excluded_classes": [],
+    }
     builtin = None
     probs = None
+    several_annotators = bool(((matrix >= 0).sum(axis=1) > 1).any())
     if params.model == NO_MODEL:
-        pass
+        summary["model_note"] = "No model, as asked: Dawid-Skene weighed the annotators."
     elif params.model and params.model != BUILTIN:
         recorder.progress(0.1, f"loading predictions {params.model!r}")
         pred_ids, pred_probs = loaders.predictions(project=project, model=params.model)
@@ -73,20 +80,14 @@ def label_issues_job(recorder: RunRecorder) -> None:
     else:
         recorder.progress(0.05, "loading item features")
         features = loaders.item_features(project=project, item_ids=rows.item_ids)
-        if features.kind is None:
-            if ((matrix >= 0).sum(axis=1) > 1).any():
-                summary["model"] = NO_MODEL  # nothing to learn from: Dawid-Skene
-            else:
-                raise ValueError(
-                    f"{project.get_data_type_display()} items without an embedding give the "
-                    "built-in model nothing to learn from; upload predictions instead."
-                )
-        else:
-            training_labels = _training_labels(matrix, n_classes)
+        training_labels = _training_labels(matrix, n_classes)
 
-            def fold_done(done: int, folds: int) -> None:
-                recorder.progress(0.1 + 0.7 * done / folds, f"fold {done} of {folds} done")
+        def fold_done(done: int, folds: int) -> None:
+            recorder.progress(0.1 + 0.7 * done / folds, f"fold {done} of {folds} done")
 
+        try:
+            if features.kind is None:
+                raise CannotTrain(features.note)
             builtin = out_of_sample_probabilities(
                 features.features,
                 training_labels,
@@ -95,6 +96,19 @@ def label_issues_job(recorder: RunRecorder) -> None:
                 folds=params.folds,
                 progress=fold_done,
             )
+        except CannotTrain as exc:
+            if not several_annotators:
+                raise ValueError(
+                    f"The built-in model cannot run: {exc}. With one label per item there is "
+                    "nothing else to judge the labels by; upload predictions instead."
+                ) from exc
+            summary.update(
+                model=NO_MODEL,
+                model_note=f"The built-in model did not run: {exc}. Dawid-Skene weighed the "
+                "annotators instead.",
+            )
+            recorder.progress(0.8, summary["model_note"])
+        else:
             probs = builtin.probabilities
             summary.update(
                 model=BUILTIN,
@@ -137,7 +151,8 @@ def label_issues_job(recorder: RunRecorder) -> None:
             )
         label_issues_persist(run=run, rows=rows, issues=issues)
 
-    recorder.finish(result, persist=persist)
+    note = summary["model_note"]
+    recorder.finish(result, persist=persist, message=f"done: {note}" if note else "done")
 
 
 def _align(item_ids: np.ndarray, pred_ids: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:

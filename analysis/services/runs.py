@@ -91,7 +91,7 @@ class RunRecorder:
         fraction = min(max(float(fraction), 0.0), 1.0)
         AnalysisRun.objects.filter(pk=self.run.pk).update(progress=fraction, message=message[:255])
 
-    def finish(self, result: dict[str, Any], persist=None) -> None:
+    def finish(self, result: dict[str, Any], persist=None, message: str = "done") -> None:
         """Store the summary and (through `persist`) the result rows in one transaction."""
         with transaction.atomic():
             if persist is not None:
@@ -99,7 +99,7 @@ class RunRecorder:
             AnalysisRun.objects.filter(pk=self.run.pk).update(
                 status=AnalysisRun.Status.SUCCEEDED,
                 progress=1.0,
-                message="done",
+                message=message[:255],
                 result=result,
                 error="",
                 finished_at=timezone.now(),

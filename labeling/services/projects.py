@@ -29,12 +29,14 @@ def project_create(
     overlap: int = 1,
     ordered: bool = False,
     description: str = "",
+    guideline: str = "",
     **options,
 ) -> Project:
     """A project with its label classes, its creator as manager and guideline version 1.
 
     labels: [{"name": str, "key": str (optional)}], in display (and ordinal) order.
-    Every annotation needs a guideline version, so version 1 is published at once.
+    Every annotation needs a guideline version, so version 1 (body `guideline`, markdown) is
+    published at once.
     """
     names = [str(label.get("name", "")).strip() for label in labels]
     if not names or any(not n for n in names):
@@ -69,7 +71,7 @@ def project_create(
     Guideline.objects.create(
         project=project,
         version=1,
-        body="",
+        body=guideline,
         changelog="Initial version.",
         published_at=timezone.now(),
         created_by=created_by,

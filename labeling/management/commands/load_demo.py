@@ -1,23 +1,39 @@
 """Load the demo: accounts and a digit-labeling project built from scikit-learn's digits.
 
-The images come from `sklearn.datasets.load_digits` (shipped inside scikit-learn) and are
-drawn as SVG data URIs; three simulated crowd annotators with known error rates have already
-labeled the first batch, so the analysis pages have something to show. Idempotent.
+The images come from `sklearn.datasets.load_digits` (shipped inside scikit-learn), drawn as
+SVG data URIs; each item also carries its 64 pixel values as numeric fields, which the
+built-in model learns from (the annotator sees the image). Everything is generated here from
+a fixed seed and goes in through Concord's own import service:
+
+- batch 1 (300 items) was labeled by three simulated crowd workers under guideline v1, which
+  says nothing about telling 1 from 7 or 4 from 9: the workers confuse them;
+- guideline v2 adds that rule with two worked examples, and the workers labeled 160 of the
+  200 items of batch 2 (more of them written with light strokes) under it, confusing far less;
+- the last 40 items of batch 2 wait in the queue of the demo annotators.
+
+Faint (light-stroke) digits are harder for the crowd, so the `stroke` slices differ. The
+command is idempotent: a second run finds the project and changes nothing. It takes about
+3 s (most of it the two imports).
 """
 
 import base64
 import csv
 import io
+import json
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from sklearn.datasets import load_digits
 
 from labeling.importing.jobs import import_file
-from labeling.models import Project
-from labeling.services.guidelines import guideline_draft_update, guideline_publish
+from labeling.models import ImportBatch, Item, Project
+from labeling.services.guidelines import (
+    guideline_draft_update,
+    guideline_publish,
+    worked_example_add,
+)
 from labeling.services.projects import member_set, project_create
 
 User = get_user_model()
@@ -27,16 +43,47 @@ ACCOUNTS = [
     ("annotator1", "concord-demo", "annotator"),
     ("annotator2", "concord-demo", "annotator"),
 ]
-# Simulated crowd workers and how often each picks a wrong digit.
-CROWD_ERROR_RATES = {"crowd-ann": 0.05, "crowd-bob": 0.15, "crowd-cyd": 0.35}
-GUIDELINE = """## What to label
+SEED = 7
+BATCH_1, BATCH_2, LEFT_FOR_ANNOTATORS = 300, 200, 40
+# The second batch came from a scanner that writes fainter: light strokes are drawn into it
+# twice as often as medium ones (the drift between the batches).
+SECOND_BATCH_WEIGHT = {"light": 2.0, "medium": 1.0, "dense": 0.7}
+# Simulated crowd workers: how often each picks a random wrong digit...
+CROWD_ERROR_RATES = {"crowd-ann": 0.02, "crowd-bob": 0.06, "crowd-cyd": 0.15}
+# ...how much more (or less) often by stroke...
+STROKE_ERROR_FACTOR = {"light": 2.5, "medium": 1.0, "dense": 0.25}
+# ...and how often they read a 1 as 7, a 7 as 1, a 4 as 9 or a 9 as 4 under each guideline
+# version (v2 tells them apart).
+CONFUSED = {1: 7, 7: 1, 4: 9, 9: 4}
+CONFUSION_RATES = {
+    1: {"crowd-ann": 0.15, "crowd-bob": 0.3, "crowd-cyd": 0.45},
+    2: {"crowd-ann": 0.02, "crowd-bob": 0.04, "crowd-cyd": 0.08},
+}
+
+GUIDELINE_V1 = """## What to label
 
 Pick the digit the writer **meant**, not the one the strokes look most like.
 
-- A `1` with a flag at the top is still a `1`, not a `7`.
-- A `7` may have a crossbar.
-- When the strokes are cut off, use what is visible; press **u** to mark it *unsure*.
+- Each image is a scan of one handwritten digit, 8x8 pixels, darker = more ink.
+- When the strokes are cut off or too faint, use what is visible and press **u** to mark it
+  *unsure*.
 """
+GUIDELINE_V2 = (
+    GUIDELINE_V1
+    + """
+## Digits people mix up
+
+- **1 or 7?** A 7 has a long horizontal bar at the top. A 1 is one main stroke, even with a
+  short flag at the top or a base at the bottom: it is a 1.
+- **4 or 9?** A 9 closes its loop at the top. A 4 is open at the top, where two strokes meet
+  at an angle: it is a 4, even when it is written with a slant.
+"""
+)
+CHANGELOG_V2 = "How to tell 1 from 7 and 4 from 9, with two worked examples."
+WORKED_EXAMPLES = {
+    1: "A short flag and a base, but no horizontal bar at the top: a 1, not a 7.",
+    4: "The top is open where the two strokes meet: a 4, not a 9.",
+}
 
 
 def digit_svg(pixels: np.ndarray) -> str:
@@ -54,6 +101,20 @@ def digit_svg(pixels: np.ndarray) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
+def pixel_fields(pixels: np.ndarray) -> dict[str, int]:
+    """The 64 grey levels as numeric fields p<row>_<column>: the built-in model's features."""
+    return {f"p{y}_{x}": int(pixels[y, x]) for y in range(8) for x in range(8)}
+
+
+def stroke(ink: float, thresholds: tuple[float, float]) -> str:
+    """The slice of a digit by its mean grey level, cut at the dataset's terciles."""
+    return "light" if ink < thresholds[0] else "dense" if ink >= thresholds[1] else "medium"
+
+
+def jsonl_file(rows: list[dict]) -> io.BytesIO:
+    return io.BytesIO("".join(json.dumps(row) + "\n" for row in rows).encode())
+
+
 def csv_file(header: list[str], rows) -> io.BytesIO:
     text = io.StringIO()
     writer = csv.writer(text)
@@ -62,14 +123,29 @@ def csv_file(header: list[str], rows) -> io.BytesIO:
     return io.BytesIO(text.getvalue().encode())
 
 
-class Command(BaseCommand):
-    help = "Create demo accounts and the digits demo project (idempotent)."
+def crowd_answers(
+    rng: np.random.Generator, truth: dict[str, int], strokes: dict[str, str], version: int
+) -> list[list[str]]:
+    """Rows `external_id, annotator, label` of the simulated crowd under a guideline version."""
+    answers = []
+    for worker, error_rate in CROWD_ERROR_RATES.items():
+        confusion_rate = CONFUSION_RATES[version][worker]
+        for external_id, digit in truth.items():
+            if digit in CONFUSED and rng.random() < confusion_rate:
+                label = CONFUSED[digit]
+            elif rng.random() < error_rate * STROKE_ERROR_FACTOR[strokes[external_id]]:
+                label = (digit + int(rng.integers(1, 10))) % 10
+            else:
+                label = digit
+            answers.append([external_id, worker, str(label)])
+    return answers
 
-    def add_arguments(self, parser):
-        parser.add_argument("--items", type=int, default=300)
+
+class Command(BaseCommand):
+    help = "Create the demo accounts and the digits demo project (idempotent)."
 
     @transaction.atomic
-    def handle(self, *args, items: int, **options):
+    def handle(self, *args, **options):
         users = {}
         for username, password, _ in ACCOUNTS:
             user, created = User.objects.get_or_create(username=username)
@@ -80,72 +156,114 @@ class Command(BaseCommand):
             users[username] = user
         project = Project.objects.filter(name=DEMO_NAME).first()
         if project is None:
-            project = self.create_project(users, items)
-        self.stdout.write(self.style.SUCCESS(f"Demo project: {project.name} (id {project.pk})"))
+            project = self.create_project(users)
+            self.stdout.write(
+                self.style.SUCCESS(f"Demo project loaded: {project.name} (id {project.pk})")
+            )
+        else:
+            self.stdout.write(
+                f"Demo project already loaded, left as it is: {project.name} (id {project.pk})"
+            )
         for username, password, role in ACCOUNTS:
             self.stdout.write(f"  {role:<10} {username} / {password}")
 
-    def create_project(self, users, n_items: int) -> Project:
+    def import_or_fail(self, **kwargs) -> ImportBatch:
+        batch = import_file(**kwargs)
+        if batch.status != ImportBatch.Status.SUCCEEDED:
+            raise CommandError(f"Demo import {batch.filename} failed: {batch.errors[:3]}")
+        return batch
+
+    def create_project(self, users) -> Project:
+        admin = users["admin"]
         digits = load_digits()
-        rng = np.random.default_rng(7)
-        picked = rng.choice(
-            len(digits.images), size=min(n_items, len(digits.images)), replace=False
-        )
+        ink = digits.images.mean(axis=(1, 2))
+        thresholds = tuple(np.quantile(ink, [1 / 3, 2 / 3]))
+        rng = np.random.default_rng(SEED)
+        order = rng.permutation(len(digits.images))
+        first = order[:BATCH_1]
+        rest = order[BATCH_1:]
+        weight = np.array([SECOND_BATCH_WEIGHT[stroke(ink[i], thresholds)] for i in rest])
+        second = rng.choice(rest, size=BATCH_2, replace=False, p=weight / weight.sum())
+
         project = project_create(
             name=DEMO_NAME,
             description="Label 8x8 handwritten digits (scikit-learn's bundled digits).",
             data_type=Project.DataType.IMAGE,
             labels=[{"name": str(d), "key": str(d)} for d in range(10)],
             overlap=3,
-            created_by=users["admin"],
+            created_by=admin,
+            guideline=GUIDELINE_V1,
         )
         for username, _, role in ACCOUNTS[1:]:
             member_set(project=project, user=users[username], role=role)
-        guideline_draft_update(
-            project=project,
-            body=GUIDELINE,
-            changelog="What counts as a 1 and a 7.",
-            user=users["admin"],
-        )
-        guideline_publish(project=project, user=users["admin"])
 
-        rows = []
-        for index in picked:
-            image = digits.images[index]
-            rows.append(
+        def external_id(index: int) -> str:
+            return f"digit-{index:04d}"
+
+        def items_file(indices) -> io.BytesIO:
+            return jsonl_file(
                 [
-                    f"digit-{index:04d}",
-                    digit_svg(image),
-                    round(float(image.mean()), 3),
-                    "dense" if image.mean() > 5 else "light",
+                    {
+                        "external_id": external_id(i),
+                        "image": digit_svg(digits.images[i]),
+                        **pixel_fields(digits.images[i]),
+                        "ink": round(float(ink[i]), 2),
+                        "stroke": stroke(ink[i], thresholds),
+                    }
+                    for i in indices
                 ]
             )
-        half = len(rows) * 2 // 3
-        for batch_rows in (rows[:half], rows[half:]):
-            import_file(
+
+        def import_items(indices, filename: str) -> None:
+            self.import_or_fail(
                 project=project,
-                fileobj=csv_file(["external_id", "image", "ink", "stroke"], batch_rows),
-                filename="digits.csv",
-                format="csv",
+                fileobj=items_file(indices),
+                filename=filename,
+                format="jsonl",
                 kind="items",
                 options={"image_column": "image", "metadata_columns": "ink,stroke"},
-                user=users["admin"],
+                user=admin,
             )
-        # The crowd labeled the first batch; the two demo annotators find the rest in their queue.
-        truth = {f"digit-{i:04d}": int(digits.target[i]) for i in picked[:half]}
-        answers = []
-        for worker, error_rate in CROWD_ERROR_RATES.items():
-            for external_id, digit in truth.items():
-                wrong = rng.random() < error_rate
-                label = (digit + int(rng.integers(1, 10))) % 10 if wrong else digit
-                answers.append([external_id, worker, str(label)])
-        import_file(
-            project=project,
-            fileobj=csv_file(["external_id", "annotator", "label"], answers),
-            filename="crowd.csv",
-            format="csv",
-            kind="annotations",
-            options={},
-            user=users["admin"],
+
+        def import_crowd(indices, version: int, filename: str) -> list[list[str]]:
+            truth = {external_id(i): int(digits.target[i]) for i in indices}
+            strokes = {external_id(i): stroke(ink[i], thresholds) for i in indices}
+            answers = crowd_answers(rng, truth, strokes, version)
+            self.import_or_fail(
+                project=project,
+                fileobj=csv_file(["external_id", "annotator", "label"], answers),
+                filename=filename,
+                format="csv",
+                kind="annotations",
+                options={},
+                user=admin,
+            )
+            return answers
+
+        import_items(first, "digits-batch-1.jsonl")
+        answers = import_crowd(first, 1, "crowd-v1.csv")
+
+        # v2's worked examples: a 1 and a 4 that most of the crowd got wrong under v1.
+        votes: dict[str, list[int]] = {}
+        for item_id, _, label in answers:
+            votes.setdefault(item_id, []).append(int(label))
+        guideline_draft_update(
+            project=project, body=GUIDELINE_V2, changelog=CHANGELOG_V2, user=admin
         )
+        for digit, why in WORKED_EXAMPLES.items():
+            fooled = next(
+                external_id(i)
+                for i in first
+                if digits.target[i] == digit and votes[external_id(i)].count(CONFUSED[digit]) >= 2
+            )
+            worked_example_add(
+                project=project,
+                item=Item.objects.get(project=project, external_id=fooled),
+                label=str(digit),
+                why=why,
+                user=admin,
+            )
+        guideline_publish(project=project, user=admin)
+        import_items(second, "digits-batch-2.jsonl")
+        import_crowd(second[: BATCH_2 - LEFT_FOR_ANNOTATORS], 2, "crowd-v2.csv")
         return project
