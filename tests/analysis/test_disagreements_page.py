@@ -102,3 +102,25 @@ def test_without_javascript_resolve_redirects_back_to_the_row(project, client):
     assert answer["Location"] == f"{url(project)}?page=1#item-{item.pk}"
     item.refresh_from_db()
     assert item.relabel_requested_at is not None
+
+
+def test_queries_do_not_grow_with_the_rows_shown(project, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url(project))
+    with CaptureQueriesContext(connection) as four:
+        client.get(url(project))
+    ann, bob = (project.memberships.get(user__username=u).user for u in ("ann", "bob"))
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"e{n}", data={"image": DATA_URL}) for n in range(12)
+    )
+    for item in project.items.filter(external_id__startswith="e"):
+        annotation_submit(item=item, annotator=ann, label="8")
+        annotation_submit(item=item, annotator=bob, label="3")
+    run = AnalysisRun.objects.create(project=project, kind="agreement", params={})
+    run_agreement(run.pk)
+    with CaptureQueriesContext(connection) as sixteen:
+        html = client.get(url(project)).content.decode()
+    assert html.count('class="item-thumb"') == 16
+    assert len(sixteen) == len(four) <= 12, [q["sql"][:90] for q in sixteen.captured_queries]

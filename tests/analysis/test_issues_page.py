@@ -144,3 +144,31 @@ def test_annotators_cannot_add_examples_from_the_issue_queue(make_user):
     )
     assert response.status_code == 403
     assert not WorkedExample.objects.exists()
+
+
+def test_queries_do_not_grow_with_the_rows_shown(make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small = crowd_project(make_user(), 6, tie_on_first=True)
+    finished_run(small, {"model": "none"})
+    client = reviewer_client(small, make_user)
+    client.get(f"/projects/{small.pk}/issues/?all=1")
+    with CaptureQueriesContext(connection) as few:
+        client.get(f"/projects/{small.pk}/issues/?all=1")
+    Item.objects.bulk_create(
+        Item(project=small, external_id=f"q{n}", data={"text": f"more {n}"}) for n in range(30)
+    )
+    ann, bob = (small.memberships.get(user__username=u).user for u in ("ann", "bob"))
+    cat = small.labels.get(name="cat")
+    Annotation.objects.bulk_create(
+        Annotation(project=small, item=item, annotator=user, guideline=small.current_guideline(),
+                   label=cat)
+        for item in small.items.filter(external_id__startswith="q")
+        for user in (ann, bob)
+    )  # fmt: skip
+    finished_run(small, {"model": "none"})
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(f"/projects/{small.pk}/issues/?all=1").content.decode()
+    assert html.count('<li class="issue') == 36
+    assert len(many) == len(few) <= 15, [q["sql"][:90] for q in many.captured_queries]
