@@ -16,12 +16,19 @@ from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
 
-from analysis.models import AnalysisRun, ItemDisagreement
+from analysis import figures
+from analysis.models import AnalysisRun, ItemDisagreement, PredictionSet
 from analysis.selectors import item_history
 from analysis.services.agreement import agreement_params
+from analysis.services.baselines import baseline_params
+from analysis.services.drift import drift_params
 from analysis.services.runs import BrokerUnavailable, run_create
-from labeling.models import Annotation, Item, Review
+from analysis.services.slices import slice_params
+from labeling.models import Annotation, ImportBatch, Item, Review
 from labeling.permissions import REVIEWER, project_for
+from labeling.services.guidelines import worked_example_add
+from labeling.services.relabeling import relabel_request
+from labeling.services.reviewing import review_set
 
 HEATMAP_ANNOTATORS = 25
 DISAGREEMENTS_PER_PAGE = 25
@@ -228,18 +235,12 @@ def _disagreement_action(request, project):
     labels = [v for v in request.POST.getlist("label") if v != ""]
     label = labels if project.is_multi_label else (labels[0] if labels else None)
     if action == "resolve":
-        from labeling.services.reviewing import review_set
-
         review_set(item=item, reviewer=request.user, label=label, note=request.POST.get("note", ""))
         return f"Item {item.external_id} resolved."
     if action == "relabel":
-        from labeling.services.relabeling import relabel_request
-
         relabel_request(project=project, item_ids=[item.pk], user=request.user)
         return f"Item {item.external_id} sent back to be labeled again."
     if action == "example":
-        from labeling.services.guidelines import worked_example_add
-
         worked_example_add(
             project=project,
             item=item,
@@ -262,7 +263,7 @@ def _latest_agreement_run(project) -> AnalysisRun | None:
 
 
 def _disagreement_rows(rows: list[ItemDisagreement], labels) -> list[tuple]:
-    """(row, [(annotator, label, version)], review) per row, in three queries for the page."""
+    """(row, [(annotator, label, version)], review) per row, in two queries for any number."""
     item_ids = [row.item_id for row in rows]
     given: dict[int, list] = {}
     annotations = (
@@ -377,8 +378,6 @@ def _runs_of(project, kind: str) -> tuple[AnalysisRun | None, AnalysisRun | None
 
 
 def _model_names(project) -> list[str]:
-    from analysis.models import PredictionSet
-
     names = list(
         PredictionSet.objects.filter(project=project)
         .order_by("model")
@@ -406,9 +405,6 @@ def _run_page(request, project, kind: str, page: str, clean) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def baselines(request, pk):
-    from analysis import figures
-    from analysis.services.baselines import baseline_params
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(
@@ -506,9 +502,6 @@ def _slice_links(project, row: dict) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def slices(request, pk):
-    from analysis import figures
-    from analysis.services.slices import slice_params
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(request, project, AnalysisRun.Kind.SLICES, "analysis:slices", slice_params)
@@ -570,10 +563,6 @@ def slices(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def drift(request, pk):
-    from analysis import figures
-    from analysis.services.drift import drift_params
-    from labeling.models import ImportBatch
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(

@@ -15,7 +15,7 @@ from analysis.services.predictions import predictions_store
 from analysis.services.runs import analysis_run
 from analysis.services.slices import slices_job
 from labeling.models import Annotation, ImportBatch, Item
-from tests.factories import make_project
+from tests.factories import add_member, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +37,6 @@ def add_items(project, n_items, *, source=None, batch=None, start=0):
 
 
 def annotate(project, items, disagree_every):
-    from tests.factories import add_member
-
     ann, bob = add_member(project, "ann"), add_member(project, "bob")
     neg, pos = project.labels.order_by("order", "id")
     guideline = project.current_guideline()
