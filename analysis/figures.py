@@ -84,29 +84,39 @@ def per_class_bars(result: dict) -> dict:
     }
 
 
-def annotator_quality(per_annotator: list[dict]) -> dict:
-    """Agreement with the others (HLP) against median seconds per item, one dot per person."""
+def annotator_quality(per_annotator: list[dict]) -> dict | None:
+    """Agreement with the others (HLP) against median seconds per item, one dot per person.
+
+    per_annotator: the baselines result's rows, each given `number` (its row in the table
+    beside the chart). Dots are numbered rather than named, so names never overlap; hovering
+    names the person. None when no annotator has both figures (imported annotations carry no
+    time), for the page to say so instead of drawing empty axes.
+    """
     rows = [r for r in per_annotator if r.get("hlp") is not None and r.get("seconds_per_item")]
+    if not rows:
+        return None
     sizes = [r["n"] for r in rows]
-    biggest = max(sizes) if sizes else 1
+    biggest = max(sizes)
     return {
         "data": [
             {
                 "type": "scatter",
-                "mode": "markers+text" if len(rows) <= 15 else "markers",
+                "mode": "markers+text",
                 "x": [r["seconds_per_item"] for r in rows],
                 "y": [r["hlp"] for r in rows],
-                "text": [r["annotator"] for r in rows],
-                "textposition": "top center",
+                "text": [str(r["number"]) for r in rows],
+                "textposition": "middle center",
+                "textfont": {"color": "#fff", "size": 11},
                 "marker": {
-                    "size": [10 + 20 * (s / biggest) ** 0.5 for s in sizes],
+                    "size": [18 + 14 * (s / biggest) ** 0.5 for s in sizes],
                     "color": HLP_COLOR,
-                    "opacity": 0.75,
+                    "opacity": 0.85,
+                    "line": {"color": "#fff", "width": 1},
                 },
-                "customdata": sizes,
+                "customdata": [[r["annotator"], r["n"]] for r in rows],
                 "hovertemplate": (
-                    "%{text}<br>%{y:.1%} agreement<br>%{x:.1f} s per item"
-                    "<br>%{customdata} annotations<extra></extra>"
+                    "#%{text} %{customdata[0]}<br>%{y:.1%} agreement<br>%{x:.1f} s per item"
+                    "<br>%{customdata[1]} annotations<extra></extra>"
                 ),
             }
         ],
@@ -116,7 +126,7 @@ def annotator_quality(per_annotator: list[dict]) -> dict:
             "yaxis": {
                 **_percent_axis("agreement with the others' consensus"),
                 # Zoom to where the dots are, but never cut off the top.
-                "range": [max(0.0, min([r["hlp"] for r in rows] or [0]) - 0.15), 1.05],
+                "range": [max(0.0, min(r["hlp"] for r in rows) - 0.15), 1.05],
             },
             "showlegend": False,
         },
@@ -133,6 +143,9 @@ def confusion_heatmap(labels: list[str], matrix: list[list], *, title: str, rows
                 "x": labels,
                 "y": labels,
                 "z": matrix,
+                # Counts start at 0, so the smallest count is not drawn as an empty cell.
+                "zmin": 0,
+                "zmax": max([1, *(max(row) for row in matrix if row)]),
                 "colorscale": [[0, "#f1f3f5"], [1, "#3b5bdb"]],
                 "text": [[f"{v:g}" for v in row] for row in matrix],
                 "texttemplate": "%{text}",

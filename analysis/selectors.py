@@ -1,10 +1,12 @@
 """Reads of analysis results that are more than a one-line filter."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
-from analysis.models import AnalysisRun, LabelIssue
+from analysis.models import AnalysisRun, ItemDisagreement, LabelIssue
 from labeling.filters import filter_by_metadata, metadata_filters
-from labeling.models import Project
+from labeling.models import Annotation, AnnotationRevision, Item, Project, Review
 
 
 def latest_label_issue_run(*, project: Project) -> AnalysisRun | None:
@@ -54,3 +56,73 @@ def metadata_keys(*, project: Project, sample: int = 500) -> list[str]:
         if isinstance(metadata, dict):
             keys.update(str(k) for k in metadata)
     return sorted(keys)
+
+
+@dataclass(frozen=True)
+class ItemHistory:
+    """Everything the item page shows about one item, read in a fixed handful of queries.
+
+    annotations: Annotation objects, oldest first, each with `label_names` (its label or
+    labels as names), `seconds` (time spent, or None) and `history` (its AnnotationRevision
+    rows, oldest first, each with `label_names`).
+    issues: the item's LabelIssue rows, newest run first.
+    disagreements: its ItemDisagreement rows, newest agreement run first.
+    """
+
+    item: Item
+    annotations: list
+    review: Review | None
+    review_label_names: list[str]
+    issues: list
+    disagreements: list
+
+
+def item_history(*, project: Project, item_id: int) -> ItemHistory | None:
+    """The item with its annotations (and their revisions), review, label-issue rows and
+    disagreement rows; None when the project has no such item."""
+    item = Item.objects.filter(project=project, pk=item_id).select_related("batch").first()
+    if item is None:
+        return None
+    names = dict(project.labels.values_list("pk", "name"))
+
+    def label_names(label_id, label_ids) -> list[str]:
+        if label_id is not None:
+            return [names.get(label_id, "?")]
+        return [names.get(pk, "?") for pk in label_ids or []]
+
+    annotations = list(
+        Annotation.objects.filter(item=item)
+        .select_related("annotator", "guideline")
+        .order_by("created_at", "id")
+    )
+    revisions: dict[int, list] = {}
+    for revision in AnnotationRevision.objects.filter(annotation__item=item).order_by(
+        "replaced_at", "id"
+    ):
+        revision.label_names = label_names(revision.label_id, revision.labels)
+        revisions.setdefault(revision.annotation_id, []).append(revision)
+    for annotation in annotations:
+        annotation.label_names = label_names(annotation.label_id, annotation.labels)
+        annotation.history = revisions.get(annotation.pk, [])
+        annotation.seconds = (
+            annotation.lead_time_ms / 1000 if annotation.lead_time_ms is not None else None
+        )
+    review = Review.objects.filter(item=item).select_related("reviewer").first()
+    issues = list(
+        LabelIssue.objects.filter(item=item)
+        .select_related("run", "given_label", "suggested_label", "resolved_by")
+        .order_by("-run__finished_at", "-run_id")
+    )
+    disagreements = list(
+        ItemDisagreement.objects.filter(item=item)
+        .select_related("run")
+        .order_by("-run__finished_at", "-run_id")
+    )
+    return ItemHistory(
+        item=item,
+        annotations=annotations,
+        review=review,
+        review_label_names=label_names(review.label_id, review.labels) if review else [],
+        issues=issues,
+        disagreements=disagreements,
+    )

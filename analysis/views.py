@@ -1,4 +1,5 @@
-"""Analysis pages: run status (shared by every analysis page), agreement, disagreements.
+"""Analysis pages: run status (shared by every analysis page), agreement, disagreements, the
+item page, baselines, slices, drift.
 
 Reviewers and managers only; annotators are blind to analysis.
 """
@@ -8,19 +9,27 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import escape
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
 
-from analysis.models import AnalysisRun, ItemDisagreement
+from analysis import figures
+from analysis.models import AnalysisRun, ItemDisagreement, PredictionSet
+from analysis.selectors import item_history
 from analysis.services.agreement import agreement_params
+from analysis.services.baselines import baseline_params
+from analysis.services.drift import drift_params
 from analysis.services.runs import run_create
+from analysis.services.slices import slice_params
 from config.celery import JobQueueUnavailable
-from labeling.models import Annotation, Item, Review
+from labeling.models import Annotation, ImportBatch, Item, Review
 from labeling.permissions import REVIEWER, project_for
+from labeling.services.guidelines import worked_example_add
+from labeling.services.relabeling import relabel_request
+from labeling.services.reviewing import review_set
 
 HEATMAP_ANNOTATORS = 25
 DISAGREEMENTS_PER_PAGE = 25
@@ -69,6 +78,10 @@ def _figure_versions(versions: list[dict]) -> dict:
     y = [v["alpha"] for v in rows]
     upper = [(v["alpha_ci"][1] - v["alpha"]) if v.get("alpha_ci") else 0 for v in rows]
     lower = [(v["alpha"] - v["alpha_ci"][0]) if v.get("alpha_ci") else 0 for v in rows]
+    # The axis holds every interval whole, 0 (chance) and 1 (perfect agreement).
+    ends = [*y, *(v["alpha_ci"][0] for v in rows if v.get("alpha_ci")),
+            *(v["alpha_ci"][1] for v in rows if v.get("alpha_ci"))]  # fmt: skip
+    y_range = [min([0.0, *ends]) - 0.05, max([1.0, *ends]) + 0.05]
     return {
         "data": [
             {
@@ -82,7 +95,7 @@ def _figure_versions(versions: list[dict]) -> dict:
         ],
         "layout": {
             "title": {"text": "Krippendorff's alpha per guideline version (95% interval)"},
-            "yaxis": {"title": {"text": "alpha"}, "range": [min([0, *y]) - 0.05, 1.05]},
+            "yaxis": {"title": {"text": "alpha"}, "range": y_range},
             "xaxis": {"title": {"text": "guideline version"}, "type": "category"},
             "shapes": [
                 {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": level, "y1": level,
@@ -131,6 +144,19 @@ def _figure_heatmap(names, matrix, title, x_title, y_title, zmin=None, zmax=None
     }
 
 
+def _most_compared(confusions: list[dict], per_annotator: list[dict]) -> str | None:
+    """The annotator compared with the others on the most items (ties: by name)."""
+    compared = {row["annotator"]: row.get("n") or 0 for row in per_annotator}
+    ranked = sorted(
+        confusions,
+        key=lambda c: (
+            -compared.get(c["annotator"], sum(map(sum, c["matrix"]))),
+            c["annotator"],
+        ),
+    )
+    return ranked[0]["annotator"] if ranked else None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def agreement(request, pk):
@@ -160,7 +186,11 @@ def agreement(request, pk):
         names, matrix, pairs = _kappa_matrix(result)
         confusion = result.get("confusion", {})
         annotators = [c["annotator"] for c in confusion.get("annotators", [])]
-        chosen = request.GET.get("annotator") or (annotators[0] if annotators else None)
+        chosen = request.GET.get("annotator")
+        if chosen not in annotators:
+            chosen = _most_compared(
+                confusion.get("annotators", []), result.get("per_annotator", [])
+            )
         matrix_of = next(
             (c["matrix"] for c in confusion.get("annotators", []) if c["annotator"] == chosen), None
         )
@@ -185,7 +215,9 @@ def agreement(request, pk):
             confusion_labels=labels,
             confusion_rows=list(zip(labels, matrix_of, strict=True)) if matrix_of else [],
             confusion_figure={
+                # Counts start at 0: a cell of 5 is never drawn as empty.
                 "data": [{"type": "heatmap", "x": labels, "y": labels, "z": matrix_of,
+                          "zmin": 0, "zmax": max([1, *(max(r) for r in matrix_of)]),
                           "colorscale": [[0, "#f1f3f5"], [1, "#3b5bdb"]]}],
                 "layout": {
                     "title": {"text": f"{chosen} (rows) vs the others (columns)"},
@@ -204,18 +236,12 @@ def _disagreement_action(request, project):
     labels = [v for v in request.POST.getlist("label") if v != ""]
     label = labels if project.is_multi_label else (labels[0] if labels else None)
     if action == "resolve":
-        from labeling.services.reviewing import review_set
-
         review_set(item=item, reviewer=request.user, label=label, note=request.POST.get("note", ""))
         return f"Item {item.external_id} resolved."
     if action == "relabel":
-        from labeling.services.relabeling import relabel_request
-
         relabel_request(project=project, item_ids=[item.pk], user=request.user)
         return f"Item {item.external_id} sent back to be labeled again."
     if action == "example":
-        from labeling.services.guidelines import worked_example_add
-
         worked_example_add(
             project=project,
             item=item,
@@ -227,28 +253,78 @@ def _disagreement_action(request, project):
     raise ValidationError({"action": "Choose resolve, relabel or example."})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def disagreements(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
-    if request.method == "POST":
-        try:
-            messages.success(request, _disagreement_action(request, project))
-        except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-        except PermissionDenied as exc:
-            messages.error(request, str(exc))
-        query = request.POST.get("return_query", "")
-        url = reverse("analysis:disagreements", args=[project.pk])
-        return redirect(f"{url}?{query}" if query else url)
-    run = (
+def _latest_agreement_run(project) -> AnalysisRun | None:
+    return (
         AnalysisRun.objects.filter(
             project=project, kind=AnalysisRun.Kind.AGREEMENT, status=AnalysisRun.Status.SUCCEEDED
         )
         .order_by("-finished_at", "-id")
         .first()
     )
-    context = {"project": project, "run": run, "labels": list(project.labels.all())}
+
+
+def _disagreement_rows(rows: list[ItemDisagreement], labels) -> list[tuple]:
+    """(row, [(annotator, label, version)], review) per row, in two queries for any number."""
+    item_ids = [row.item_id for row in rows]
+    given: dict[int, list] = {}
+    annotations = (
+        Annotation.objects.filter(item_id__in=item_ids)
+        .order_by("item_id", "annotator__username", "guideline__version")
+        .values_list("item_id", "annotator__username", "label__name", "labels",
+                     "guideline__version")
+    )  # fmt: skip
+    names = {label.pk: label.name for label in labels}
+    for item_id, username, label, chosen, version in annotations:
+        shown = label if label is not None else ", ".join(names.get(c, "?") for c in chosen)
+        given.setdefault(item_id, []).append((username, shown or "(none)", version))
+    reviews = {
+        r.item_id: r for r in Review.objects.filter(item_id__in=item_ids).select_related("label")
+    }
+    return [(row, given.get(row.item_id, []), reviews.get(row.item_id)) for row in rows]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def disagreements(request, pk):
+    """Items ranked by disagreement; resolving one swaps its row in place (htmx) so the
+    reviewer keeps their place; without JavaScript the form redirects back to the row."""
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    labels = list(project.labels.all())
+    if request.method == "POST":
+        message, ok = None, True
+        try:
+            message = _disagreement_action(request, project)
+        except (ValidationError, PermissionDenied) as exc:
+            message = _error_text(exc) if isinstance(exc, ValidationError) else str(exc)
+            ok = False
+        run = _latest_agreement_run(project)
+        row = (
+            ItemDisagreement.objects.filter(run=run, item_id=request.POST.get("item"))
+            .select_related("item")
+            .first()
+            if run is not None and str(request.POST.get("item", "")).isdigit()
+            else None
+        )
+        if request.htmx and row is not None:
+            return render(
+                request,
+                "analysis/_disagreement_row.html",
+                {
+                    "project": project,
+                    "labels": labels,
+                    "entry": _disagreement_rows([row], labels)[0],
+                    "return_query": request.POST.get("return_query", ""),
+                    "row_message": message,
+                    "row_ok": ok,
+                },
+            )
+        (messages.success if ok else messages.error)(request, message)
+        query = request.POST.get("return_query", "")
+        url = reverse("analysis:disagreements", args=[project.pk])
+        anchor = f"#item-{row.item_id}" if row is not None else ""
+        return redirect(f"{url}?{query}{anchor}" if query else f"{url}{anchor}")
+    run = _latest_agreement_run(project)
+    context = {"project": project, "run": run, "labels": labels}
     if run is not None:
         rows = (
             ItemDisagreement.objects.filter(run=run, entropy__gt=0)
@@ -256,28 +332,37 @@ def disagreements(request, pk):
             .order_by("-entropy", "item_id")
         )
         page = Paginator(rows, DISAGREEMENTS_PER_PAGE).get_page(request.GET.get("page"))
-        item_ids = [row.item_id for row in page.object_list]
-        given: dict[int, list] = {}
-        annotations = (
-            Annotation.objects.filter(item_id__in=item_ids)
-            .order_by("item_id", "annotator__username", "guideline__version")
-            .values_list("item_id", "annotator__username", "label__name", "labels",
-                         "guideline__version")
-        )  # fmt: skip
-        names = {label.pk: label.name for label in context["labels"]}
-        for item_id, username, label, chosen, version in annotations:
-            shown = label if label is not None else ", ".join(names.get(c, "?") for c in chosen)
-            given.setdefault(item_id, []).append((username, shown or "(none)", version))
-        reviews = {
-            r.item_id: r
-            for r in Review.objects.filter(item_id__in=item_ids).select_related("label")
-        }
         context.update(
             page=page,
-            rows=[(row, given.get(row.item_id, []), reviews.get(row.item_id)) for row in page],
+            rows=_disagreement_rows(list(page.object_list), labels),
             n_disagreements=page.paginator.count,
+            return_query=request.GET.urlencode(),
         )
     return render(request, "analysis/disagreements.html", context)
+
+
+# --- the item page ---
+
+
+@login_required
+def item(request, pk, item_id):
+    """One item: its data full size, metadata, every annotation with its revisions, the
+    review, and its rows in label-issue and agreement runs."""
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    history = item_history(project=project, item_id=item_id)
+    if history is None:
+        raise Http404("The project has no such item.")
+    items_url = reverse("labeling:items", args=[project.pk])
+    back = request.headers.get("Referer", "")
+    if back == request.build_absolute_uri() or not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = items_url
+    return render(
+        request,
+        "analysis/item.html",
+        {"project": project, "history": history, "back": back, "items_url": items_url},
+    )
 
 
 # --- baselines, slices, drift pages ---
@@ -294,8 +379,6 @@ def _runs_of(project, kind: str) -> tuple[AnalysisRun | None, AnalysisRun | None
 
 
 def _model_names(project) -> list[str]:
-    from analysis.models import PredictionSet
-
     names = list(
         PredictionSet.objects.filter(project=project)
         .order_by("model")
@@ -323,9 +406,6 @@ def _run_page(request, project, kind: str, page: str, clean) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def baselines(request, pk):
-    from analysis import figures
-    from analysis.services.baselines import baseline_params
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(
@@ -343,6 +423,8 @@ def baselines(request, pk):
     }
     if latest is not None:
         result = latest.result or {}
+        for number, row in enumerate(result.get("per_annotator", []), start=1):
+            row["number"] = number
         classes = result.get("classes", [])
         hlp_classes = (result.get("hlp_consensus") or {}).get("per_class") or []
         model_classes = result.get("model_per_class") or [None] * len(hlp_classes)
@@ -355,6 +437,12 @@ def baselines(request, pk):
                 for h, m in zip(hlp_classes, model_classes, strict=False)
             ],
             annotator_figure=figures.annotator_quality(result.get("per_annotator", [])),
+            n_unplotted=sum(
+                1
+                for r in result.get("per_annotator", [])
+                if r.get("hlp") is None or not r.get("seconds_per_item")
+            ),
+            verdict=_baseline_verdict(result),
             confusion_figure=(
                 figures.confusion_heatmap(
                     classes,
@@ -367,14 +455,40 @@ def baselines(request, pk):
                 else None
             ),
             confusion_rows=list(zip(classes, result.get("model_confusion") or [], strict=False)),
-            # Shown as model minus HLP in points: "-4.2 pts" reads "4.2 points below humans".
-            gap_text=(
-                f"{-result['gap'] * 100:+.1f} pts".replace("-", "−")
-                if result.get("gap") is not None
-                else None
-            ),
         )
     return render(request, "analysis/baselines.html", context)
+
+
+def _points(value: float) -> str:
+    """A share difference in points with its sign: -0.042 -> "−4.2 pts"."""
+    return f"{value * 100:+.1f} pts".replace("-", "−")
+
+
+def _baseline_verdict(result: dict) -> dict | None:
+    """The Model vs HLP card in words, from the run's `verdict` (intervals and readings).
+
+    Shown as model minus HLP: "−4.2 pts" reads "4.2 points below humans". None without a
+    model; runs made before verdicts existed get the figure and a request to run again.
+    """
+    verdict = result.get("verdict")
+    if result.get("gap") is None:
+        return None
+    gap_text = _points(-result["gap"])
+    if not verdict:
+        return {"reading": "unknown", "gap_text": gap_text}
+    low, high = verdict["gap_ci"] or (None, None)
+    majority = verdict.get("over_majority_ci")
+    return {
+        **verdict,
+        "gap_text": gap_text,
+        "ci_text": f"{_points(-high)} to {_points(-low)}" if low is not None else None,
+        "over_majority_text": (
+            _points(verdict["over_majority"]) if verdict.get("over_majority") is not None else None
+        ),
+        "over_majority_ci_text": (
+            f"{_points(majority[0])} to {_points(majority[1])}" if majority else None
+        ),
+    }
 
 
 def _slice_links(project, row: dict) -> dict:
@@ -389,9 +503,6 @@ def _slice_links(project, row: dict) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def slices(request, pk):
-    from analysis import figures
-    from analysis.services.slices import slice_params
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(request, project, AnalysisRun.Kind.SLICES, "analysis:slices", slice_params)
@@ -453,10 +564,6 @@ def slices(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def drift(request, pk):
-    from analysis import figures
-    from analysis.services.drift import drift_params
-    from labeling.models import ImportBatch
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(
@@ -467,9 +574,11 @@ def drift(request, pk):
             lambda params: drift_params(project=project, params=params),
         )
     latest, status_run = _runs_of(project, AnalysisRun.Kind.DRIFT)
+    # Failed or empty imports hold no items: nothing to compare, so they are not offered.
     batches = list(
         ImportBatch.objects.filter(project=project, kind=ImportBatch.Kind.ITEMS)
         .annotate(n_items=Count("items"))
+        .filter(n_items__gt=0)
         .order_by("created_at", "id")
     )
     context = {

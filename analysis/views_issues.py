@@ -8,12 +8,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from analysis.models import AnalysisRun, AnnotatorScore, PredictionSet
+from analysis.metrics.intervals import wilson_interval
+from analysis.metrics.label_issues import MIN_MODEL_ITEMS
+from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
 from analysis.selectors import label_issue_rows, latest_label_issue_run, metadata_keys
+from analysis.services.issue_examples import issue_example_add
 from analysis.services.label_issues import BUILTIN, NO_MODEL, label_issue_params
 from analysis.services.runs import run_create
 from config.celery import JobQueueUnavailable
@@ -21,6 +24,9 @@ from labeling.models import Annotation
 from labeling.permissions import REVIEWER, project_for
 
 ISSUES_PER_PAGE = 50
+# Methods whose ranking is learned from this project's own labels (an uploaded model's
+# training set is unknown to Concord, so it gets no sample-size verdict).
+LEARNED_HERE = ("dawid_skene",)
 
 
 def _start(request, project):
@@ -116,11 +122,56 @@ def issues(request, pk):
         page.object_list = [(row, votes.get(row.item_id, [])) for row in page.object_list]
         params = request.GET.copy()
         params.pop("page", None)
+        result = run.result or {}
         context.update(
-            result=run.result or {},
+            result=result,
+            evidence=_evidence(result),
             page=page,
             annotator_scores=scores[:200],
             n_shown=page.paginator.count,
             page_query=params.urlencode(),
         )
     return render(request, "analysis/issues.html", context)
+
+
+def _evidence(result: dict) -> dict:
+    """How much the run's flags can be trusted: the items behind them and, with a model, its
+    out-of-sample accuracy with a 95% Wilson interval."""
+    n = result.get("n_items") or 0
+    learned_here = result.get("model") == BUILTIN or result.get("method") in LEARNED_HERE
+    accuracy = result.get("model_accuracy")
+    return {
+        "n": n,
+        "min_items": MIN_MODEL_ITEMS,
+        "too_few": learned_here and n < MIN_MODEL_ITEMS,
+        "accuracy_ci": wilson_interval(accuracy * n, n) if accuracy is not None else None,
+    }
+
+
+@login_required
+@require_POST
+def issue_example(request, pk, issue_id):
+    """Add an issue's item to the guideline draft as a worked example with the label the
+    reviewer chose (the `e` form of the queue). Answers JSON to the queue's script, else
+    redirects back to the page with a message."""
+    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    issue = get_object_or_404(LabelIssue, pk=issue_id, run__project=project)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        issue = issue_example_add(
+            issue=issue,
+            user=request.user,
+            label=request.POST.get("label", ""),
+            why=request.POST.get("why", ""),
+            relabel=bool(request.POST.get("relabel")),
+        )
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        if wants_json:
+            return JsonResponse(errors, status=400)
+        messages.error(request, " ".join(m for msgs in errors.values() for m in msgs))
+        return redirect("analysis:issues", project.pk)
+    if wants_json:
+        return JsonResponse({"id": issue.pk, "resolution": issue.resolution})
+    messages.success(request, f"{issue.item.external_id} added as a worked example.")
+    return redirect("analysis:issues", project.pk)

@@ -16,6 +16,10 @@ An annotation on an item nobody else labeled has no reference and does not count
 
 Where reviewers have set final labels on at least `MIN_REVIEWED` items, HLP is also measured
 against those (a reviewer's own annotation of an item is not compared with their own review).
+
+Verdicts ("the model is below / at / above human level", "the model beats always answering the
+most frequent label") are read from 95% intervals (`model_verdict`), never from the point
+figures alone, and not at all on fewer than `MIN_COMPARED_ITEMS` items.
 """
 
 from __future__ import annotations
@@ -25,8 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.metrics.consensus import majority_from_counts, vote_counts
+from analysis.metrics.intervals import ratio_difference_interval
 
 MIN_REVIEWED = 30
+MIN_COMPARED_ITEMS = 30
+"""Fewest items the model is scored on (and that have an HLP reference) before the page says
+whether the model is below, at or above human level, or better than the majority-class
+baseline. Under 30 items a single item moves an accuracy by more than 3 points, the 95%
+interval of the model-minus-HLP gap spans 30 points or more (a coin-flip model and a perfect
+one can both sit inside it), and the percentile bootstrap that gives the interval covers less
+than it claims. Below it the page shows "too few items to judge (n=...)"."""
 CHUNK = 1_000_000
 
 
@@ -152,8 +164,9 @@ def hlp_against_reviews(
     reviewer_annotator: (n_items,) int annotator index of the item's reviewer, -1 when the
       reviewer is not among the annotators (their own annotation is not scored).
     Returns {"accuracy", "n_items", "n_annotations", "per_class", "per_annotator_correct",
-    "per_annotator_n", "sufficient"}; accuracy is None unless at least MIN_REVIEWED
-    reviewed items carry a scored annotation.
+    "per_annotator_n", "per_item_correct", "per_item_n", "sufficient"}; accuracy is None
+    unless at least MIN_REVIEWED reviewed items carry a scored annotation. The per-item
+    arrays ((n_items_total,) where n_items_total = len(review)) feed the interval.
     """
     item_index = np.asarray(item_index, dtype=np.int64)
     review_of = np.asarray(review, dtype=np.int64)[item_index]
@@ -171,6 +184,7 @@ def hlp_against_reviews(
         annotator_index[scored], weights=correct, minlength=n_annotators
     )
     per_annotator_n = np.bincount(annotator_index[scored], minlength=n_annotators)
+    n_total = len(review)
     return {
         "accuracy": float(correct.mean()) if sufficient and len(correct) else None,
         "n_items": n_items,
@@ -179,6 +193,8 @@ def hlp_against_reviews(
         "sufficient": sufficient,
         "per_annotator_correct": per_annotator_correct,
         "per_annotator_n": per_annotator_n,
+        "per_item_correct": np.bincount(item_index[scored], weights=correct, minlength=n_total),
+        "per_item_n": np.bincount(item_index[scored], minlength=n_total),
     }
 
 
@@ -217,6 +233,68 @@ def model_accuracy(probs: np.ndarray, final: np.ndarray) -> dict:
     }
 
 
+def model_verdict(
+    *,
+    hlp_credit: np.ndarray,
+    hlp_scored: np.ndarray,
+    model_hit: np.ndarray,
+    model_scored: np.ndarray,
+    majority_hit: np.ndarray,
+    min_items: int = MIN_COMPARED_ITEMS,
+) -> dict:
+    """Is the model below, at or above human level, and better than the majority class?
+
+    All arrays are (n_items,) per item: hlp_credit and hlp_scored the HLP credit of the
+    item's scored annotations and how many there are (the headline HLP is
+    sum(hlp_credit) / sum(hlp_scored)); model_hit 1 where the model's class equals the final
+    label, model_scored 1 where the item has both; majority_hit 1 where the final label is
+    the majority class. Intervals are paired bootstraps over items (`intervals`).
+
+    Returns {"n" (the smaller of: items the model is scored on, items with an HLP reference),
+    "min_items", "gap" (HLP - model), "gap_ci", "reading" ("too_few", "below": the model is
+    below human level, "at": the interval holds 0, "above"), "n_model", "over_majority"
+    (model - majority-class accuracy on the items the model is scored on),
+    "over_majority_ci", "majority_reading" ("too_few", "better", "no_better")}.
+    """
+    model_scored = np.asarray(model_scored, dtype=np.float64)
+    hlp_scored = np.asarray(hlp_scored, dtype=np.float64)
+    n_model = int(model_scored.sum())
+    n = min(n_model, int((hlp_scored > 0).sum()))
+    gap = gap_ci = over = over_ci = None
+    if n_model:
+        model_acc = float(np.sum(model_hit) / n_model)
+        over = model_acc - float(np.sum(np.asarray(majority_hit) * model_scored) / n_model)
+        over_ci = ratio_difference_interval(
+            model_hit, model_scored, np.asarray(majority_hit) * model_scored, model_scored
+        )
+        if hlp_scored.sum() > 0:
+            gap = float(np.sum(hlp_credit) / hlp_scored.sum()) - model_acc
+            gap_ci = ratio_difference_interval(hlp_credit, hlp_scored, model_hit, model_scored)
+    if n < min_items or gap_ci is None:
+        reading = "too_few"
+    elif gap_ci[0] > 0:
+        reading = "below"
+    elif gap_ci[1] < 0:
+        reading = "above"
+    else:
+        reading = "at"
+    if n_model < min_items or over_ci is None:
+        majority_reading = "too_few"
+    else:
+        majority_reading = "better" if over_ci[0] > 0 else "no_better"
+    return {
+        "n": n,
+        "min_items": min_items,
+        "gap": gap,
+        "gap_ci": gap_ci,
+        "reading": reading,
+        "n_model": n_model,
+        "over_majority": over,
+        "over_majority_ci": over_ci,
+        "majority_reading": majority_reading,
+    }
+
+
 def predicted_labels(probs: np.ndarray) -> np.ndarray:
     """(n_items, n_classes) probabilities -> (n_items,) argmax, -1 where the row is NaN."""
     probs = np.asarray(probs, dtype=np.float64)
@@ -249,6 +327,7 @@ def baselines(
       majority_class: see `majority_class_baseline`
       model: see `model_accuracy`, or None without probabilities
       gap: hlp - model accuracy (None without a model)
+      verdict: see `model_verdict` (None without a model)
       per_annotator: list of {"annotator_index", "n", "n_shared", "hlp", "n_reviewed",
         "hlp_reviews"} (hlp_reviews None under MIN_REVIEWED reviewed items)
       final: (n_items,) final labels (not JSON; for callers that need them)
@@ -297,6 +376,23 @@ def baselines(
     use_reviews = reviews["accuracy"] is not None
     hlp = reviews["accuracy"] if use_reviews else loo.accuracy
     model_acc = model["accuracy"] if model else None
+    verdict = None
+    if model is not None:
+        if use_reviews:
+            hlp_credit, hlp_scored = reviews["per_item_correct"], reviews["per_item_n"]
+        else:
+            hlp_credit = np.bincount(item_index, weights=loo.credit, minlength=n_items)
+            hlp_scored = np.bincount(item_index, weights=loo.has_reference, minlength=n_items)
+        predicted = predicted_labels(probs)
+        scored = (predicted >= 0) & (final >= 0)
+        majority_label = majority_class_baseline(final, n_classes)["label_index"]
+        verdict = model_verdict(
+            hlp_credit=hlp_credit,
+            hlp_scored=hlp_scored,
+            model_hit=(scored & (predicted == final)).astype(np.float64),
+            model_scored=scored.astype(np.float64),
+            majority_hit=(final == majority_label).astype(np.float64),
+        )
     return {
         "hlp": hlp,
         "hlp_source": "reviews" if use_reviews else "consensus",
@@ -309,11 +405,13 @@ def baselines(
         "hlp_reviews": {
             k: v
             for k, v in reviews.items()
-            if k not in ("per_annotator_correct", "per_annotator_n")
-        },
+            if k
+            not in ("per_annotator_correct", "per_annotator_n", "per_item_correct", "per_item_n")
+        },  # fmt: skip
         "majority_class": majority_class_baseline(final, n_classes),
         "model": model,
         "gap": (hlp - model_acc) if hlp is not None and model_acc is not None else None,
+        "verdict": verdict,
         "per_annotator": per_annotator,
         "final": final,
     }

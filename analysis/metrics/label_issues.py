@@ -35,6 +35,13 @@ from cleanlab.rank import get_label_quality_scores
 from analysis.metrics.consensus import dawid_skene, majority_from_counts
 
 METHODS = ("confident_learning", "crowdlab", "dawid_skene")
+MIN_MODEL_ITEMS = 100
+"""Fewest judged items (the run's `n_items`) behind a ranking learned from the project itself
+(the built-in model, or Dawid-Skene's per-annotator confusion matrices) before the Issues
+page calls its flags "likely errors". The built-in model is cross-validated: on 100 items each
+of 5 folds learns from 80, a few dozen per class, and its out-of-sample accuracy is known
+only to about +/- 10 points (95% Wilson interval); below that its suggestions mostly show
+what it has not learned yet. Below the minimum the page says "too few items to judge (n=...)"."""
 
 
 @dataclass(frozen=True)

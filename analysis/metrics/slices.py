@@ -8,13 +8,13 @@ Per slice ("Machine Learning in Production", Ng, error analysis):
     gap            = hlp - model_accuracy      how far the model is below humans there
     potential_gain = gap x share               how much overall accuracy closing it could add
 
-Slices with fewer than `MIN_RELIABLE` labeled items are marked unreliable and carry Wilson
-score intervals (Wilson 1927), which stay inside [0, 1] and behave for small n.
+Accuracies carry 95% Wilson intervals and the gap a paired bootstrap interval over the slice's
+items (`analysis.metrics.intervals`). Slices with fewer than `MIN_RELIABLE` labeled items are
+too small to judge: their gap is not read and they rank after the slices that can be judged.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +22,14 @@ import pandas as pd
 
 from analysis.metrics.agreement import alpha_from_counts
 from analysis.metrics.consensus import vote_counts
+from analysis.metrics.intervals import ratio_difference_interval, wilson_interval
 
 MIN_RELIABLE = 30
+"""Fewest *labeled* items (items with a final label: a review or the annotators' majority) a
+slice needs before its gap and potential gain are read. Labeled, not all items: the model is
+scored and HLP measured only on labeled items, so unlabeled ones add no evidence. Under 30 the
+95% Wilson interval of an accuracy near 0.8 spans about 30 points, wider than the gaps worth
+acting on, so such a slice is shown as "too few items to judge (n=...)" and ranked last."""
 MAX_VALUES = 50  # categorical values per field kept as slices (the most frequent ones)
 NUMERIC_MIN_DISTINCT = 11  # a numeric field with fewer distinct values is categorical
 N_BINS = 4
@@ -145,17 +151,6 @@ def _plain_number(value):
     return None if isinstance(value, bool) else value
 
 
-def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson score interval for a proportion successes/n (95% by default); None when n == 0."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 def slice_rows(
     dims: list[Dimension],
     *,
@@ -183,15 +178,24 @@ def slice_rows(
     Each row: field, kind, value, order (position of the value or bin in its dimension:
     categories by frequency, bins low to high), filterable, n (items), share (of all
     items), n_labeled, model_accuracy, model_n, model_ci, hlp, hlp_n (scored annotations),
-    hlp_ci, gap, potential_gain, alpha, issue_rate, issue_n, reliable, confusion (n_classes
-    x n_classes, rows = final label and cols = model prediction; without a model rows =
-    others' consensus and cols = annotator label), confusion_kind ("model"/"annotators").
+    hlp_ci, gap, gap_ci (paired bootstrap over the slice's items; None when the slice is not
+    reliable), potential_gain, alpha, issue_rate, issue_n, reliable (n_labeled >=
+    min_reliable), confusion (n_classes x n_classes, rows = final label and cols = model
+    prediction; without a model rows = others' consensus and cols = annotator label),
+    confusion_kind ("model"/"annotators").
+    Reliable rows come first, each group sorted by potential gain.
     """
     final = np.asarray(final, dtype=np.int64)
     item_index = np.asarray(item_index, dtype=np.int64)
     label_index = np.asarray(label_index, dtype=np.int64)
     n_items = len(final)
     counts = vote_counts(item_index, label_index, n_items=n_items, n_classes=n_classes)
+    has_reference = np.asarray(has_reference, dtype=bool)
+    credit = np.asarray(credit, dtype=np.float64)
+    per_item_hlp = (
+        np.bincount(item_index[has_reference], weights=credit[has_reference], minlength=n_items),
+        np.bincount(item_index[has_reference], minlength=n_items).astype(np.float64),
+    )
     rows = []
     for dim in dims:
         rows.extend(
@@ -203,8 +207,9 @@ def slice_rows(
                 counts=counts,
                 item_index=item_index,
                 label_index=label_index,
-                credit=np.asarray(credit, dtype=np.float64),
-                has_reference=np.asarray(has_reference, dtype=bool),
+                credit=credit,
+                has_reference=has_reference,
+                per_item_hlp=per_item_hlp,
                 reference=np.asarray(reference, dtype=np.int64),
                 predicted=predicted,
                 issue=issue,
@@ -214,6 +219,7 @@ def slice_rows(
         )
     rows.sort(
         key=lambda r: (
+            not r["reliable"],
             r["potential_gain"] is None,
             -(r["potential_gain"] or 0.0),
             -r["n"],
@@ -223,8 +229,8 @@ def slice_rows(
 
 
 def _rows_of_dimension(dim: Dimension, *, n_classes, n_items, final, counts, item_index,
-                       label_index, credit, has_reference, reference, predicted, issue, level,
-                       min_reliable) -> list[dict]:  # fmt: skip
+                       label_index, credit, has_reference, per_item_hlp, reference, predicted,
+                       issue, level, min_reliable) -> list[dict]:  # fmt: skip
     k = len(dim.values)
     codes = dim.codes
     in_slice = codes >= 0
@@ -244,6 +250,8 @@ def _rows_of_dimension(dim: Dimension, *, n_classes, n_items, final, counts, ite
         confusion = np.zeros((k, n_classes, n_classes), dtype=np.int64)
         np.add.at(confusion, (codes[both], final[both], predicted[both]), 1)
         confusion_kind = "model"
+        item_scored = both.astype(np.float64)
+        item_hit = (both & (predicted == final)).astype(np.float64)
     else:
         model_n = model_hit = None
         resolved = (ann_codes >= 0) & (reference >= 0)
@@ -265,6 +273,16 @@ def _rows_of_dimension(dim: Dimension, *, n_classes, n_items, final, counts, ite
         model_acc = float(model_hit[s] / model_n[s]) if model_n is not None and model_n[s] else None
         share = float(n[s] / n_items) if n_items else 0.0
         gap = hlp - model_acc if hlp is not None and model_acc is not None else None
+        reliable = bool(labeled[s] >= min_reliable)
+        gap_ci = None
+        if gap is not None and reliable:
+            members = codes == s
+            gap_ci = ratio_difference_interval(
+                per_item_hlp[0][members],
+                per_item_hlp[1][members],
+                item_hit[members],
+                item_scored[members],
+            )
         rows.append(
             {
                 "field": dim.field,
@@ -284,13 +302,14 @@ def _rows_of_dimension(dim: Dimension, *, n_classes, n_items, final, counts, ite
                 "hlp_n": int(hlp_n[s]),
                 "hlp_ci": wilson_interval(hlp_sum[s], hlp_n[s]),
                 "gap": gap,
+                "gap_ci": gap_ci,
                 "potential_gain": gap * share if gap is not None else None,
                 "alpha": alpha_from_counts(counts[codes == s], level),
                 "issue_rate": (
                     float(issue_hit[s] / issue_n[s]) if issue_n is not None and issue_n[s] else None
                 ),
                 "issue_n": int(issue_n[s]) if issue_n is not None else 0,
-                "reliable": bool(labeled[s] >= min_reliable),
+                "reliable": reliable,
                 "confusion": confusion[s].tolist(),
                 "confusion_kind": confusion_kind,
             }

@@ -205,6 +205,7 @@ def _result(state, report, per_annotator, params, model_note) -> dict:
         "model_per_class": by_class(model["per_class"]) if model else None,
         "model_confusion": model["confusion"] if model else None,
         "gap": report["gap"],
+        "verdict": report["verdict"],
         "hlp_consensus": {
             "accuracy": report["hlp_consensus"]["accuracy"],
             "n": report["hlp_consensus"]["n"],

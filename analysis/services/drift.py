@@ -15,7 +15,7 @@ from analysis.metrics import drift as metrics
 from analysis.services.baselines import BUILTIN, label_state, model_probs
 from analysis.services.runs import RunRecorder
 from analysis.services.slices import json_ready
-from labeling.models import ImportBatch, Project
+from labeling.models import ImportBatch, Item, Project
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,10 @@ def drift_params(*, project: Project, params: dict) -> DriftParams:
             )
             if batch is None:
                 raise ValidationError({key: f"Import batch {batch_id} is not in this project."})
+            if not Item.objects.filter(batch_id=batch_id).exists():
+                raise ValidationError(
+                    {key: f"Import batch {batch_id} holds no items (a failed or empty import)."}
+                )
             name = batch["filename"] or "import"
             sides.append(Side(batch_id=batch_id, label=f"#{batch_id} {name}"))
         if sides[0].batch_id == sides[1].batch_id:
@@ -97,6 +101,10 @@ def drift_params(*, project: Project, params: dict) -> DriftParams:
             raise ValidationError({f"to_{side}": f"to_{side} must come after from_{side}."})
         label = f"{params.get(f'from_{side}') or '…'} to {params.get(f'to_{side}') or '…'}"
         sides.append(Side(start=start, end=end, label=label))
+    if (sides[0].start, sides[0].end) == (sides[1].start, sides[1].end):
+        raise ValidationError(
+            {"from_b": "Batch A and batch B cover the same dates: choose two different periods."}
+        )
     return DriftParams(a=sides[0], b=sides[1], model=model, guideline_version=version)
 
 

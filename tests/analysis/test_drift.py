@@ -142,6 +142,7 @@ def test_drift_parameters_are_checked(make_user):
     other = make_project(make_user())
     foreign = ImportBatch.objects.create(project=other)
     own = ImportBatch.objects.create(project=project)
+    Item.objects.create(project=project, batch=own, external_id="x1", data={"text": "x"})
     from django.core.exceptions import ValidationError
 
     for params, field in [
@@ -161,3 +162,35 @@ def test_drift_parameters_are_checked(make_user):
     )
     assert ok.a.end.isoformat() == "2026-02-01T00:00:00+00:00"  # the whole of Jan 31
     assert ok.b.end is None
+
+
+@pytest.mark.django_db
+def test_failed_empty_imports_are_not_offered_and_identical_dates_are_refused(make_user):
+    from django.test import Client
+
+    manager = make_user()
+    project = make_project(manager)
+    kept = ImportBatch.objects.create(project=project, filename="ok.csv", status="succeeded")
+    Item.objects.create(project=project, batch=kept, external_id="a", data={"text": "a"})
+    failed = ImportBatch.objects.create(project=project, filename="broken.csv", status="failed")
+    client = Client()
+    client.force_login(manager)
+    url = f"/projects/{project.pk}/drift/"
+
+    html = client.get(url).content.decode()
+    assert "ok.csv" in html and "broken.csv" not in html
+    answer = client.post(
+        url, {"batch_a": kept.pk, "batch_b": failed.pk}, headers={"HX-Request": "true"}
+    )
+    assert "holds no items (a failed or empty import)" in answer.content.decode()
+    same = {
+        "from_a": "2026-01-01",
+        "to_a": "2026-01-31",
+        "from_b": "2026-01-01",
+        "to_b": "2026-01-31",
+    }
+    answer = client.post(url, same, headers={"HX-Request": "true"})
+    assert "Batch A and batch B cover the same dates: choose two different periods." in (
+        answer.content.decode()
+    )
+    assert not AnalysisRun.objects.filter(project=project).exists()

@@ -98,14 +98,15 @@ def test_reviewer_resolves_a_disagreement_with_a_final_label(
     item_id = int(first.get_attribute("id").removeprefix("item-"))
     first.get_by_label("Final label").select_option("2")
     first.get_by_role("button", name="Resolve").click()
-    expect(page.locator(".message.success")).to_contain_text("resolved")
+    # The row answers in place (its own message); the page is not reloaded.
+    expect(first.locator(".message.success")).to_contain_text("resolved")
     review = Review.objects.get(item_id=item_id)
     assert review.label.name == "2"
 
     second = page.locator("table.disagreements tbody tr").nth(1)
     relabel_id = int(second.get_attribute("id").removeprefix("item-"))
     second.get_by_role("button", name="Send to relabel").click()
-    expect(page.locator(".message.success")).to_contain_text("sent back")
+    expect(second.locator(".message.success")).to_contain_text("sent back")
     assert Item.objects.get(pk=relabel_id).relabel_requested_at is not None
 
     third = page.locator("table.disagreements tbody tr").nth(2)
@@ -114,7 +115,7 @@ def test_reviewer_resolves_a_disagreement_with_a_final_label(
     third.get_by_label("Correct label").select_option("1")
     third.get_by_label("Why").fill("Floppy ears and a curled tail: the guideline's breed 1.")
     third.get_by_role("button", name="Add to guideline draft").click()
-    expect(page.locator(".message.success")).to_contain_text("worked example")
+    expect(third.locator(".message.success")).to_contain_text("worked example")
     example = WorkedExample.objects.get(item_id=example_id)
     assert example.label.name == "1" and example.guideline.published_at is None
     page.screenshot(path=str(artifacts / "disagreements.png"), full_page=True)

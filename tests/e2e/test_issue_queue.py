@@ -116,9 +116,13 @@ def test_reviewer_accepts_keeps_and_marks_by_keyboard(
     page.keyboard.press("ArrowDown")
     page.keyboard.press("m")  # the third is ambiguous: back to the annotators
     expect(rows.nth(2).locator(".badge.resolution")).to_have_text("Ambiguous")
-    page.keyboard.press("e")  # the fourth becomes a worked example
+    page.keyboard.press("e")  # the fourth becomes a worked example, with the label chosen
+    chosen = "negative" if ranked[3].suggested_label.name == "positive" else "positive"
+    expect(page.locator("li.issue.current select[name=label]")).to_be_focused()
+    page.locator("li.issue.current select[name=label]").select_option(chosen)
     page.locator("li.issue.current textarea").fill("Irony: praise words, negative meaning.")
-    page.locator("li.issue.current .example-form button").click()
+    page.screenshot(path=str(artifacts / "issue-queue-example-form.png"), full_page=False)
+    page.keyboard.press("Control+Enter")
     expect(rows.nth(3).locator(".badge.resolution")).to_have_text("Ambiguous")
     page.screenshot(path=str(artifacts / "issue-queue-after-keys.png"), full_page=False)
 
@@ -129,7 +133,8 @@ def test_reviewer_accepts_keeps_and_marks_by_keyboard(
     assert [resolutions[i.pk] for i in ranked[:4]] == ["accepted", "kept", "ambiguous", "ambiguous"]
     ranked[2].item.refresh_from_db()
     assert ranked[2].item.relabel_requested_at is not None
-    assert project.guidelines.get(published_at__isnull=True).examples.get().item == ranked[3].item
+    example = project.guidelines.get(published_at__isnull=True).examples.get()
+    assert (example.item, example.label.name) == (ranked[3].item, chosen)
     assert page.evaluate("window.pwned") is None
     hostile = page.locator("li.issue", has_text="y0 ")
     expect(hostile.locator(".item-text")).to_have_text(

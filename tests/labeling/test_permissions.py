@@ -81,6 +81,8 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "analysis:agreement": {"GET": REVIEWER, "POST": REVIEWER},
     "analysis:disagreements": {"GET": REVIEWER},
     "analysis:issues": {"GET": REVIEWER},
+    "analysis:issue_example": {"POST": REVIEWER},
+    "analysis:item": {"GET": REVIEWER},
     "analysis:baselines": {"GET": REVIEWER, "POST": REVIEWER},
     "analysis:slices": {"GET": REVIEWER, "POST": REVIEWER},
     "analysis:drift": {"GET": REVIEWER, "POST": REVIEWER},
@@ -137,6 +139,7 @@ PATH_VALUES_BY_ROUTE: dict[str, dict] = {
     "api-dataset": {"version_id": dataset_version},
     "api-dataset-diff": {"a": dataset_version, "b": dataset_version},
     "api-issue-resolve": {"issue_id": label_issue},
+    "analysis:issue_example": {"issue_id": label_issue},
 }
 
 PROJECT_ROUTE = re.compile(r"^\^?(api/v1/)?projects/(<|\(\?P<)")

@@ -1,5 +1,6 @@
 // Keyboard-first review queue of likely label errors (templates/analysis/issues.html).
-// a accept, g keep, m ambiguous (relabel), e ambiguous + worked example, j/k or arrows move.
+// a accept, g keep, m ambiguous (relabel), e ambiguous + worked example (the reviewer picks
+// the label; Ctrl+Enter adds it, Escape closes the form), j/k or arrows move.
 (function () {
   "use strict";
   const list = document.getElementById("issue-list");
@@ -39,14 +40,26 @@
     ambiguous: "Ambiguous",
   };
 
-  async function resolve(row, body) {
+  // Accept, keep and ambiguous go to the REST resolve endpoint as JSON.
+  function resolve(row, body) {
+    return send(row, row.dataset.resolveUrl, {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  }
+
+  // POST to `url`; on success show the new resolution on the row. Answers true when saved.
+  async function send(row, url, request) {
     row.classList.add("busy");
     try {
-      const response = await fetch(row.dataset.resolveUrl, {
+      const response = await fetch(url, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify(body),
+        body: request.body,
+        headers: Object.assign(
+          { Accept: "application/json", "X-CSRFToken": csrfToken() },
+          request.headers || {}
+        ),
       });
       const answer = await response.json().catch(() => ({}));
       if (!response.ok) {
@@ -77,7 +90,7 @@
   function openExample(row) {
     const form = row.querySelector(".example-form");
     form.hidden = false;
-    form.querySelector("textarea").focus();
+    form.elements.label.focus();
   }
 
   async function act(index, action) {
@@ -98,18 +111,18 @@
       if (button) act(index, button.dataset.action);
       else if (!event.target.closest("form")) select(index, false);
     });
-    row.querySelector(".example-form").addEventListener("submit", async (event) => {
+    const form = row.querySelector(".example-form");
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const form = event.target;
-      const ok = await resolve(row, {
-        action: "ambiguous",
-        add_example: true,
-        relabel: form.elements.relabel.checked,
-        why: form.elements.why.value,
-      });
-      if (ok) {
+      if (await send(row, form.action, { body: new FormData(form) })) {
         form.hidden = true;
         select(nextOpen(index));
+      }
+    });
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        form.requestSubmit(); // runs the browser's checks first (a label and a reason)
       }
     });
   });

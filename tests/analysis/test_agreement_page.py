@@ -1,0 +1,81 @@
+"""The agreement report's defaults and scales: the confusion opens on the annotator compared
+most, count colour scales start at 0, and the alpha axis holds every interval."""
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from analysis import figures
+from analysis.models import AnalysisRun
+from analysis.tasks import run_agreement
+from labeling.models import Annotation, Item
+from tests.factories import add_member, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def report(make_user):
+    """'aaron' labels 6 items nobody else does; 'bea' and 'cy' share 30 and mostly disagree
+    (alpha below 0, so its interval reaches below 0)."""
+    manager = make_user("mgr")
+    project = make_project(manager, labels=("a", "b", "c"))
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"i{n}", data={"text": f"t{n}"}) for n in range(36)
+    )
+    items = list(project.items.order_by("id"))
+    labels = list(project.labels.order_by("order", "id"))
+    guideline = project.current_guideline()
+    aaron, bea, cy = (add_member(project, name) for name in ("aaron", "bea", "cy"))
+    rng = np.random.default_rng(1)
+    rows = [
+        Annotation(project=project, item=item, annotator=aaron, guideline=guideline,
+                   label=labels[0])
+        for item in items[30:]
+    ]  # fmt: skip
+    for n, item in enumerate(items[:30]):
+        first = int(rng.integers(0, 3))
+        second = first if n % 6 == 0 else (first + 1) % 3
+        rows += [
+            Annotation(project=project, item=item, annotator=bea, guideline=guideline,
+                       label=labels[first]),
+            Annotation(project=project, item=item, annotator=cy, guideline=guideline,
+                       label=labels[second]),
+        ]  # fmt: skip
+    Annotation.objects.bulk_create(rows)
+    run = AnalysisRun.objects.create(project=project, kind="agreement", params={})
+    run_agreement(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    client = Client()
+    client.force_login(manager)
+    return project, run, client.get(f"/projects/{project.pk}/agreement/")
+
+
+def test_confusion_opens_on_the_annotator_compared_with_the_others_most(report):
+    _, run, response = report
+    compared = {row["annotator"]: row["n"] for row in run.result["per_annotator"]}
+    assert compared["aaron"] == 0 and compared["bea"] == compared["cy"] == 30
+    assert run.result["confusion"]["annotators"][0]["annotator"] == "aaron"  # listed first
+    assert response.context["confusion_annotator"] == "bea"  # most compared, then by name
+    assert 'value="bea" selected' in response.content.decode()
+
+
+def test_count_colour_scales_start_at_zero(report):
+    _, _, response = report
+    trace = response.context["confusion_figure"]["data"][0]
+    assert trace["zmin"] == 0 and trace["zmax"] == max(map(max, trace["z"]))
+    heatmap = figures.confusion_heatmap(
+        ["x", "y"], [[5, 9], [7, 6]], title="t", rows="r", columns="c"
+    )["data"][0]
+    assert (heatmap["zmin"], heatmap["zmax"]) == (0, 9)
+
+
+def test_alpha_axis_holds_every_interval(report):
+    _, run, response = report
+    versions = run.result["by_guideline_version"]
+    lows = [v["alpha_ci"][0] for v in versions]
+    highs = [v["alpha_ci"][1] for v in versions]
+    assert min(lows) < -0.1  # the case that used to be clipped
+    low, high = response.context["version_figure"]["layout"]["yaxis"]["range"]
+    assert low < min(lows) and high > max([1.0, *highs])

@@ -1,0 +1,174 @@
+"""The Issues page: it renders for every run (ties included), says when the ranking rests on
+too few items, and adds worked examples with the label the reviewer chose."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from analysis.metrics.label_issues import MIN_MODEL_ITEMS
+from analysis.models import AnalysisRun, LabelIssue
+from analysis.tasks import run_label_issues
+from labeling.models import Annotation, Item, Membership, WorkedExample
+from tests.factories import add_member, make_project
+
+pytestmark = pytest.mark.django_db
+
+
+def crowd_project(manager, n_items, *, tie_on_first=True):
+    """Three classes, two annotators on every item; they split on the first item (a tie)."""
+    project = make_project(manager, labels=("cat", "dog", "bird"), overlap=2)
+    Item.objects.bulk_create(
+        Item(project=project, external_id=f"p{n}", data={"text": f"photo {n}"})
+        for n in range(n_items)
+    )
+    ann = add_member(project, "ann")
+    bob = add_member(project, "bob")
+    cat, dog, bird = project.labels.order_by("order", "id")
+    guideline = project.current_guideline()
+    rows = []
+    for n, item in enumerate(project.items.order_by("id")):
+        first = [cat, dog, bird][n % 3]
+        second = dog if (n == 0 and tie_on_first) else first
+        for annotator, label in ((ann, first), (bob, second)):
+            rows.append(
+                Annotation(
+                    project=project,
+                    item=item,
+                    annotator=annotator,
+                    guideline=guideline,
+                    label=label,
+                )
+            )
+    Annotation.objects.bulk_create(rows)
+    return project
+
+
+def finished_run(project, params):
+    run = AnalysisRun.objects.create(project=project, kind="label_issues", params=params)
+    run_label_issues(run.pk)  # the task body, in this process
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    return run
+
+
+def reviewer_client(project, make_user):
+    make_user("rev")
+    add_member(project, "rev", Membership.Role.REVIEWER)
+    client = Client()
+    client.login(username="rev", password="pw-for-tests-123")
+    return client
+
+
+def test_page_renders_when_the_newest_run_flagged_a_tie(make_user):
+    project = crowd_project(make_user(), 12)
+    run = finished_run(project, {"model": "none"})
+    tie = LabelIssue.objects.get(run=run, item__external_id="p0")
+    assert tie.given_label_id is None and tie.is_issue
+    client = reviewer_client(project, make_user)
+
+    response = client.get(f"/projects/{project.pk}/issues/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="run-issues"' in html  # the "Find label issues" button is always there
+    row = re.search(rf'data-issue-id="{tie.pk}".*?</li>', html, re.S).group(0)
+    assert "(tie)" in row
+    # The worked-example form offers every class and preselects none: the reviewer chooses.
+    select = row.split('name="label"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\w+)"', select) == ["cat", "dog", "bird"]
+    assert re.findall(r"<option[^>]*selected", select) == ['<option value="" disabled selected']
+
+
+def test_a_ranking_learned_from_too_few_items_says_so(make_user):
+    project = crowd_project(make_user(), 12)
+    run = finished_run(project, {"model": "none"})
+    client = reviewer_client(project, make_user)
+
+    html = client.get(f"/projects/{project.pk}/issues/").content.decode()
+
+    assert run.result["n_items"] == 12 < MIN_MODEL_ITEMS
+    assert f"Too few items to judge (n={run.result['n_items']})" in html
+    assert f"at least {MIN_MODEL_ITEMS}" in html
+    # Flagged rows are not called likely errors.
+    assert 'class="badge bad">likely error' not in html
+    assert 'class="badge warn" title="Too few items to judge (n=12)">flagged' in html
+
+
+def test_a_ranking_learned_from_enough_items_has_no_banner(make_user):
+    project = crowd_project(make_user(), MIN_MODEL_ITEMS + 2)
+    finished_run(project, {"model": "none"})
+    client = reviewer_client(project, make_user)
+
+    html = client.get(f"/projects/{project.pk}/issues/").content.decode()
+
+    assert "Too few items to judge" not in html
+    assert 'class="badge bad">likely error' in html
+
+
+def test_worked_example_takes_the_label_the_reviewer_chose(make_user):
+    project = crowd_project(make_user(), 12)
+    run = finished_run(project, {"model": "none"})
+    issue = LabelIssue.objects.get(run=run, item__external_id="p0")
+    client = reviewer_client(project, make_user)
+    url = f"/projects/{project.pk}/issues/{issue.pk}/example/"
+
+    refused = client.post(url, {"label": "bird", "why": ""}, headers={"accept": "application/json"})
+    assert refused.status_code == 400 and "why" in refused.json()
+    assert not WorkedExample.objects.exists()
+
+    answer = client.post(
+        url,
+        {"label": "bird", "why": "Feathers and a beak.", "relabel": "on"},
+        headers={"accept": "application/json"},
+    )
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["resolution"] == "ambiguous"
+    example = WorkedExample.objects.get()
+    assert (example.item.external_id, example.label.name) == ("p0", "bird")
+    assert example.why == "Feathers and a beak."
+    issue.refresh_from_db()
+    assert issue.resolution == "ambiguous"
+    assert issue.item.relabel_requested_at is not None
+
+
+def test_annotators_cannot_add_examples_from_the_issue_queue(make_user):
+    project = crowd_project(make_user(), 12)
+    run = finished_run(project, {"model": "none"})
+    issue = LabelIssue.objects.filter(run=run).first()
+    client = Client()
+    client.login(username="ann", password="pw-for-tests-123")
+    response = client.post(
+        f"/projects/{project.pk}/issues/{issue.pk}/example/", {"label": "cat", "why": "x"}
+    )
+    assert response.status_code == 403
+    assert not WorkedExample.objects.exists()
+
+
+def test_queries_do_not_grow_with_the_rows_shown(make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small = crowd_project(make_user(), 6, tie_on_first=True)
+    finished_run(small, {"model": "none"})
+    client = reviewer_client(small, make_user)
+    client.get(f"/projects/{small.pk}/issues/?all=1")
+    with CaptureQueriesContext(connection) as few:
+        client.get(f"/projects/{small.pk}/issues/?all=1")
+    Item.objects.bulk_create(
+        Item(project=small, external_id=f"q{n}", data={"text": f"more {n}"}) for n in range(30)
+    )
+    ann, bob = (small.memberships.get(user__username=u).user for u in ("ann", "bob"))
+    cat = small.labels.get(name="cat")
+    Annotation.objects.bulk_create(
+        Annotation(project=small, item=item, annotator=user, guideline=small.current_guideline(),
+                   label=cat)
+        for item in small.items.filter(external_id__startswith="q")
+        for user in (ann, bob)
+    )  # fmt: skip
+    finished_run(small, {"model": "none"})
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(f"/projects/{small.pk}/issues/?all=1").content.decode()
+    assert html.count('<li class="issue') == 36
+    assert len(many) == len(few) <= 15, [q["sql"][:90] for q in many.captured_queries]
