@@ -15,11 +15,18 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from analysis.models import AnalysisRun, ItemDisagreement
+from analysis import figures
+from analysis.models import AnalysisRun, ItemDisagreement, PredictionSet
 from analysis.services.agreement import agreement_params
+from analysis.services.baselines import baseline_params
+from analysis.services.drift import drift_params
 from analysis.services.runs import BrokerUnavailable, run_create
-from labeling.models import Annotation, Item, Review
+from analysis.services.slices import slice_params
+from labeling.models import Annotation, ImportBatch, Item, Review
 from labeling.permissions import REVIEWER, project_for
+from labeling.services.guidelines import worked_example_add
+from labeling.services.relabeling import relabel_request
+from labeling.services.reviewing import review_set
 
 HEATMAP_ANNOTATORS = 25
 DISAGREEMENTS_PER_PAGE = 25
@@ -147,9 +154,7 @@ def agreement(request, pk):
             request, project, AnalysisRun.Kind.AGREEMENT, params, "analysis:agreement"
         )
     runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.AGREEMENT)
-    latest = (
-        runs.filter(status=AnalysisRun.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
-    )
+    latest = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.AGREEMENT)
     newest = runs.order_by("-created_at", "-id").first()
     # Show the newest run's progress (or its failure) unless it is the report shown below.
     status_run = newest if newest is not None and newest != latest else None
@@ -203,18 +208,12 @@ def _disagreement_action(request, project):
     labels = [v for v in request.POST.getlist("label") if v != ""]
     label = labels if project.is_multi_label else (labels[0] if labels else None)
     if action == "resolve":
-        from labeling.services.reviewing import review_set
-
         review_set(item=item, reviewer=request.user, label=label, note=request.POST.get("note", ""))
         return f"Item {item.external_id} resolved."
     if action == "relabel":
-        from labeling.services.relabeling import relabel_request
-
         relabel_request(project=project, item_ids=[item.pk], user=request.user)
         return f"Item {item.external_id} sent back to be labeled again."
     if action == "example":
-        from labeling.services.guidelines import worked_example_add
-
         worked_example_add(
             project=project,
             item=item,
@@ -240,13 +239,7 @@ def disagreements(request, pk):
         query = request.POST.get("return_query", "")
         url = reverse("analysis:disagreements", args=[project.pk])
         return redirect(f"{url}?{query}" if query else url)
-    run = (
-        AnalysisRun.objects.filter(
-            project=project, kind=AnalysisRun.Kind.AGREEMENT, status=AnalysisRun.Status.SUCCEEDED
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+    run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.AGREEMENT)
     context = {"project": project, "run": run, "labels": list(project.labels.all())}
     if run is not None:
         rows = (
@@ -285,16 +278,12 @@ def disagreements(request, pk):
 def _runs_of(project, kind: str) -> tuple[AnalysisRun | None, AnalysisRun | None]:
     """(newest succeeded run shown as the report, newest run when it is another one)."""
     runs = AnalysisRun.objects.filter(project=project, kind=kind)
-    latest = (
-        runs.filter(status=AnalysisRun.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
-    )
+    latest = AnalysisRun.objects.latest_succeeded(project, kind)
     newest = runs.order_by("-created_at", "-id").first()
     return latest, (newest if newest is not None and newest != latest else None)
 
 
 def _model_names(project) -> list[str]:
-    from analysis.models import PredictionSet
-
     names = list(
         PredictionSet.objects.filter(project=project)
         .order_by("model")
@@ -322,9 +311,6 @@ def _run_page(request, project, kind: str, page: str, clean) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def baselines(request, pk):
-    from analysis import figures
-    from analysis.services.baselines import baseline_params
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(
@@ -388,9 +374,6 @@ def _slice_links(project, row: dict) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def slices(request, pk):
-    from analysis import figures
-    from analysis.services.slices import slice_params
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(request, project, AnalysisRun.Kind.SLICES, "analysis:slices", slice_params)
@@ -452,10 +435,6 @@ def slices(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def drift(request, pk):
-    from analysis import figures
-    from analysis.services.drift import drift_params
-    from labeling.models import ImportBatch
-
     project = project_for(request.user, pk, min_role=REVIEWER, api=False)
     if request.method == "POST":
         return _run_page(

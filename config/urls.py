@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("labeling.api.urls")),
     path("api/v1/", include("analysis.api.urls")),
     path("", include("analysis.urls")),
+    path("", include("analysis.exports.urls")),
     path("", include("labeling.urls")),
 ]
 

@@ -1,24 +1,15 @@
 """Reads that are more than a one-line filter."""
 
+import datetime as dt
+
+import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from labeling import rawsql
-from labeling.models import Item, Project
-
-
-def newest_label_issue_run(*, project: Project):
-    """The newest succeeded label-issue run of a project, or None."""
-    from analysis.models import AnalysisRun
-
-    return (
-        AnalysisRun.objects.filter(
-            project=project,
-            kind=AnalysisRun.Kind.LABEL_ISSUES,
-            status=AnalysisRun.Status.SUCCEEDED,
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+from labeling.models import Annotation, Guideline, Item, LabelClass, Lease, Project
 
 
 def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[str, set[str]]:
@@ -95,8 +86,6 @@ def current_guideline(*, project: Project, with_text: bool = True):
 
     `with_text=False` leaves out the body and changelog (hot paths need only id and version).
     """
-    from labeling.models import Guideline
-
     if not with_text and hasattr(project, "current_guideline_id"):
         # `permissions.project_for` read it with the project, in the same statement.
         if project.current_guideline_id is None:
@@ -122,8 +111,6 @@ def current_guideline(*, project: Project, with_text: bool = True):
 
 def annotation_rows_for_api(*, project: Project, filters: dict):
     """Annotations of a project for the API list, oldest first (filters already role-checked)."""
-    from labeling.models import Annotation
-
     return (
         Annotation.objects.filter(project=project, **filters)
         .select_related("item", "annotator", "guideline")
@@ -141,8 +128,6 @@ def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> li
 
     `names`: {class id: name} when the caller has them already.
     """
-    from labeling.models import LabelClass
-
     if names is None:
         names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
     return [
@@ -171,10 +156,6 @@ def labeling_progress(*, project: Project, annotator, guideline) -> dict:
     `remaining`: items whose current round still needs annotations; `complete`: the others.
     Two index-only counts (annotation (project, annotator), item_queue_idx).
     """
-    from django.db.models import Count, Q
-
-    from labeling.models import Annotation
-
     mine = Annotation.objects.filter(
         project=project, annotator=annotator, guideline=guideline
     ).count()
@@ -199,15 +180,6 @@ def labeling_dashboard(*, project: Project, guideline) -> dict:
     median_seconds}], throughput [{period, n}] with hourly periods for spans up to three days,
     daily beyond.
     """
-    import datetime as dt
-
-    import numpy as np
-    from django.contrib.auth import get_user_model
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from labeling.models import Annotation, Lease
-
     now = timezone.now()
     counts = Item.objects.filter(project=project).aggregate(
         not_started=Count("id", filter=Q(done_count=0)),

@@ -1,11 +1,17 @@
-"""Every export is recorded; a version downloads byte-identical; diffs list changed labels."""
+"""Dataset versions (analysis/exports/versions.py): every export is recorded, a version
+downloads byte-identical, diffs list changed labels, and the model's move from labeling to
+analysis kept existing rows."""
 
 import hashlib
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
-from labeling.models import DatasetVersion, Membership, Review
+from analysis.models import DatasetVersion
+from labeling.models import Membership, Review
 from tests.factories import add_member, load_crowd_answers, make_project
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +47,7 @@ def test_export_is_recorded_and_downloads_again_byte_identical(duck, fmt):
     assert version.created_by == reviewer
     assert version.guideline_version == 1
 
-    again, response = download(client, f"/api/v1/projects/{project.pk}/crowd_data/{version.pk}/")
+    again, response = download(client, f"/api/v1/projects/{project.pk}/datasets/{version.pk}/")
     assert again == body
     assert response["X-Concord-Sha256"] == version.sha256
     assert DatasetVersion.objects.filter(project=project).count() == 1  # not a new version
@@ -51,7 +57,7 @@ def test_versions_are_listed_newest_first_with_their_facts(duck):
     project, reviewer, client = duck
     download(client, f"/api/v1/projects/{project.pk}/export/", format="csv")
     download(client, f"/api/v1/projects/{project.pk}/export/", format="parquet", min_agreement=0.8)
-    listed = client.get(f"/api/v1/projects/{project.pk}/crowd_data/").json()
+    listed = client.get(f"/api/v1/projects/{project.pk}/datasets/").json()
     assert listed["count"] == 2
     newest, oldest = listed["results"]
     assert newest["format"] == "parquet" and oldest["format"] == "csv"
@@ -59,7 +65,7 @@ def test_versions_are_listed_newest_first_with_their_facts(duck):
     assert 0 < newest["row_count"] < oldest["row_count"] == 108
     assert len(newest["sha256"]) == 64 and newest["complete"] is True
     assert newest["created_by"] == "rev" and newest["runs"] == []
-    assert newest["download"] == f"/api/v1/projects/{project.pk}/crowd_data/{newest['id']}/"
+    assert newest["download"] == f"/api/v1/projects/{project.pk}/datasets/{newest['id']}/"
 
 
 def test_diff_lists_the_items_whose_label_changed(duck):
@@ -77,11 +83,11 @@ def test_diff_lists_the_items_whose_label_changed(duck):
         Review.objects.create(item=item, reviewer=reviewer, label=labels[flipped])
     _, second = download(client, url, labels="majority")
     a, b = first["X-Concord-Dataset-Version"], second["X-Concord-Dataset-Version"]
-    diff = client.get(f"/api/v1/projects/{project.pk}/crowd_data/{a}/diff/{b}/").json()
+    diff = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/{b}/").json()
     assert diff["count"] == 3 and diff["added"] == 0 and diff["removed"] == 0
     changed = {row["external_id"]: (row["label_a"], row["label_b"]) for row in diff["results"]}
     assert changed == {e: (m, "1" if m == "0" else "0") for e, m in before.items()}
-    same = client.get(f"/api/v1/projects/{project.pk}/crowd_data/{a}/diff/{a}/").json()
+    same = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/{a}/").json()
     assert same["count"] == 0
 
 
@@ -91,7 +97,7 @@ def test_diff_counts_items_that_left_the_dataset(duck):
     _, everything = download(client, url)
     _, strict = download(client, url, min_agreement=0.9)
     a, b = everything["X-Concord-Dataset-Version"], strict["X-Concord-Dataset-Version"]
-    diff = client.get(f"/api/v1/projects/{project.pk}/crowd_data/{a}/diff/{b}/").json()
+    diff = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/{b}/").json()
     kept = DatasetVersion.objects.get(pk=b).row_count
     assert diff["removed"] == 108 - kept > 0 and diff["count"] == 0
 
@@ -103,16 +109,42 @@ def test_data_changes_change_the_download(duck):
     item = project.items.order_by("id").first()
     item.data = {"text": "edited"}
     item.save()
-    again, _ = download(client, f"/api/v1/projects/{project.pk}/crowd_data/{version}/")
+    again, _ = download(client, f"/api/v1/projects/{project.pk}/datasets/{version}/")
     assert again != body and b"edited" in again
 
 
 def test_unknown_versions_and_other_projects_answer_404(duck, make_user):
     project, reviewer, client = duck
     other = make_project(make_user(), labels=("x",))
-    assert client.get(f"/api/v1/projects/{project.pk}/crowd_data/999999/").status_code == 404
-    assert client.get(f"/api/v1/projects/{other.pk}/crowd_data/").status_code == 404
+    assert client.get(f"/api/v1/projects/{project.pk}/datasets/999999/").status_code == 404
+    assert client.get(f"/api/v1/projects/{other.pk}/datasets/").status_code == 404
     _, response = download(client, f"/api/v1/projects/{project.pk}/export/")
     a = response["X-Concord-Dataset-Version"]
-    missing = client.get(f"/api/v1/projects/{project.pk}/crowd_data/{a}/diff/999999/")
+    missing = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/999999/")
     assert missing.status_code == 404 and "detail" in missing.json()
+
+
+# --- the model's move from labeling to analysis keeps the table and its rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_versions_recorded_before_the_move_to_analysis_keep_their_rows(make_user):
+    project = make_project(make_user("boss"), labels=("0", "1"))
+    content_type = ContentType.objects.get_for_model(DatasetVersion)
+    before = [("labeling", "0001_initial"), ("analysis", "0001_initial")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old_apps = executor.loader.project_state(before).apps
+        recorded = old_apps.get_model("labeling", "DatasetVersion").objects.create(
+            project_id=project.pk, params={"format": "csv"}, format="csv", row_count=7
+        )
+        assert ContentType.objects.get(pk=content_type.pk).app_label == "labeling"
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert DatasetVersion._meta.db_table == "labeling_datasetversion"
+    moved = DatasetVersion.objects.get(pk=recorded.pk)
+    assert (moved.project_id, moved.format, moved.row_count) == (project.pk, "csv", 7)
+    ContentType.objects.clear_cache()
+    assert ContentType.objects.get_for_model(DatasetVersion).pk == content_type.pk
