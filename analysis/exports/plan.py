@@ -29,17 +29,24 @@ class DatasetExport:
     """An export of one project with one set of parameters (and its version, when recorded)."""
 
     def __init__(
-        self, *, project: Project, params: ExportParams, version: DatasetVersion | None = None
+        self,
+        *,
+        project: Project,
+        params: ExportParams,
+        version: DatasetVersion | None = None,
+        typed_columns: bool | None = None,
     ):
+        """typed_columns: look up the JSON value types of the data/metadata columns (None: as
+        the format needs; the preview shows typed values whatever the format)."""
         self.project = project
         self.params = params
         self.version = version
         self.file_format = FORMATS[params.format]
+        if typed_columns is None:
+            typed_columns = self.file_format.typed_columns
         self.decisions: LabelDecisions = label_decisions(project=project, params=params)
         self.columns = (
-            []
-            if self.by_annotation
-            else json_columns(project=project, types=self.file_format.typed_columns)
+            [] if self.by_annotation else json_columns(project=project, types=typed_columns)
         )
         self.row_count = 0
         self.sha256 = ""
@@ -88,7 +95,7 @@ class DatasetExport:
             yield page
 
     def preview(self, n: int = 20) -> list[tuple]:
-        """The first n rows (typed values in header order), for the export page."""
+        """The first n rows in header order, for the export page (made with typed_columns)."""
         out: list[tuple] = []
         for page in self.pages(typed=True):
             out.extend(itertools.islice(page.rows(), n - len(out)))

@@ -225,7 +225,7 @@ def item_pages(
                 fetched = cursor.fetchall()
         # The range holds items the filters left out, and kept items may have been deleted
         # since the decisions were made: take the kept ones that are still there.
-        fetched_ids = np.fromiter((r[0] for r in fetched), dtype=np.int64, count=len(fetched))
+        fetched_ids = np.fromiter(map(itemgetter(0), fetched), dtype=np.int64, count=len(fetched))
         at, present = positions(fetched_ids, ids)
         if not present.all():
             page_positions, at = page_positions[present], at[present]

@@ -101,7 +101,7 @@ def export_page(request, pk):
     errors, plan, preview = {}, None, []
     try:
         params = export_params_parse(request.GET, project=project)
-        plan = DatasetExport(project=project, params=params)
+        plan = DatasetExport(project=project, params=params, typed_columns=True)
         preview = [
             [preview_cell(column, value) for column, value in zip(plan.header, row, strict=True)]
             for row in plan.preview(PREVIEW_ROWS)
