@@ -10,4 +10,5 @@ class AnalysisRunAdmin(admin.ModelAdmin):
 
 
 admin.site.register(models.PredictionSet)
+admin.site.register(models.DatasetVersion)
 admin.site.register(models.WorkerHeartbeat)

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.db import connections
 from django.db.models import Exists, OuterRef
+from django.db.models.fields.json import KT
+from django.db.models.functions import Length
 
-from labeling.models import Annotation, Guideline, Item, LabelClass, Project
+from analysis.models import AnalysisRun, LabelIssue, Prediction, PredictionSet
+from labeling.models import Annotation, Guideline, Item, LabelClass, Project, Review
 
 CHUNK = 50_000
 
@@ -64,8 +68,6 @@ def int_rows(queryset, *, width: int) -> np.ndarray:
     Read through a server-side cursor in CHUNK-row blocks straight into one preallocated
     array: no Django row objects, about 3x faster than iterating the queryset.
     """
-    from django.db import connections
-
     n = queryset.count()
     out = np.empty((n, width), dtype=np.int64)
     extra = []
@@ -180,8 +182,6 @@ def predictions(*, project: Project, model: str) -> tuple[np.ndarray, np.ndarray
     when the project has no predictions under that model name, ValueError when a project label
     is missing from the stored classes.
     """
-    from analysis.models import Prediction, PredictionSet
-
     prediction_set = PredictionSet.objects.filter(project=project, model=model).first()
     if prediction_set is None:
         raise LookupError(f"The project has no predictions named {model!r}.")
@@ -308,9 +308,6 @@ def item_attributes(
 ) -> ItemAttributes:
     """Metadata, text length and batch of a project's items (optionally one batch or a
     creation-time window [created_from, created_before)), streamed in id order."""
-    from django.db.models.fields.json import KT
-    from django.db.models.functions import Length
-
     queryset = Item.objects.filter(project=project)
     if batch_id is not None:
         queryset = queryset.filter(batch_id=batch_id)
@@ -358,8 +355,6 @@ def reviews(
     Returns review (n,) int64 class index (-1 not reviewed) and reviewer_annotator (n,)
     int64: the reviewer's position in `annotator_ids` (ascending), -1 when not among them.
     """
-    from labeling.models import Review
-
     review = np.full(len(item_ids), -1, dtype=np.int64)
     reviewer = np.full(len(item_ids), -1, dtype=np.int64)
     rows = Review.objects.filter(item__project=project, label__isnull=False).values_list(
@@ -387,20 +382,10 @@ def issue_flags(*, project: Project, item_ids: np.ndarray) -> tuple[np.ndarray |
     Returns ((n,) float64: 1.0 flagged, 0.0 checked and fine, NaN not checked; the run id),
     or (None, None) when the project has no such run.
     """
-    from analysis.models import AnalysisRun, LabelIssue
-
-    run_id = (
-        AnalysisRun.objects.filter(
-            project=project,
-            kind=AnalysisRun.Kind.LABEL_ISSUES,
-            status=AnalysisRun.Status.SUCCEEDED,
-        )
-        .order_by("-finished_at", "-id")
-        .values_list("id", flat=True)
-        .first()
-    )
-    if run_id is None:
+    run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
+    if run is None:
         return None, None
+    run_id = run.pk
     flags = np.full(len(item_ids), np.nan)
     rows = LabelIssue.objects.filter(run_id=run_id).values_list("item_id", "is_issue")
     flat = np.fromiter(
@@ -433,10 +418,6 @@ def annotator_seconds(*, project: Project, version: int | None = None) -> dict[i
 
 def annotation_versions(*, project: Project) -> list[int]:
     """The guideline versions the project's annotations were made under, oldest first."""
-    from django.db.models import Exists, OuterRef
-
-    from labeling.models import Guideline
-
     # One index probe per version instead of a DISTINCT over every annotation.
     used = Annotation.objects.filter(project=project, guideline=OuterRef("pk"))
     return sorted(

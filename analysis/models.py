@@ -1,10 +1,21 @@
-"""Quality analytics: analysis runs and their result tables, uploaded model predictions."""
+"""Quality analytics: analysis runs and their result tables, uploaded model predictions, and
+the dataset versions that exports record (analysis.exports)."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from labeling.models import Item, LabelClass, Project
+
+
+class AnalysisRunQuerySet(models.QuerySet):
+    def latest_succeeded(self, project: Project, kind: str) -> "AnalysisRun | None":
+        """The newest succeeded run of `kind` in the project (by finish time), or None."""
+        return (
+            self.filter(project=project, kind=kind, status=AnalysisRun.Status.SUCCEEDED)
+            .order_by("-finished_at", "-id")
+            .first()
+        )
 
 
 class AnalysisRun(models.Model):
@@ -38,6 +49,8 @@ class AnalysisRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AnalysisRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -190,3 +203,29 @@ class WorkerHeartbeat(models.Model):
 
     class Meta:
         ordering = ["-seen_at", "-id"]
+
+
+class DatasetVersion(models.Model):
+    """A recorded export: enough to reproduce it and to diff it against another.
+
+    Moved here from the labeling app with its table (`labeling_datasetversion`) and rows kept:
+    see migrations analysis 0002 and labeling 0002.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    params = models.JSONField(default=dict)
+    format = models.CharField(max_length=16)
+    row_count = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    runs = models.JSONField(default=list, blank=True)
+    # item id -> label snapshot (compressed numpy arrays) used for diffs between versions.
+    label_snapshot = models.BinaryField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "labeling_datasetversion"
+        ordering = ["-created_at", "-id"]

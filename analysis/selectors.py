@@ -9,19 +9,6 @@ from labeling.filters import filter_by_metadata, metadata_filters
 from labeling.models import Annotation, AnnotationRevision, Item, Project, Review
 
 
-def latest_label_issue_run(*, project: Project) -> AnalysisRun | None:
-    """The newest succeeded label-issue run of the project, or None."""
-    return (
-        AnalysisRun.objects.filter(
-            project=project,
-            kind=AnalysisRun.Kind.LABEL_ISSUES,
-            status=AnalysisRun.Status.SUCCEEDED,
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
-
-
 def label_issue_rows(*, run: AnalysisRun, filters) -> QuerySet[LabelIssue]:
     """The run's rows, ranked, narrowed by query parameters.
 

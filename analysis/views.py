@@ -174,9 +174,7 @@ def agreement(request, pk):
             request, project, AnalysisRun.Kind.AGREEMENT, params, "analysis:agreement"
         )
     runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.AGREEMENT)
-    latest = (
-        runs.filter(status=AnalysisRun.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
-    )
+    latest = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.AGREEMENT)
     newest = runs.order_by("-created_at", "-id").first()
     # Show the newest run's progress (or its failure) unless it is the report shown below.
     status_run = newest if newest is not None and newest != latest else None
@@ -253,16 +251,6 @@ def _disagreement_action(request, project):
     raise ValidationError({"action": "Choose resolve, relabel or example."})
 
 
-def _latest_agreement_run(project) -> AnalysisRun | None:
-    return (
-        AnalysisRun.objects.filter(
-            project=project, kind=AnalysisRun.Kind.AGREEMENT, status=AnalysisRun.Status.SUCCEEDED
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
-
-
 def _disagreement_rows(rows: list[ItemDisagreement], labels) -> list[tuple]:
     """(row, [(annotator, label, version)], review) per row, in two queries for any number."""
     item_ids = [row.item_id for row in rows]
@@ -297,7 +285,7 @@ def disagreements(request, pk):
         except (ValidationError, PermissionDenied) as exc:
             message = _error_text(exc) if isinstance(exc, ValidationError) else str(exc)
             ok = False
-        run = _latest_agreement_run(project)
+        run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.AGREEMENT)
         row = (
             ItemDisagreement.objects.filter(run=run, item_id=request.POST.get("item"))
             .select_related("item")
@@ -323,7 +311,7 @@ def disagreements(request, pk):
         url = reverse("analysis:disagreements", args=[project.pk])
         anchor = f"#item-{row.item_id}" if row is not None else ""
         return redirect(f"{url}?{query}{anchor}" if query else f"{url}{anchor}")
-    run = _latest_agreement_run(project)
+    run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.AGREEMENT)
     context = {"project": project, "run": run, "labels": labels}
     if run is not None:
         rows = (
@@ -371,9 +359,7 @@ def item(request, pk, item_id):
 def _runs_of(project, kind: str) -> tuple[AnalysisRun | None, AnalysisRun | None]:
     """(newest succeeded run shown as the report, newest run when it is another one)."""
     runs = AnalysisRun.objects.filter(project=project, kind=kind)
-    latest = (
-        runs.filter(status=AnalysisRun.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
-    )
+    latest = AnalysisRun.objects.latest_succeeded(project, kind)
     newest = runs.order_by("-created_at", "-id").first()
     return latest, (newest if newest is not None and newest != latest else None)
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from analysis.metrics.intervals import wilson_interval
 from analysis.metrics.label_issues import MIN_MODEL_ITEMS
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
-from analysis.selectors import label_issue_rows, latest_label_issue_run, metadata_keys
+from analysis.selectors import label_issue_rows, metadata_keys
 from analysis.services.issue_examples import issue_example_add
 from analysis.services.label_issues import BUILTIN, NO_MODEL, label_issue_params
 from analysis.services.runs import run_create
@@ -81,7 +81,7 @@ def issues(request, pk):
     if request.method == "POST":
         return _start(request, project)
     runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.LABEL_ISSUES)
-    run = latest_label_issue_run(project=project)
+    run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
     newest = runs.order_by("-created_at", "-id").first()
     context = {
         "project": project,

@@ -26,6 +26,9 @@ first request). `stream_rows_per_s` counts from the first byte on, i.e. without 
 labels. The machine's load average is reported because the machine may be shared.
 
 Prints JSON.
+
+The project's modules are imported inside the functions: they need Django set up first
+(`benchdb.setup_django`), which happens once the command line has named the database.
 """
 
 import argparse
@@ -91,7 +94,8 @@ def child_export(project_id: int, fmt: str) -> dict:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from labeling.models import DatasetVersion
+    from analysis.exports.params import ExportParams
+    from analysis.models import DatasetVersion
 
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-reviewer"))
@@ -99,7 +103,7 @@ def child_export(project_id: int, fmt: str) -> dict:
     start = time.perf_counter()
     response = client.get(
         f"/api/v1/projects/{project_id}/export/",
-        {"format": fmt, "labels": "majority"},
+        ExportParams(format=fmt, labels="majority").as_query(),
         secure=True,  # DEBUG off redirects plain HTTP to HTTPS
     )
     assert response.status_code == 200, response.status_code

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/", include("labeling.api.urls")),
     path("api/v1/", include("analysis.api.urls")),
     path("", include("analysis.urls")),
+    path("", include("analysis.exports.urls")),
     path("", include("labeling.urls")),
 ]
 

@@ -50,6 +50,5 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 
 admin.site.register(models.Review)
-admin.site.register(models.DatasetVersion)
 admin.site.register(models.Membership)
 admin.site.register(models.Profile)

@@ -381,24 +381,3 @@ class Review(models.Model):
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-
-class DatasetVersion(models.Model):
-    """A recorded export: enough to reproduce it and to diff it against another."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
-    params = models.JSONField(default=dict)
-    format = models.CharField(max_length=16)
-    row_count = models.PositiveIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, blank=True)
-    guideline_version = models.PositiveIntegerField(null=True, blank=True)
-    runs = models.JSONField(default=list, blank=True)
-    # item id -> label snapshot (compressed numpy arrays) used for diffs between versions.
-    label_snapshot = models.BinaryField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]

@@ -9,22 +9,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from labeling import rawsql
-from labeling.models import Annotation, Item, Lease, Project, Skip
-
-
-def newest_label_issue_run(*, project: Project):
-    """The newest succeeded label-issue run of a project, or None."""
-    from analysis.models import AnalysisRun
-
-    return (
-        AnalysisRun.objects.filter(
-            project=project,
-            kind=AnalysisRun.Kind.LABEL_ISSUES,
-            status=AnalysisRun.Status.SUCCEEDED,
-        )
-        .order_by("-finished_at", "-id")
-        .first()
-    )
+from labeling.models import Annotation, Guideline, Item, LabelClass, Lease, Project, Skip
 
 
 def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[str, set[str]]:
@@ -101,8 +86,6 @@ def current_guideline(*, project: Project, with_text: bool = True):
 
     `with_text=False` leaves out the body and changelog (hot paths need only id and version).
     """
-    from labeling.models import Guideline
-
     if not with_text and hasattr(project, "current_guideline_id"):
         # `permissions.project_for` read it with the project, in the same statement.
         if project.current_guideline_id is None:
@@ -128,8 +111,6 @@ def current_guideline(*, project: Project, with_text: bool = True):
 
 def annotation_rows_for_api(*, project: Project, filters: dict):
     """Annotations of a project for the API list, oldest first (filters already role-checked)."""
-    from labeling.models import Annotation
-
     return (
         Annotation.objects.filter(project=project, **filters)
         .select_related("item", "annotator", "guideline")
@@ -147,8 +128,6 @@ def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> li
 
     `names`: {class id: name} when the caller has them already.
     """
-    from labeling.models import LabelClass
-
     if names is None:
         names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
     return [

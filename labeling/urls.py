@@ -52,7 +52,6 @@ urlpatterns = [
         views.import_status,
         name="import_status",
     ),
-    path("projects/<int:pk>/export/", views.export_page, name="export"),
     path("projects/<int:pk>/annotate/", views.annotate, name="annotate"),
     path("projects/<int:pk>/annotate/submit/", views.annotate_submit, name="annotate_submit"),
     path("projects/<int:pk>/annotate/skip/", views.annotate_skip, name="annotate_skip"),

@@ -496,60 +496,6 @@ def items(request, pk):
     )
 
 
-@login_required
-def export_page(request, pk):
-    """Export options as a form, a preview of the first rows, filter counts, dataset versions."""
-    from labeling.services.exporting import (
-        EXCLUDE_TITLES,
-        EXCLUDES,
-        FORMATS,
-        STRATEGIES,
-        DatasetExport,
-        export_params_parse,
-    )
-
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
-    errors, plan, preview = {}, None, []
-    try:
-        params = export_params_parse(request.GET, project=project)
-        plan = DatasetExport(project=project, params=params)
-        preview = plan.preview(20)
-    except ValidationError as exc:
-        errors = exc.message_dict
-    versions = list(project.datasets.select_related("created_by").defer("label_snapshot")[:50])
-    # each version beside the one before it, for a "diff" link
-    versions = list(zip(versions, [*versions[1:], None]))  # noqa: B905 (one longer when empty)
-    return render(
-        request,
-        "labeling/export.html",
-        {
-            "project": project,
-            "formats": FORMATS,
-            "strategies": STRATEGIES,
-            "excludes": [(value, EXCLUDE_TITLES[value]) for value in EXCLUDES],
-            "chosen": {
-                "format": request.GET.get("format", "csv"),
-                "labels": request.GET.get("labels", project.default_label_strategy),
-                "exclude": request.GET.getlist("exclude"),
-                "min_agreement": request.GET.get("min_agreement", ""),
-                "guideline_version": request.GET.get("guideline_version", ""),
-                "include": request.GET.get("include", ""),
-            },
-            "guideline_versions": project.guidelines.filter(published_at__isnull=False)
-            .order_by("version")
-            .values_list("version", flat=True),
-            "errors": errors,
-            "plan": plan,
-            "header": plan.header if plan else [],
-            "preview": [[row.get(c) for c in plan.header] for row in preview] if plan else [],
-            "kept": int(plan.decisions.keep.sum()) if plan else 0,
-            "total": len(plan.decisions.item_ids) if plan else 0,
-            "download_query": request.GET.urlencode(),
-            "versions": versions,
-        },
-    )
-
-
 # ---- annotating and the labeling dashboard (workflow helper) ------------------------------
 
 

@@ -8,8 +8,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis.models import LabelIssue
-from analysis.selectors import label_issue_rows, latest_label_issue_run
+from analysis.models import AnalysisRun, LabelIssue
+from analysis.selectors import label_issue_rows
 from analysis.services.label_issues import ACTIONS, issue_resolve
 from labeling.permissions import REVIEWER, project_for
 
@@ -48,7 +48,7 @@ class IssueListView(ListAPIView):
 
     def list(self, request, *args, **kwargs):
         project = project_for(request.user, self.kwargs["project_id"], min_role=REVIEWER)
-        run = latest_label_issue_run(project=project)
+        run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
         if run is None:
             return Response(
                 {"count": 0, "next": None, "previous": None, "results": [], "run": None}

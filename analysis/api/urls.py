@@ -1,6 +1,7 @@
 from django.urls import path
 
-from analysis.api import issues, predictions, runs
+from analysis.api import issues, predictions, relabel, runs
+from analysis.exports import api as exports
 
 urlpatterns: list = [
     path("projects/<int:project_id>/runs/", runs.ProjectRunsView.as_view(), name="api-runs"),
@@ -15,5 +16,27 @@ urlpatterns: list = [
         "projects/<int:project_id>/issues/<int:issue_id>/resolve/",
         issues.IssueResolveView.as_view(),
         name="api-issue-resolve",
+    ),
+    path(
+        "projects/<int:project_id>/relabel/",
+        relabel.RelabelView.as_view(),
+        name="api-relabel",
+    ),
+    # dataset export and versions (analysis/exports)
+    path("projects/<int:project_id>/export/", exports.ExportView.as_view(), name="api-export"),
+    path(
+        "projects/<int:project_id>/datasets/",
+        exports.DatasetListView.as_view(),
+        name="api-datasets",
+    ),
+    path(
+        "projects/<int:project_id>/datasets/<int:version_id>/",
+        exports.DatasetDownloadView.as_view(),
+        name="api-dataset",
+    ),
+    path(
+        "projects/<int:project_id>/datasets/<int:a>/diff/<int:b>/",
+        exports.DatasetDiffView.as_view(),
+        name="api-dataset-diff",
     ),
 ]

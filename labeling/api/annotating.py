@@ -1,4 +1,4 @@
-"""The annotator's API: next item, annotations (blind for annotators), relabel requests."""
+"""The annotator's API: next item, annotations (blind for annotators)."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -12,10 +12,9 @@ from labeling.api.negotiation import ViewRenderer
 from labeling.api.pagination import PageNumberPagination
 from labeling.api.parsers import StrictJSONParser
 from labeling.models import Item
-from labeling.permissions import ANNOTATOR, REVIEWER, ProjectRoleMixin
+from labeling.permissions import ANNOTATOR, ProjectRoleMixin
 from labeling.services.annotating import ItemFull, annotation_submit
 from labeling.services.queue import next_item
-from labeling.services.relabeling import relabel_by_disagreement, relabel_request
 
 
 def _mark_role_owner(project, user) -> None:
@@ -199,33 +198,3 @@ class AnnotationsView(ProjectRoleMixin, APIView):
             names = {annotation.label_id: annotation.label.name}
         (row,) = selectors.annotation_dicts(project=self.project, rows=[annotation], names=names)
         return Response(row, status=status.HTTP_201_CREATED)
-
-
-class RelabelView(ProjectRoleMixin, APIView):
-    """Send items back to the queues: chosen `items`, or every item above a `threshold`."""
-
-    min_role = REVIEWER
-
-    @extend_schema(
-        request=inline_serializer(
-            "RelabelRequest",
-            {
-                "items": serializers.ListField(child=serializers.IntegerField(), required=False),
-                "threshold": serializers.FloatField(required=False),
-            },
-        ),
-        responses=inline_serializer("RelabelResult", {"requested": serializers.IntegerField()}),
-    )
-    def post(self, request, project_id):
-        items, threshold = request.data.get("items"), request.data.get("threshold")
-        if (items is None) == (threshold is None):
-            raise ValidationError({"detail": "Give either `items` (a list of ids) or `threshold`."})
-        if items is not None:
-            if not isinstance(items, list):
-                raise ValidationError({"items": "A list of item ids."})
-            n = relabel_request(project=self.project, item_ids=items, user=request.user)
-        else:
-            n = relabel_by_disagreement(
-                project=self.project, threshold=threshold, user=request.user
-            )
-        return Response({"requested": n})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import annotating, exports, imports, projects, views
+from labeling.api import annotating, imports, projects, views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -58,31 +58,10 @@ urlpatterns = [
         imports.ImportDetail.as_view(),
         name="api-import",
     ),
-    path("projects/<int:project_id>/export/", exports.ExportView.as_view(), name="api-export"),
-    path(
-        "projects/<int:project_id>/datasets/",
-        exports.DatasetListView.as_view(),
-        name="api-datasets",
-    ),
-    path(
-        "projects/<int:project_id>/datasets/<int:version_id>/",
-        exports.DatasetDownloadView.as_view(),
-        name="api-dataset",
-    ),
-    path(
-        "projects/<int:project_id>/datasets/<int:a>/diff/<int:b>/",
-        exports.DatasetDiffView.as_view(),
-        name="api-dataset-diff",
-    ),
     path("projects/<int:project_id>/next/", annotating.NextItemView.as_view(), name="api-next"),
     path(
         "projects/<int:project_id>/annotations/",
         annotating.AnnotationsView.as_view(),
         name="api-annotations",
-    ),
-    path(
-        "projects/<int:project_id>/relabel/",
-        annotating.RelabelView.as_view(),
-        name="api-relabel",
     ),
 ]

@@ -5,15 +5,15 @@ A relabel request starts a new round for the item: `relabel_requested_at` is set
 comes first in every queue until it has them. Earlier annotations stay (with their versions)
 for history and per-version agreement. Annotators who labeled the item before may label it
 again (a re-submission under the same version changes their annotation and keeps a revision).
+
+Sending back every item above a disagreement threshold needs analysis's entropy, so it lives
+in analysis/services/relabeling.py and calls `relabel_request`.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from analysis import loaders
-from analysis.metrics.disagreement import label_entropy
-from labeling import selectors
 from labeling.models import Item, Project
 from labeling.permissions import REVIEWER, has_role
 
@@ -21,7 +21,8 @@ CHUNK = 5_000
 MAX_ITEMS_PER_REQUEST = 1_000_000
 
 
-def _require_reviewer(project: Project, user) -> None:
+def relabel_role_check(*, project: Project, user) -> None:
+    """Relabel requests need the reviewer or manager role."""
     if not has_role(user, project, REVIEWER):
         raise PermissionDenied("Relabel requests need the reviewer or manager role.")
 
@@ -41,7 +42,7 @@ def _item_ids(item_ids) -> list[int]:
 @transaction.atomic
 def relabel_request(*, project: Project, item_ids, user) -> int:
     """Send the chosen items back to the queues; returns how many were requested."""
-    _require_reviewer(project, user)
+    relabel_role_check(project=project, user=user)
     ids = _item_ids(item_ids)
     now = timezone.now()
     updated = 0
@@ -58,40 +59,3 @@ def relabel_request(*, project: Project, item_ids, user) -> int:
             raise ValidationError({"items": f"Not items of this project: {missing}."})
         updated += found
     return updated
-
-
-def disagreeing_item_ids(*, project: Project, threshold: float) -> list[int]:
-    """Items whose label entropy under the current version is above `threshold` (0..1).
-
-    Entropy is normalized by log(number of classes); only items with two or more labels.
-    """
-    guideline = selectors.current_guideline(project=project)
-    if guideline is None:
-        return []
-    rows = loaders.annotation_rows(project=project, version=guideline.version)
-    if rows.n_items == 0:
-        return []
-    entropy, _ = label_entropy(rows.item_index, rows.label_index, rows.n_items, rows.n_classes)
-    return [int(i) for i in rows.item_ids[entropy > threshold]]
-
-
-def relabel_by_disagreement(*, project: Project, threshold, user) -> int:
-    """Send back every item whose annotators disagree more than `threshold` (0..1)."""
-    _require_reviewer(project, user)
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise ValidationError({"threshold": "A number between 0 and 1."}) from None
-    if not 0.0 <= threshold < 1.0:
-        raise ValidationError({"threshold": "A number from 0 up to (not including) 1."})
-    if project.is_multi_label:
-        raise ValidationError(
-            {
-                "threshold": "Disagreement thresholds work on single-label projects; "
-                "choose the items instead."
-            }
-        )
-    ids = disagreeing_item_ids(project=project, threshold=threshold)
-    if not ids:
-        return 0
-    return relabel_request(project=project, item_ids=ids, user=user)

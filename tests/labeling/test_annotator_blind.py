@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLResolver, get_resolver
 
-from analysis.models import AnalysisRun
+from analysis.models import AnalysisRun, DatasetVersion
 from analysis.tasks import run_agreement
-from labeling.models import DatasetVersion, ImportBatch, Item, Membership, Project
+from labeling.models import ImportBatch, Item, Membership, Project
 from labeling.services.annotating import annotation_submit
 from labeling.services.guidelines import guideline_publish, worked_example_add
 from labeling.services.reviewing import review_set

@@ -20,10 +20,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from analysis.exports.params import export_params_parse
+from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
 from config.celery import app as celery_app
 from labeling.models import Annotation, ImportBatch, Item, Membership
-from labeling.services.exporting import dataset_export, export_params_parse
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
 from tests.factories import add_member, make_project
 

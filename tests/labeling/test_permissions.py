@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
+from analysis.exports.params import export_params_parse
+from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
 from labeling.models import ImportBatch, Item, Membership, Project
 from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER
-from labeling.services.exporting import dataset_export, export_params_parse
 from labeling.services.guidelines import worked_example_add
 from tests.factories import add_member, make_project
 
@@ -56,7 +57,7 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     # annotating and the labeling dashboard (labeling/api/annotating.py, labeling/views.py)
     "api-next": {"GET": ANNOTATOR},
     "api-annotations": {"GET": ANNOTATOR, "POST": ANNOTATOR},
-    "api-relabel": {"POST": REVIEWER},
+    "api-relabel": {"POST": REVIEWER},  # analysis/api/relabel.py
     "labeling:annotate": {"GET": ANNOTATOR},
     "labeling:annotate_submit": {"POST": ANNOTATOR},
     "labeling:annotate_skip": {"POST": ANNOTATOR},
@@ -67,12 +68,13 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "api-import": {"GET": MANAGER},
     "labeling:imports": {"GET": MANAGER, "POST": MANAGER},
     "labeling:import_status": {"GET": MANAGER},
-    # export and dataset versions (labeling/api/exports.py, labeling/views.py)
+    # export and dataset versions (analysis/exports/api.py, analysis/exports/views.py)
     "api-export": {"GET": REVIEWER},
     "api-datasets": {"GET": REVIEWER},
     "api-dataset": {"GET": REVIEWER},
     "api-dataset-diff": {"GET": REVIEWER},
-    "labeling:export": {"GET": REVIEWER},
+    "exports:export": {"GET": REVIEWER},
+    "exports:dataset_diff": {"GET": REVIEWER},
     # analysis: annotators are blind to it (analysis/api/*.py, analysis/views*.py)
     "api-runs": {"GET": REVIEWER, "POST": REVIEWER},
     "api-predictions": {"GET": REVIEWER, "POST": REVIEWER},
@@ -138,6 +140,7 @@ PATH_VALUES_BY_ROUTE: dict[str, dict] = {
     "labeling:import_status": {"import_id": import_batch},
     "api-dataset": {"version_id": dataset_version},
     "api-dataset-diff": {"a": dataset_version, "b": dataset_version},
+    "exports:dataset_diff": {"a": dataset_version, "b": dataset_version},
     "api-issue-resolve": {"issue_id": label_issue},
     "analysis:issue_example": {"issue_id": label_issue},
 }

@@ -8,22 +8,20 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.api.negotiation import ViewRenderer
-from labeling.api.pagination import PageNumberPagination
-from labeling.models import DatasetVersion, Item
-from labeling.permissions import REVIEWER, project_for
-from labeling.services.exporting import (
-    CONTENT_TYPES,
-    EXCLUDES,
-    FORMATS,
-    INCLUDES,
-    STRATEGIES,
-    DatasetExport,
+from analysis.exports.formats import FORMATS
+from analysis.exports.params import PARAMETERS, export_params_parse
+from analysis.exports.plan import DatasetExport
+from analysis.exports.versions import (
+    changed_rows,
     dataset_diff,
     dataset_export,
     dataset_version_export,
-    export_params_parse,
 )
+from analysis.models import DatasetVersion
+from labeling.api.negotiation import ViewRenderer
+from labeling.api.pagination import PageNumberPagination
+from labeling.models import Project
+from labeling.permissions import REVIEWER, project_for
 
 
 def streamed(plan: DatasetExport) -> StreamingHttpResponse:
@@ -38,17 +36,22 @@ def streamed(plan: DatasetExport) -> StreamingHttpResponse:
 
 # One documented body per file format the stream can answer with (Label Studio: a JSON array).
 FILE_RESPONSES = {
-    (200, media.split(";")[0]): OpenApiTypes.BINARY for media in CONTENT_TYPES.values()
+    (200, f.content_type.split(";")[0]): OpenApiTypes.BINARY for f in FORMATS.values()
 }
 FILE_RESPONSES[(200, "application/json")] = {"type": "array", "items": {"type": "object"}}
 
+# The export parameters as documented; list parameters are comma-separated (form, unexploded).
 EXPORT_PARAMETERS = [
-    OpenApiParameter("format", str, enum=FORMATS, description="File format (default csv)."),
-    OpenApiParameter("labels", str, enum=STRATEGIES, description="Label strategy."),
-    OpenApiParameter("exclude", str, description=f"Comma-separated: {', '.join(EXCLUDES)}."),
-    OpenApiParameter("min_agreement", float, description="0..1; reviewed items always pass."),
-    OpenApiParameter("guideline_version", int, description="Only annotations of this version."),
-    OpenApiParameter("include", str, enum=INCLUDES, description="One row per annotation."),
+    OpenApiParameter(
+        p.name,
+        p.type,
+        enum=p.choices if isinstance(p.choices, tuple) else None,
+        description=p.description,
+        many=p.many or None,
+        style="form" if p.many else None,
+        explode=False if p.many else None,
+    )
+    for p in PARAMETERS
 ]
 
 
@@ -106,7 +109,7 @@ class DatasetListView(APIView):
         return paginator.get_paginated_response(DatasetVersionSerializer(page, many=True).data)
 
 
-def version_for(project, version_id) -> DatasetVersion:
+def version_for(project: Project, version_id) -> DatasetVersion:
     try:
         return project.datasets.get(pk=int(version_id))
     except (DatasetVersion.DoesNotExist, ValueError):
@@ -135,21 +138,9 @@ class DatasetDiffView(APIView):
         project = project_for(request.user, project_id, min_role=REVIEWER)
         first, second = version_for(project, a), version_for(project, b)
         diff = dataset_diff(a=first, b=second)
-        item_ids, labels_a, labels_b = diff["changed"]
         paginator = PageNumberPagination()
-        positions = paginator.paginate_queryset(list(range(len(item_ids))), request, view=self)
-        page_ids = [int(item_ids[i]) for i in positions]
-        external = dict(Item.objects.filter(id__in=page_ids).values_list("id", "external_id"))
-        results = [
-            {
-                "item_id": int(item_ids[i]),
-                "external_id": external.get(int(item_ids[i])),
-                "label_a": labels_a[i],
-                "label_b": labels_b[i],
-            }
-            for i in positions
-        ]
-        response = paginator.get_paginated_response(results)
+        positions = paginator.paginate_queryset(range(len(diff.item_ids)), request, view=self)
+        response = paginator.get_paginated_response(changed_rows(diff, positions))
         response.data.update({"a": first.pk, "b": second.pk})
-        response.data.update({"added": diff["added"], "removed": diff["removed"]})
+        response.data.update({"added": diff.added, "removed": diff.removed})
         return Response(response.data)

@@ -1,11 +1,17 @@
-"""Every export is recorded; a version downloads byte-identical; diffs list changed labels."""
+"""Dataset versions (analysis/exports/versions.py): every export is recorded, a version
+downloads byte-identical, diffs list changed labels, and the model's move from labeling to
+analysis kept existing rows."""
 
 import hashlib
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
-from labeling.models import DatasetVersion, Membership, Review
+from analysis.models import DatasetVersion
+from labeling.models import Membership, Review
 from tests.factories import add_member, load_crowd_answers, make_project
 
 pytestmark = pytest.mark.django_db
@@ -116,3 +122,29 @@ def test_unknown_versions_and_other_projects_answer_404(duck, make_user):
     a = response["X-Concord-Dataset-Version"]
     missing = client.get(f"/api/v1/projects/{project.pk}/datasets/{a}/diff/999999/")
     assert missing.status_code == 404 and "detail" in missing.json()
+
+
+# --- the model's move from labeling to analysis keeps the table and its rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_versions_recorded_before_the_move_to_analysis_keep_their_rows(make_user):
+    project = make_project(make_user("boss"), labels=("0", "1"))
+    content_type = ContentType.objects.get_for_model(DatasetVersion)
+    before = [("labeling", "0001_initial"), ("analysis", "0001_initial")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old_apps = executor.loader.project_state(before).apps
+        recorded = old_apps.get_model("labeling", "DatasetVersion").objects.create(
+            project_id=project.pk, params={"format": "csv"}, format="csv", row_count=7
+        )
+        assert ContentType.objects.get(pk=content_type.pk).app_label == "labeling"
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert DatasetVersion._meta.db_table == "labeling_datasetversion"
+    moved = DatasetVersion.objects.get(pk=recorded.pk)
+    assert (moved.project_id, moved.format, moved.row_count) == (project.pk, "csv", 7)
+    ContentType.objects.clear_cache()
+    assert ContentType.objects.get_for_model(DatasetVersion).pk == content_type.pk

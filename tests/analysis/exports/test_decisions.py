@@ -1,4 +1,5 @@
-"""Exported consensus labels on real crowd data reach the published accuracies; reviews win."""
+"""The final label per item (analysis/exports/decisions.py): each strategy on real crowd data
+at its published accuracy, reviews win, and each filter keeps the right items."""
 
 import csv
 import io
@@ -6,10 +7,86 @@ import io
 import pytest
 from rest_framework.test import APIClient
 
+from analysis.models import LabelIssue
 from labeling.models import Membership, Review
+from tests.analysis.exports.voted_project import VOTES, label_issue_run, make_voted_project, rows
 from tests.factories import add_member, load_crowd_answers, make_project
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(make_user):
+    return make_voted_project(make_user)
+
+
+def test_without_filters_every_item_is_exported_with_its_decision(project):
+    exported = rows(project, labels="majority")
+    assert list(exported) == list(VOTES)
+    # two-thirds was relabeled "b" by all three under version 2: the newest annotation counts
+    assert exported["two-thirds"]["label"] == "b"
+    assert exported["unanimous"]["agreement"] == "1.0"
+    assert exported["tie"]["label"] == "" and exported["tie"]["agreement"] == "0.333333"
+    assert exported["unlabeled"]["n_annotations"] == "0"
+    assert exported["reviewed"]["label"] == "c"
+    assert exported["reviewed"]["label_source"] == "review"
+
+
+def test_exclude_unresolved_drops_ties_short_and_unlabeled_items(project):
+    exported = rows(project, exclude="unresolved")
+    assert sorted(exported) == ["reviewed", "two-thirds", "unanimous"]
+
+
+def test_min_agreement_keeps_reviewed_items_whatever_the_votes(project):
+    exported = rows(project, min_agreement="0.9", guideline_version="1")
+    assert sorted(exported) == ["reviewed", "short", "unanimous"]  # short: 2 of 2 agree
+    exported = rows(project, min_agreement="0.6", guideline_version="1")
+    assert sorted(exported) == ["reviewed", "short", "two-thirds", "unanimous"]
+
+
+def test_guideline_version_counts_only_that_versions_annotations(project):
+    v1 = rows(project, guideline_version="1")
+    assert v1["two-thirds"]["label"] == "a"
+    assert v1["two-thirds"]["agreement"] == "0.666667"
+    v2 = rows(project, guideline_version="2")
+    assert list(v2) == ["two-thirds"]
+    assert v2["two-thirds"]["label"] == "b" and v2["two-thirds"]["n_annotations"] == "3"
+
+
+def test_open_issues_and_ambiguous_items_are_excluded_and_quality_is_shown(project):
+    label_issue_run(
+        project,
+        [
+            ("unanimous", "b", 0.05, True, LabelIssue.Resolution.OPEN),
+            ("two-thirds", "a", 0.10, True, LabelIssue.Resolution.KEPT),
+            ("short", "b", 0.20, True, LabelIssue.Resolution.AMBIGUOUS),
+            ("tie", "c", 0.90, False, LabelIssue.Resolution.OPEN),
+        ],
+    )
+    everything = rows(project)
+    assert everything["unanimous"]["quality"] == "0.05"
+    assert everything["unanimous"]["issue"] == "true"
+    assert everything["tie"]["issue"] == "false"
+    assert everything["reviewed"]["quality"] == ""
+    assert "unanimous" not in rows(project, exclude="open_issues")
+    assert "two-thirds" in rows(project, exclude="open_issues")  # resolved: label kept
+    assert sorted(rows(project, exclude="ambiguous")) == sorted(set(VOTES) - {"short"})
+    both = rows(project, exclude="open_issues,ambiguous")
+    assert sorted(both) == sorted(set(VOTES) - {"short", "unanimous"})
+
+
+def test_crowdlab_labels_come_from_the_newest_label_issue_run(project):
+    label_issue_run(project, [("unanimous", "b", 0.3, True, LabelIssue.Resolution.OPEN)])
+    label_issue_run(project, [("unanimous", "c", 0.2, True, LabelIssue.Resolution.OPEN)])
+    exported = rows(project, labels="crowdlab")
+    assert exported["unanimous"]["label"] == "c"
+    assert exported["unanimous"]["label_source"] == "crowdlab"
+    assert exported["unanimous"]["quality"] == "0.2"
+    assert exported["reviewed"]["label_source"] == "review"
+    assert exported["two-thirds"]["label"] == ""  # not in the run
+
+
+# --- consensus labels on real crowd answers
 
 REFERENCE = {
     ("duck", "majority"): 0.7593,

@@ -1,0 +1,283 @@
+"""The exported rows: the kept items (or their annotations) read in keyset pages.
+
+Item ids are taken PAGE_SIZE at a time from the decisions' kept ids and read with one
+`id BETWEEN first AND last` query each (`values_list`, no ORM object per row). A page is a
+NamedTuple of columns: columns are what the numpy decisions and Parquet hold, and a format
+that writes rows gets them from `zip` without building a Python object per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from typing import NamedTuple
+
+import numpy as np
+from django.db import connections
+from django.db.models import BigIntegerField, BooleanField, FloatField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+from analysis.exports.decisions import LabelDecisions, LabelSource, positions
+from labeling.models import Annotation, Item, Project
+from labeling.selectors import item_json_keys
+
+ITEM_COLUMNS = ("external_id", "label", "label_source", "agreement", "n_annotations")
+ITEM_COLUMNS += ("quality", "issue")
+ANNOTATION_COLUMNS = ("external_id", "annotator", "label", "guideline_version", "created_at")
+PAGE_SIZE = 10_000
+
+
+class ItemPage(NamedTuple):
+    """A page of exported items, column by column (each a sequence in item id order): the
+    ITEM_COLUMNS, then `fields`, one sequence per data/metadata column of the export.
+
+    In text pages (CSV) the column values are text (None for empty) and issue is "true" or
+    "false"; in typed pages they are ints, floats and bools where the column's kind says.
+    """
+
+    external_id: Sequence[str]
+    label: Sequence[str | None]
+    label_source: Sequence[str | None]
+    agreement: Sequence[float | None]
+    n_annotations: Sequence[int]
+    quality: Sequence[float | None]
+    issue: Sequence[bool | str]
+    fields: Sequence[Sequence]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.external_id)
+
+    def columns(self) -> list[Sequence]:
+        """Every column of the export, in header order."""
+        return [*self[:7], *self.fields]
+
+    def rows(self) -> Iterator[tuple]:
+        """The page row by row, values in header order."""
+        return zip(*self.columns(), strict=True)
+
+
+class ItemDocument(NamedTuple):
+    """One exported item with its whole `data` and `metadata` objects (Label Studio tasks)."""
+
+    external_id: str
+    label: str | None
+    label_source: str | None
+    agreement: float | None
+    n_annotations: int
+    quality: float | None
+    issue: bool
+    data: dict
+    metadata: dict
+
+
+class ItemDocumentPage(NamedTuple):
+    """A page of exported items with their whole `data` and `metadata`, column by column."""
+
+    external_id: Sequence[str]
+    label: Sequence[str | None]
+    label_source: Sequence[str | None]
+    agreement: Sequence[float | None]
+    n_annotations: Sequence[int]
+    quality: Sequence[float | None]
+    issue: Sequence[bool]
+    data: Sequence[dict]
+    metadata: Sequence[dict]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.external_id)
+
+    def rows(self) -> Iterator[ItemDocument]:
+        return map(ItemDocument._make, zip(*self, strict=True))
+
+
+class AnnotationPage(NamedTuple):
+    """A page of annotations of the kept items (`include=annotations`), column by column, in
+    ANNOTATION_COLUMNS order."""
+
+    external_id: Sequence[str]
+    annotator: Sequence[str]
+    label: Sequence[str]
+    guideline_version: Sequence[int]
+    created_at: Sequence[datetime]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.external_id)
+
+    def columns(self) -> list[Sequence]:
+        return list(self)
+
+    def rows(self) -> Iterator[tuple]:
+        return zip(*self, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns of the item's data and metadata
+
+
+@dataclass(frozen=True)
+class JsonColumn:
+    field: str  # "data" or "metadata"
+    key: str
+    name: str  # column name in the export
+    kind: str  # "string", "int", "float", "bool", "json"
+
+
+def json_columns(*, project: Project, types: bool = True) -> list[JsonColumn]:
+    """Data fields (named as the key) then metadata (named `metadata.<key>`), keys sorted.
+
+    A data key that collides with a fixed column is named `data.<key>`. With types=False
+    (CSV, where every value is text) the value types are not looked up and kind is "string".
+    """
+    columns = []
+    for field_name in ("data", "metadata"):
+        keys = item_json_keys(project=project, field=field_name, types=types)
+        for key, kinds in sorted(keys.items()):
+            if kinds <= {"int"}:
+                kind = "int" if kinds else "string"
+            elif kinds <= {"int", "float"}:
+                kind = "float"
+            elif kinds == {"bool"}:
+                kind = "bool"
+            elif kinds == {"string"}:
+                kind = "string"
+            else:
+                kind = "json"
+            if field_name == "metadata":
+                name = f"metadata.{key}"
+            elif key in ITEM_COLUMNS:
+                name = f"data.{key}"
+            else:
+                name = key
+            columns.append(JsonColumn(field_name, key, name, kind))
+    return columns
+
+
+def _typed_expression(column: JsonColumn):
+    text = KeyTextTransform(column.key, column.field)
+    if column.kind == "int":
+        return Cast(text, BigIntegerField())
+    if column.kind == "float":
+        return Cast(text, FloatField())
+    if column.kind == "bool":
+        return Cast(text, BooleanField())
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+def transpose(rows: list[tuple], width: int) -> list[list]:
+    """Rows to columns. Not `zip(*rows)`: that holds one iterator per row at once, and ten
+    thousand live iterators per page drive objects into the garbage collector's oldest
+    generation, whose full collections then cost more than writing the page."""
+    return [list(map(itemgetter(i), rows)) for i in range(width)]
+
+
+def item_pages(
+    *,
+    project: Project,
+    decisions: LabelDecisions,
+    columns: list[JsonColumn],
+    typed: bool,
+    whole_json: bool = False,
+) -> Iterator[ItemPage] | Iterator[ItemDocumentPage]:
+    """Pages of the kept items: ItemPages, or ItemDocumentPages with whole_json.
+
+    typed: JSON values as Python ints/floats/bools (else CSV text).
+    """
+    d = decisions
+    label_names = np.array([*d.class_names, None], dtype=object)  # index -1 -> None
+    source_names = np.array([source.column_value for source in LabelSource], dtype=object)
+    kept = np.flatnonzero(d.keep)
+    if whole_json:
+        fields = ["data", "metadata"]
+    elif typed:
+        fields = [_typed_expression(c) for c in columns]
+    else:
+        fields = [KeyTextTransform(c.key, c.field) for c in columns]
+    connection = connections[Item.objects.db]
+    bool_text = np.array(["false", "true"], dtype=object)
+    bool_fields = []
+    if typed and not whole_json and connection.vendor != "postgresql":
+        # SQLite has no boolean type: its cast gives 0/1.
+        bool_fields = [i for i, c in enumerate(columns) if c.kind == "bool"]
+    for start in range(0, len(kept), PAGE_SIZE):
+        page_positions = kept[start : start + PAGE_SIZE]
+        ids = d.item_ids[page_positions]
+        found = Item.objects.filter(
+            project=project, id__gte=int(ids[0]), id__lte=int(ids[-1])
+        ).order_by("id")
+        rows = found.values_list("id", "external_id", *fields)
+        if whole_json:
+            fetched = list(rows)  # Django decodes the JSON columns
+        else:
+            # Text and cast columns need no conversion: skip Django's row machinery.
+            sql, sql_params = rows.query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, sql_params)
+                fetched = cursor.fetchall()
+        # The range holds items the filters left out, and kept items may have been deleted
+        # since the decisions were made: take the kept ones that are still there.
+        fetched_ids = np.fromiter(map(itemgetter(0), fetched), dtype=np.int64, count=len(fetched))
+        at, present = positions(fetched_ids, ids)
+        if not present.all():
+            page_positions, at = page_positions[present], at[present]
+        if len(fetched) != len(at):
+            fetched = [fetched[i] for i in at.tolist()]
+        by_column = transpose(fetched, 2 + len(fields))
+        for i in bool_fields:
+            by_column[2 + i] = [None if v is None else bool(v) for v in by_column[2 + i]]
+        agreement = d.agreement[page_positions]
+        quality = d.quality[page_positions]
+        issue = d.issue[page_positions]
+        decided = (
+            by_column[1],
+            label_names[d.label[page_positions]].tolist(),
+            source_names[d.source[page_positions]].tolist(),
+            np.where(np.isnan(agreement), None, agreement).tolist(),
+            d.n_annotations[page_positions].tolist(),
+            np.where(np.isnan(quality), None, quality).tolist(),
+            issue.tolist() if typed else bool_text[issue.astype(np.intp)].tolist(),
+        )
+        if whole_json:
+            yield ItemDocumentPage(*decided, data=by_column[2], metadata=by_column[3])
+        else:
+            yield ItemPage(*decided, fields=by_column[2:])
+
+
+def annotation_pages(
+    *, project: Project, kept_ids: np.ndarray, guideline_version: int | None
+) -> Iterator[AnnotationPage]:
+    """Pages of the annotations of the kept items (single-label), in annotation id order."""
+    queryset = Annotation.objects.filter(project=project, label__isnull=False)
+    if guideline_version is not None:
+        queryset = queryset.filter(guideline__version=guideline_version)
+    last = 0
+    while True:
+        rows = list(
+            queryset.filter(id__gt=last)
+            .order_by("id")
+            .values_list(
+                "id",
+                "item_id",
+                "item__external_id",
+                "annotator__username",
+                "label__name",
+                "guideline__version",
+                "created_at",
+            )[:PAGE_SIZE]
+        )
+        if not rows:
+            return
+        last = rows[-1][0]
+        item_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        _, keep = positions(kept_ids, item_ids)
+        kept_rows = [r[2:] for r, k in zip(rows, keep.tolist(), strict=True) if k]
+        yield AnnotationPage(*transpose(kept_rows, 5))
