@@ -50,7 +50,7 @@ def run_status(request, pk):
     ?refresh=0 to keep the page as it is.
     """
     run = get_object_or_404(AnalysisRun, pk=pk)
-    project_for(request.user, run.project_id, min_role=REVIEWER, api=False)
+    project_for(request.user, run.project_id, min_role=REVIEWER)
     response = render(request, "analysis/_run_status.html", {"run": run})
     finished = run.status == AnalysisRun.Status.SUCCEEDED
     if finished and request.htmx and request.GET.get("refresh", "1") != "0":
@@ -160,7 +160,8 @@ def _most_compared(confusions: list[dict], per_annotator: list[dict]) -> str | N
 @login_required
 @require_http_methods(["GET", "POST"])
 def agreement(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     if request.method == "POST":
         params = {}
         if request.POST.get("guideline_version"):
@@ -178,7 +179,7 @@ def agreement(request, pk):
     newest = runs.order_by("-created_at", "-id").first()
     # Show the newest run's progress (or its failure) unless it is the report shown below.
     status_run = newest if newest is not None and newest != latest else None
-    context = {"project": project, "run": latest, "status_run": status_run}
+    context = {"access": access, "project": project, "run": latest, "status_run": status_run}
     if latest is not None:
         result = latest.result or {}
         names, matrix, pairs = _kappa_matrix(result)
@@ -237,7 +238,7 @@ def _disagreement_action(request, project):
         review_set(item=item, reviewer=request.user, label=label, note=request.POST.get("note", ""))
         return f"Item {item.external_id} resolved."
     if action == "relabel":
-        relabel_request(project=project, item_ids=[item.pk], user=request.user)
+        relabel_request(project=project, item_ids=[item.pk])
         return f"Item {item.external_id} sent back to be labeled again."
     if action == "example":
         worked_example_add(
@@ -276,7 +277,8 @@ def _disagreement_rows(rows: list[ItemDisagreement], labels) -> list[tuple]:
 def disagreements(request, pk):
     """Items ranked by disagreement; resolving one swaps its row in place (htmx) so the
     reviewer keeps their place; without JavaScript the form redirects back to the row."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     labels = list(project.labels.all())
     if request.method == "POST":
         message, ok = None, True
@@ -298,6 +300,7 @@ def disagreements(request, pk):
                 request,
                 "analysis/_disagreement_row.html",
                 {
+                    "access": access,
                     "project": project,
                     "labels": labels,
                     "entry": _disagreement_rows([row], labels)[0],
@@ -312,7 +315,7 @@ def disagreements(request, pk):
         anchor = f"#item-{row.item_id}" if row is not None else ""
         return redirect(f"{url}?{query}{anchor}" if query else f"{url}{anchor}")
     run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.AGREEMENT)
-    context = {"project": project, "run": run, "labels": labels}
+    context = {"access": access, "project": project, "run": run, "labels": labels}
     if run is not None:
         rows = (
             ItemDisagreement.objects.filter(run=run, entropy__gt=0)
@@ -336,7 +339,8 @@ def disagreements(request, pk):
 def item(request, pk, item_id):
     """One item: its data full size, metadata, every annotation with its revisions, the
     review, and its rows in label-issue and agreement runs."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     history = item_history(project=project, item_id=item_id)
     if history is None:
         raise Http404("The project has no such item.")
@@ -349,7 +353,13 @@ def item(request, pk, item_id):
     return render(
         request,
         "analysis/item.html",
-        {"project": project, "history": history, "back": back, "items_url": items_url},
+        {
+            "access": access,
+            "project": project,
+            "history": history,
+            "back": back,
+            "items_url": items_url,
+        },
     )
 
 
@@ -392,13 +402,15 @@ def _run_page(request, project, kind: str, page: str, clean) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def baselines(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     if request.method == "POST":
         return _run_page(
             request, project, AnalysisRun.Kind.BASELINES, "analysis:baselines", baseline_params
         )
     latest, status_run = _runs_of(project, AnalysisRun.Kind.BASELINES)
     context = {
+        "access": access,
         "project": project,
         "run": latest,
         "status_run": status_run,
@@ -489,11 +501,13 @@ def _slice_links(project, row: dict) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def slices(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     if request.method == "POST":
         return _run_page(request, project, AnalysisRun.Kind.SLICES, "analysis:slices", slice_params)
     latest, status_run = _runs_of(project, AnalysisRun.Kind.SLICES)
     context = {
+        "access": access,
         "project": project,
         "run": latest,
         "status_run": status_run,
@@ -550,7 +564,8 @@ def slices(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def drift(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     if request.method == "POST":
         return _run_page(
             request,
@@ -568,6 +583,7 @@ def drift(request, pk):
         .order_by("created_at", "id")
     )
     context = {
+        "access": access,
         "project": project,
         "run": latest,
         "status_run": status_run,

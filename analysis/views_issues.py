@@ -77,13 +77,15 @@ def _filters(request) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def issues(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     if request.method == "POST":
         return _start(request, project)
     runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.LABEL_ISSUES)
     run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
     newest = runs.order_by("-created_at", "-id").first()
     context = {
+        "access": access,
         "project": project,
         "run": run,
         "status_run": newest if newest is not None and newest != run else None,
@@ -154,7 +156,8 @@ def issue_example(request, pk, issue_id):
     """Add an issue's item to the guideline draft as a worked example with the label the
     reviewer chose (the `e` form of the queue). Answers JSON to the queue's script, else
     redirects back to the page with a message."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     issue = get_object_or_404(LabelIssue, pk=issue_id, run__project=project)
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:

@@ -100,7 +100,8 @@ class ProjectRunsView(ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        project = project_for(self.request.user, self.kwargs["project_id"], min_role=REVIEWER)
+        access = project_for(self.request.user, self.kwargs["project_id"], min_role=REVIEWER)
+        project = access.project
         runs = AnalysisRun.objects.filter(project=project)
         for field in ("kind", "status"):
             value = self.request.query_params.get(field)
@@ -118,7 +119,7 @@ class ProjectRunsView(ListAPIView):
         },
     )
     def post(self, request, project_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         body = RunCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         kind = body.validated_data["kind"]

@@ -5,13 +5,11 @@ from the review queue a reviewer often knows better (the suggestion is a model's
 tie has none), so this use case takes the label they chose.
 """
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from analysis.models import LabelIssue
 from labeling.models import LabelClass
-from labeling.permissions import REVIEWER, has_role
 from labeling.services.guidelines import worked_example_add
 from labeling.services.relabeling import relabel_request
 
@@ -26,11 +24,9 @@ def issue_example_add(
     label)."""
     issue = LabelIssue.objects.select_for_update().select_related("item", "run").get(pk=issue.pk)
     project = issue.run.project
-    if not has_role(user, project, REVIEWER):
-        raise PermissionDenied("Worked examples need the reviewer or manager role.")
     worked_example_add(project=project, item=issue.item, label=label, why=why, user=user)
     if relabel:
-        relabel_request(project=project, item_ids=[issue.item_id], user=user)
+        relabel_request(project=project, item_ids=[issue.item_id])
     issue.resolution = LabelIssue.Resolution.AMBIGUOUS
     issue.resolved_by = user
     issue.resolved_at = timezone.now()

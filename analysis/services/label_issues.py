@@ -292,7 +292,7 @@ def issue_resolve(
         if relabel:
             from labeling.services.relabeling import relabel_request
 
-            relabel_request(project=project, item_ids=[issue.item_id], user=user)
+            relabel_request(project=project, item_ids=[issue.item_id])
         if add_example:
             from labeling.services.guidelines import worked_example_add
 
