@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
+from django.test import Client
 
 from analysis.metrics.drift import drift_report, label_drift, psi
 from analysis.models import AnalysisRun
@@ -163,8 +164,6 @@ def test_drift_parameters_are_checked(make_user):
 
 @pytest.mark.django_db
 def test_failed_empty_imports_are_not_offered_and_identical_dates_are_refused(make_user):
-    from django.test import Client
-
     manager = make_user()
     project = make_project(manager)
     kept = ImportBatch.objects.create(project=project, filename="ok.csv", status="succeeded")

@@ -4,7 +4,9 @@ too few items, and adds worked examples with the label the reviewer chose."""
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from analysis.metrics.label_issues import MIN_MODEL_ITEMS
 from analysis.models import AnalysisRun, LabelIssue
@@ -147,9 +149,6 @@ def test_annotators_cannot_add_examples_from_the_issue_queue(make_user):
 
 
 def test_queries_do_not_grow_with_the_rows_shown(make_user):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     small = crowd_project(make_user(), 6, tie_on_first=True)
     finished_run(small, {"model": "none"})
     client = reviewer_client(small, make_user)

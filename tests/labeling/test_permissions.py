@@ -21,7 +21,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from analysis.exports.params import export_params_parse
 from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
-from labeling.models import ImportBatch, Item, Membership, Project
+from labeling.models import Annotation, ImportBatch, Item, Membership, Project
 from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER, project_for
 from labeling.services.guidelines import worked_example_add
 from tests.factories import add_member, make_project
@@ -265,8 +265,6 @@ def test_superuser_outside_the_project_acts_as_manager(client, world, make_user)
 
 
 def test_annotator_never_receives_another_persons_label(client, world):
-    from labeling.models import Annotation
-
     Annotation.objects.create(
         project=world.project,
         item=world.item,

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.models import Item, Lease, Project
+from labeling.models import Annotation, Item, Lease, Project
+from labeling.services import queue
 from labeling.services.annotating import annotation_skip, annotation_submit
 from labeling.services.queue import next_item, progress_refresh
 from labeling.services.relabeling import relabel_request
@@ -140,8 +141,6 @@ def test_seeded_random_order_is_reproducible_and_not_import_order(manager):
 
 
 def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
-    from labeling.models import Annotation
-
     project = make_project(manager, overlap=2)
     (only,) = items(project, 1)
     guideline = project.current_guideline()
@@ -159,8 +158,6 @@ def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
 
 
 def test_an_annotator_alone_moves_on_past_a_window_of_items_they_started(manager, monkeypatch):
-    from labeling.services import queue
-
     monkeypatch.setattr(queue, "CANDIDATE_WINDOW", 3)  # the first 3 started items are looked at
     project = make_project(manager, overlap=2)
     made = items(project, 8)
