@@ -1,4 +1,4 @@
-"""Plotly figures (plain dicts: `data` + `layout`) for the baselines, slices and drift pages.
+"""Plotly figures (plain dicts: `data` + `layout`) for the analysis pages.
 
 Each builder takes a run's stored result and returns a figure for `analysis/_chart.html`;
 the page shows the same numbers in a table beside it.
@@ -11,6 +11,94 @@ MODEL_COLOR = "#3b5bdb"
 BASELINE_COLOR = "#adb5bd"
 A_COLOR = "#868e96"
 B_COLOR = "#e8590c"
+
+
+def alpha_by_version(versions: list[dict]) -> dict:
+    """Krippendorff's alpha per guideline version with its 95% interval, against the 0.8 and
+    0.667 reference lines. versions: the agreement result's `by_guideline_version` rows."""
+    rows = [v for v in versions if v.get("alpha") is not None]
+    x = [f"v{v['version']}" for v in rows]
+    y = [v["alpha"] for v in rows]
+    upper = [(v["alpha_ci"][1] - v["alpha"]) if v.get("alpha_ci") else 0 for v in rows]
+    lower = [(v["alpha"] - v["alpha_ci"][0]) if v.get("alpha_ci") else 0 for v in rows]
+    # The axis holds every interval whole, 0 (chance) and 1 (perfect agreement).
+    ends = [*y, *(v["alpha_ci"][0] for v in rows if v.get("alpha_ci")),
+            *(v["alpha_ci"][1] for v in rows if v.get("alpha_ci"))]  # fmt: skip
+    y_range = [min([0.0, *ends]) - 0.05, max([1.0, *ends]) + 0.05]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers+lines",
+                "x": x,
+                "y": y,
+                "name": "alpha",
+                "error_y": {"type": "data", "array": upper, "arrayminus": lower, "visible": True},
+            }
+        ],
+        "layout": {
+            "title": {"text": "Krippendorff's alpha per guideline version (95% interval)"},
+            "yaxis": {"title": {"text": "alpha"}, "range": y_range},
+            "xaxis": {"title": {"text": "guideline version"}, "type": "category"},
+            "shapes": [
+                {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": level, "y1": level,
+                 "line": {"dash": "dot", "color": color, "width": 1}}
+                for level, color in ((0.8, HLP_COLOR), (0.667, "#e67700"))
+            ],
+        },
+    }  # fmt: skip
+
+
+def kappa_heatmap(names: list[str], matrix: list[list]) -> dict:
+    """Cohen's kappa per annotator pair, -1..1 (None where a pair shares too few items)."""
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": names,
+                "y": names,
+                "z": matrix,
+                "colorscale": "RdBu",
+                "reversescale": True,  # blue: agreement, red: disagreement
+                "hoverongaps": False,
+                "zmin": -1,
+                "zmax": 1,
+            }
+        ],
+        "layout": {
+            "title": {"text": "Cohen's kappa per annotator pair"},
+            "xaxis": {"title": {"text": "annotator"}, "type": "category"},
+            "yaxis": {"title": {"text": "annotator"}, "type": "category", "autorange": "reversed"},
+            "margin": {"t": 40, "r": 20, "b": 110, "l": 110},
+        },
+    }
+
+
+def annotator_confusion(labels: list[str], matrix: list[list], annotator: str) -> dict:
+    """One annotator's labels (rows) against the others' labels of the same items (columns)."""
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": labels,
+                "y": labels,
+                "z": matrix,
+                # Counts start at 0: a cell of 5 is never drawn as empty.
+                "zmin": 0,
+                "zmax": max([1, *(max(row) for row in matrix)]),
+                "colorscale": [[0, "#f1f3f5"], [1, MODEL_COLOR]],
+            }
+        ],
+        "layout": {
+            "title": {"text": f"{annotator} (rows) vs the others (columns)"},
+            "xaxis": {"title": {"text": "label by the others"}, "type": "category"},
+            "yaxis": {
+                "title": {"text": f"label by {annotator}"},
+                "type": "category",
+                "autorange": "reversed",
+            },
+        },
+    }
 
 
 def _percent_axis(title: str) -> dict:

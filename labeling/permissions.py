@@ -1,11 +1,15 @@
-"""Project roles, enforced in one place for the API and the pages.
+"""Project roles, checked once at the boundary (pages and API) for every request.
 
-A project the user is not a member of answers 404 (its existence is not revealed); a member
-whose role is too low gets 403. Superusers act as managers of every project.
+`project_for` answers who the user is in the project as a `ProjectAccess`; views pass it on
+(templates read `access.role`, hot paths `access.guideline_id`) and services trust their
+caller. A project the user is not a member of answers 404 (its existence is not revealed); a
+member whose role is too low gets 403. Superusers act as managers of every project.
 """
 
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework.exceptions import NotFound, PermissionDenied
 
 from labeling import rawsql
 from labeling.api.parsers import API_PARSERS
@@ -32,64 +36,58 @@ PROJECT_WITH_ROLE = (
 )
 
 
-def role_in(user, project: Project | int) -> str | None:
-    """The user's role in the project, or None for non-members and anonymous users."""
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return MANAGER
-    project_id = project.pk if isinstance(project, Project) else project
-    return (
-        Membership.objects.filter(project_id=project_id, user=user)
-        .values_list("role", flat=True)
-        .first()
-    )
+@dataclass(frozen=True)
+class ProjectAccess:
+    """A user's standing in a project, as `project_for` found it in one statement.
 
-
-def has_role(user, project: Project | int, min_role: str) -> bool:
-    role = role_in(user, project)
-    return role is not None and ROLE_RANK[role] >= ROLE_RANK[min_role]
-
-
-def can_see_labels(user, project: Project | int) -> bool:
-    """Reviewers and managers see everyone's labels; annotators only their own."""
-    return has_role(user, project, REVIEWER)
-
-
-def project_for(user, project_id, *, min_role: str = ANNOTATOR, api: bool = True) -> Project:
-    """Load a project for a user who needs at least `min_role` in it.
-
-    Raises NotFound / Http404 for non-members and PermissionDenied for a role below `min_role`.
+    `guideline_id` and `guideline_version` name the newest published guideline (None before
+    the first): the annotator's queue and submissions need no other query for it.
     """
-    not_found = NotFound("Project not found.") if api else Http404("Project not found.")
+
+    project: Project
+    role: str
+    user_id: int
+    guideline_id: int | None
+    guideline_version: int | None
+
+    def at_least(self, min_role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[min_role]
+
+
+def role_at_least(role: str | None, min_role: str) -> bool:
+    return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[min_role]
+
+
+def project_for(user, project_id, *, min_role: str) -> ProjectAccess:
+    """The user's access to a project in which they need at least `min_role`.
+
+    Raises Http404 for anonymous users, non-members and unknown projects, PermissionDenied for
+    a role below `min_role` (DRF answers both as JSON `{"detail": ...}`, 404 and 403).
+    """
     try:
         project_id = int(project_id)
     except (TypeError, ValueError):
-        raise not_found
+        raise Http404("Project not found.") from None
     if not user.is_authenticated:
-        raise not_found
+        raise Http404("Project not found.")
     # One raw statement with the user's role and the current guideline: every request of
     # every annotator runs it.
-    project = rawsql.fetch_one(
-        Project,
-        PROJECT_WITH_ROLE,
-        [user.pk, project_id],
-        # The current guideline comes along: `selectors.current_guideline` uses it.
-        extra=("member_role", "current_guideline_id", "current_guideline_version"),
-    )
-    if project is None:
-        raise not_found
-    role = MANAGER if user.is_superuser else project.member_role
+    found = rawsql.fetch_with_extra(Project, PROJECT_WITH_ROLE, [user.pk, project_id])
+    if not found:
+        raise Http404("Project not found.")
+    ((project, (member_role, guideline_id, guideline_version)),) = found
+    role = MANAGER if user.is_superuser else member_role
     if role is None:
-        raise not_found
+        raise Http404("Project not found.")
     if ROLE_RANK[role] < ROLE_RANK[min_role]:
-        if api:
-            raise PermissionDenied(f"This needs the {min_role} role in the project.")
-        from django.core.exceptions import PermissionDenied as PagePermissionDenied
-
-        raise PagePermissionDenied(f"This needs the {min_role} role in the project.")
-    project.user_role = role
-    return project
+        raise PermissionDenied(f"This needs the {min_role} role in the project.")
+    return ProjectAccess(
+        project=project,
+        role=role,
+        user_id=user.pk,
+        guideline_id=guideline_id,
+        guideline_version=guideline_version,
+    )
 
 
 def projects_visible_to(user):
@@ -101,7 +99,8 @@ def projects_visible_to(user):
 
 
 class ProjectRoleMixin:
-    """For DRF views under `/api/v1/projects/{project_id}/...`: loads `self.project`.
+    """For DRF views under `/api/v1/projects/{project_id}/...`: sets `self.access` (and
+    `self.project`, its project).
 
     `min_role` guards reading (GET, HEAD, OPTIONS); `min_role_write` guards every other method
     (defaults to `min_role`). Non-members get 404, lower roles 403, as `project_for` decides.
@@ -119,9 +118,9 @@ class ProjectRoleMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication first: anonymous -> 401
-        self.project = project_for(
+        self.access = project_for(
             request.user,
             kwargs[self.project_url_kwarg],
             min_role=self.required_role(request.method),
-            api=True,
         )
+        self.project = self.access.project

@@ -42,30 +42,33 @@ def columns(model, attnames: tuple[str, ...] | None = None, alias: str = "") -> 
     return ", ".join(prefix + model._meta.get_field(name).column for name in names)
 
 
-def fetch(model, sql: str, params, attnames: tuple[str, ...] | None = None, extra: tuple = ()):
-    """Instances of `model` from `sql`, whose select list is `columns(model, attnames)` followed
-    by one column per name in `extra` (set as plain attributes)."""
+def fetch_with_extra(model, sql: str, params, attnames: tuple[str, ...] | None = None):
+    """(instance of `model`, extra values) per row of `sql`, whose select list is
+    `columns(model, attnames)` followed by any further columns: their values come back beside
+    the instance, as a tuple, never set on it."""
     attnames = _ordered(model, attnames)
     converters = _converters(model, attnames)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    instances = []
+    found = []
     for row in rows:
         values = []
         for value, (field, field_converters) in zip(row, converters, strict=False):
             for convert in field_converters:
                 value = convert(value, field, connection)
             values.append(value)
-        instance = model.from_db(connection.alias, attnames, values)
-        for name, value in zip(extra, row[len(attnames) :], strict=True):
-            setattr(instance, name, value)
-        instances.append(instance)
-    return instances
+        found.append((model.from_db(connection.alias, attnames, values), row[len(attnames) :]))
+    return found
 
 
-def fetch_one(model, sql: str, params, attnames=None, extra: tuple = ()):
-    found = fetch(model, sql, params, attnames, extra)
+def fetch(model, sql: str, params, attnames: tuple[str, ...] | None = None):
+    """Instances of `model` from `sql`, whose select list is `columns(model, attnames)`."""
+    return [instance for instance, _extra in fetch_with_extra(model, sql, params, attnames)]
+
+
+def fetch_one(model, sql: str, params, attnames=None):
+    found = fetch(model, sql, params, attnames)
     return found[0] if found else None
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from labeling import rawsql
 from labeling.models import Annotation, Guideline, Item, LabelClass, Lease, Project, Skip
+from labeling.permissions import ProjectAccess
 
 
 def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[str, set[str]]:
@@ -81,20 +82,26 @@ def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[
 # --- The annotator queue and labeling progress (annotator workflow) ---------------------------
 
 
-def current_guideline(*, project: Project, with_text: bool = True):
+def current_guideline(
+    *, project: Project | None = None, access: ProjectAccess | None = None, with_text: bool = True
+) -> Guideline | None:
     """The newest published guideline version of a project (None before the first).
 
-    `with_text=False` leaves out the body and changelog (hot paths need only id and version).
+    Give the `project`, or the `access` that `permissions.project_for` returned: it read the
+    version's id and number with the role, in the same statement, so with `with_text=False`
+    no query runs. `with_text=False` leaves out the body and changelog (hot paths need only id
+    and version).
     """
-    if not with_text and hasattr(project, "current_guideline_id"):
-        # `permissions.project_for` read it with the project, in the same statement.
-        if project.current_guideline_id is None:
-            return None
-        return Guideline.from_db(
-            DEFAULT_DB_ALIAS,
-            ("id", "project_id", "version"),
-            (project.current_guideline_id, project.pk, project.current_guideline_version),
-        )
+    if access is not None:
+        if not with_text:
+            if access.guideline_id is None:
+                return None
+            return Guideline.from_db(
+                DEFAULT_DB_ALIAS,
+                ("id", "project_id", "version"),
+                (access.guideline_id, access.project.pk, access.guideline_version),
+            )
+        project = access.project
     if not with_text:
         # Raw SQL: the queue and the submit service ask on every call (see labeling/rawsql.py).
         fields = ("id", "project_id", "version", "published_at")

@@ -43,7 +43,7 @@ from labeling.permissions import (
     ANNOTATOR,
     MANAGER,
     REVIEWER,
-    has_role,
+    ProjectAccess,
     project_for,
     projects_visible_to,
 )
@@ -109,13 +109,15 @@ def project_create_page(request):
 
 @login_required
 def project_detail(request, pk):
-    project = project_for(request.user, pk, min_role=ANNOTATOR, api=False)
+    access = project_for(request.user, pk, min_role=ANNOTATOR)
+    project = access.project
     items = Item.objects.filter(project=project)
     annotations = Annotation.objects.filter(project=project)
     members = dict(
         project.memberships.values_list("role").annotate(n=Count("id")).values_list("role", "n")
     )
     context = {
+        "access": access,
         "project": project,
         "labels": project.labels.all(),
         "guideline": project.current_guideline(),
@@ -124,14 +126,15 @@ def project_detail(request, pk):
         "n_mine": annotations.filter(annotator=request.user).count(),
         "members": [(role.label, members.get(role.value, 0)) for role in Membership.Role],
     }
-    if has_role(request.user, project, REVIEWER):
+    if access.at_least(REVIEWER):
         context["n_reviewed"] = Review.objects.filter(item__project=project).count()
     return render(request, "labeling/project_detail.html", context)
 
 
 @login_required
 def project_edit(request, pk):
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     form = ProjectEditForm(request.POST or None, instance=Project.objects.get(pk=project.pk))
     initial = list(project.labels.values("id", "name", "key"))
     labels = LabelFormSet(request.POST or None, initial=initial, prefix="labels")
@@ -147,15 +150,19 @@ def project_edit(request, pk):
             messages.success(request, "Project saved.")
             return redirect("labeling:project_detail", pk=project.pk)
     return render(
-        request, "labeling/project_edit.html", {"project": project, "form": form, "labels": labels}
+        request,
+        "labeling/project_edit.html",
+        {"access": access, "project": project, "form": form, "labels": labels},
     )
 
 
-def _members_page(request, project, status=200, **forms_by_name):
+def _members_page(request, access: ProjectAccess, status=200, **forms_by_name):
     """The members page; forms given by name (bound, with errors) replace the blank ones."""
+    project = access.project
     memberships = list(project.memberships.select_related("user").order_by("user__username"))
     members = [(m.user_id, m.user.username) for m in memberships]
     context = {
+        "access": access,
         "project": project,
         "memberships": memberships,
         "roles": Membership.Role.choices,
@@ -175,9 +182,10 @@ def _members_page(request, project, status=200, **forms_by_name):
 @login_required
 def members(request, pk):
     """Managers: who works in the project; add a member by username or change their role."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     if request.method != "POST":
-        return _members_page(request, project)
+        return _members_page(request, access)
     form = MemberForm(request.POST)
     if form.is_valid():
         user = User.objects.filter(username=form.cleaned_data["username"]).first()
@@ -196,7 +204,7 @@ def members(request, pk):
             else:
                 messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
                 return redirect("labeling:members", pk=project.pk)
-    return _members_page(request, project, status=400, form=form)
+    return _members_page(request, access, status=400, form=form)
 
 
 def _member(project, user_id):
@@ -210,7 +218,7 @@ def _member(project, user_id):
 @require_POST
 def member_role(request, pk, user_id):
     """Managers: change one member's role (the last manager keeps theirs)."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    project = project_for(request.user, pk, min_role=MANAGER).project
     membership = _member(project, user_id)
     form = MemberRoleForm(request.POST, prefix="row")
     if form.is_valid():
@@ -230,7 +238,7 @@ def member_role(request, pk, user_id):
 @require_POST
 def member_remove_page(request, pk, user_id):
     """Managers: take someone out of the project (their annotations stay)."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    project = project_for(request.user, pk, min_role=MANAGER).project
     membership = _member(project, user_id)
     try:
         member_remove(project=project, user=membership.user)
@@ -254,7 +262,8 @@ def _staff_only(request) -> None:
 @require_POST
 def account_create_page(request, pk):
     """Staff managing a project: create an account and add it to the project in one step."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     _staff_only(request)
     form = AccountCreateForm(request.POST, prefix="account")
     if form.is_valid():
@@ -272,14 +281,15 @@ def account_create_page(request, pk):
             role = form.cleaned_data["role"]
             messages.success(request, f"Account {user.username} created and added as {role}.")
             return redirect("labeling:members", pk=project.pk)
-    return _members_page(request, project, status=400, account_form=form)
+    return _members_page(request, access, status=400, account_form=form)
 
 
 @login_required
 @require_POST
 def account_password_page(request, pk):
     """Staff managing a project: a new password for one of its members."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     _staff_only(request)
     members = list(
         project.memberships.order_by("user__username").values_list("user_id", "user__username")
@@ -296,16 +306,18 @@ def account_password_page(request, pk):
         else:
             messages.success(request, f"New password set for {user.username}.")
             return redirect("labeling:members", pk=project.pk)
-    return _members_page(request, project, status=400, password_form=form)
+    return _members_page(request, access, status=400, password_form=form)
 
 
-def _guideline_context(request, project, **forms_by_name):
+def _guideline_context(access: ProjectAccess, **forms_by_name):
+    project = access.project
     guidelines = project.guidelines.select_related("created_by")
-    is_manager = has_role(request.user, project, MANAGER)
+    is_manager = access.at_least(MANAGER)
     draft = guidelines.filter(published_at__isnull=True).first() if is_manager else None
     current = project.current_guideline()
     shown = draft or current
     context = {
+        "access": access,
         "project": project,
         "draft": draft,
         "current": current,
@@ -333,9 +345,10 @@ def _guideline_context(request, project, **forms_by_name):
 @login_required
 def guidelines(request, pk):
     """Everyone reads the current version; managers edit the draft here (POST saves it)."""
-    project = project_for(
-        request.user, pk, min_role=MANAGER if request.method == "POST" else ANNOTATOR, api=False
+    access = project_for(
+        request.user, pk, min_role=MANAGER if request.method == "POST" else ANNOTATOR
     )
+    project = access.project
     form = None
     if request.method == "POST":
         form = GuidelineDraftForm(request.POST)
@@ -347,7 +360,7 @@ def guidelines(request, pk):
             else:
                 messages.success(request, "Draft saved.")
                 return redirect("labeling:guidelines", pk=project.pk)
-    context = _guideline_context(request, project, draft_form=form)
+    context = _guideline_context(access, draft_form=form)
     return render(request, "labeling/guidelines.html", context)
 
 
@@ -355,7 +368,7 @@ def guidelines(request, pk):
 @require_POST
 def guideline_preview(request, pk):
     """The draft body rendered and sanitized, for the editor's live preview (htmx)."""
-    project_for(request.user, pk, min_role=MANAGER, api=False)
+    project_for(request.user, pk, min_role=MANAGER)
     body = request.POST.get("body", "")[:200_000]
     return render(request, "labeling/_guideline_body.html", {"body": body})
 
@@ -363,7 +376,8 @@ def guideline_preview(request, pk):
 @login_required
 @require_POST
 def guideline_publish_page(request, pk):
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     form = GuidelinePublishForm(request.POST)
     if form.is_valid():
         try:
@@ -375,14 +389,15 @@ def guideline_publish_page(request, pk):
         else:
             messages.success(request, f"Version {published.version} published.")
             return redirect("labeling:guidelines", pk=project.pk)
-    context = _guideline_context(request, project, publish_form=form)
+    context = _guideline_context(access, publish_form=form)
     return render(request, "labeling/guidelines.html", context, status=400)
 
 
 @login_required
 def guideline_version(request, pk, version):
     """One published version with its changelog, examples and the diff from the previous one."""
-    project = project_for(request.user, pk, min_role=ANNOTATOR, api=False)
+    access = project_for(request.user, pk, min_role=ANNOTATOR)
+    project = access.project
     guideline = get_object_or_404(
         project.guidelines.select_related("created_by"), version=version, published_at__isnull=False
     )
@@ -391,6 +406,7 @@ def guideline_version(request, pk, version):
         request,
         "labeling/guideline_version.html",
         {
+            "access": access,
             "project": project,
             "guideline": guideline,
             "examples": guideline.examples.select_related("item", "label"),
@@ -403,7 +419,8 @@ def guideline_version(request, pk, version):
 @login_required
 @require_POST
 def worked_example_add_page(request, pk):
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     form = WorkedExampleForm(request.POST, project=project)
     if form.is_valid():
         item = project.items.filter(external_id=form.cleaned_data["external_id"]).first()
@@ -423,14 +440,14 @@ def worked_example_add_page(request, pk):
             else:
                 messages.success(request, "Worked example added to the draft.")
                 return redirect("labeling:guidelines", pk=project.pk)
-    context = _guideline_context(request, project, example_form=form)
+    context = _guideline_context(access, example_form=form)
     return render(request, "labeling/guidelines.html", context, status=400)
 
 
 @login_required
 @require_POST
 def worked_example_remove_page(request, pk, example_pk):
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    project = project_for(request.user, pk, min_role=MANAGER).project
     try:
         worked_example_remove(project=project, example_id=example_pk, user=request.user)
     except ValidationError as exc:
@@ -443,7 +460,8 @@ def worked_example_remove_page(request, pk, example_pk):
 @login_required
 def items(request, pk):
     """Items browser (reviewers and managers): filters, keyset pages of 50 by id."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     params = request.GET.copy()
     # The form's free key/value pair becomes a `meta_<key>` filter.
     key, value = params.get("field", "").strip(), params.get("value", "")
@@ -483,6 +501,7 @@ def items(request, pk):
         request,
         "labeling/items.html",
         {
+            "access": access,
             "project": project,
             "rows": rows,
             "errors": errors,
@@ -506,9 +525,9 @@ def _guideline_panel(guideline) -> dict | None:
     return {"guideline": guideline, "examples": examples}
 
 
-def _annotate_context(request, project: Project, *, current: Item | None = None, notice=""):
-    annotator = request.user
-    guideline = selectors.current_guideline(project=project)
+def _annotate_context(request, access: ProjectAccess, *, current: Item | None = None, notice=""):
+    project, annotator = access.project, request.user
+    guideline = selectors.current_guideline(access=access)
     item = current or next_item(project=project, annotator=annotator, guideline=guideline)
     prefetch = None
     if item is not None:
@@ -534,6 +553,7 @@ def _annotate_context(request, project: Project, *, current: Item | None = None,
     if previous is not None:
         chosen = set(previous.labels) | ({previous.label_id} if previous.label_id else set())
     return {
+        "access": access,
         "project": project,
         "guideline": guideline,
         "panel": _guideline_panel(guideline),
@@ -558,11 +578,9 @@ def _annotate_context(request, project: Project, *, current: Item | None = None,
 SKIP_REASONS = ["Unclear or ambiguous", "Not enough information", "Broken or unreadable item"]
 
 
-def _annotator_project(request, pk):
+def _annotator_access(request, pk) -> ProjectAccess:
     """Any member may label (see labeling.services.annotating)."""
-    project = project_for(request.user, pk, min_role=ANNOTATOR, api=False)
-    project.role_user_id = request.user.pk  # the role project_for found is this user's
-    return project
+    return project_for(request.user, pk, min_role=ANNOTATOR)
 
 
 def _posted_item(request, project) -> Item | None:
@@ -577,16 +595,16 @@ def _posted_item(request, project) -> Item | None:
 @require_GET
 def annotate(request, pk):
     """The annotator page: one item at a time, keyboard first (see annotate.js)."""
-    project = _annotator_project(request, pk)
-    return render(request, "labeling/annotate.html", _annotate_context(request, project))
+    access = _annotator_access(request, pk)
+    return render(request, "labeling/annotate.html", _annotate_context(request, access))
 
 
-def _workspace(request, project, **kwargs):
+def _workspace(request, access: ProjectAccess, **kwargs):
     if not request.htmx:  # a plain form post (no JavaScript): back to the page
         if kwargs.get("notice"):
             messages.info(request, kwargs["notice"])
-        return redirect("labeling:annotate", pk=project.pk)
-    context = _annotate_context(request, project, **kwargs)
+        return redirect("labeling:annotate", pk=access.project.pk)
+    context = _annotate_context(request, access, **kwargs)
     return render(request, "labeling/annotate_workspace.html", context)
 
 
@@ -594,10 +612,11 @@ def _workspace(request, project, **kwargs):
 @require_POST
 def annotate_submit(request, pk):
     """htmx: store the label(s), answer with the next item (already prefetched and leased)."""
-    project = _annotator_project(request, pk)
+    access = _annotator_access(request, pk)
+    project = access.project
     item = _posted_item(request, project)
     if item is None:
-        return _workspace(request, project, notice="That item is not in this project.")
+        return _workspace(request, access, notice="That item is not in this project.")
     lead = request.POST.get("lead_time_ms") or None
     try:
         annotation_submit(
@@ -609,39 +628,40 @@ def annotate_submit(request, pk):
             unsure=request.POST.get("unsure") in ("1", "on", "true"),
             comment=request.POST.get("comment", ""),
             lead_time_ms=int(lead) if lead and lead.isdigit() else None,
+            guideline=selectors.current_guideline(access=access, with_text=False),
         )
     except ItemFull:
         notice = "That item was already complete; here is the next."
-        return _workspace(request, project, notice=notice)
+        return _workspace(request, access, notice=notice)
     except ValidationError as exc:
-        return _workspace(request, project, current=item, notice=" ".join(exc.messages))
-    return _workspace(request, project)
+        return _workspace(request, access, current=item, notice=" ".join(exc.messages))
+    return _workspace(request, access)
 
 
 @login_required
 @require_POST
 def annotate_skip(request, pk):
-    project = _annotator_project(request, pk)
-    item = _posted_item(request, project)
+    access = _annotator_access(request, pk)
+    item = _posted_item(request, access.project)
     if item is None:
-        return _workspace(request, project, notice="That item is not in this project.")
+        return _workspace(request, access, notice="That item is not in this project.")
     try:
         annotation_skip(item=item, annotator=request.user, reason=request.POST.get("reason", ""))
     except ValidationError as exc:
-        return _workspace(request, project, current=item, notice=" ".join(exc.messages))
-    return _workspace(request, project, notice="Skipped.")
+        return _workspace(request, access, current=item, notice=" ".join(exc.messages))
+    return _workspace(request, access, notice="Skipped.")
 
 
 @login_required
 @require_POST
 def annotate_undo(request, pk):
     """Reopen the last labeled (or skipped) item; submitting again changes the label."""
-    project = _annotator_project(request, pk)
-    item = annotation_undo_last(project=project, annotator=request.user)
+    access = _annotator_access(request, pk)
+    item = annotation_undo_last(project=access.project, annotator=request.user)
     if item is None:
-        return _workspace(request, project, notice="Nothing to undo.")
+        return _workspace(request, access, notice="Nothing to undo.")
     notice = "Reopened your last item: choose a label to change it, or Enter to keep it."
-    return _workspace(request, project, current=item, notice=notice)
+    return _workspace(request, access, current=item, notice=notice)
 
 
 @login_required
@@ -651,7 +671,8 @@ def dashboard(request, pk):
     `?version=N` counts the annotations made under guideline version N; by default every
     version counts, so publishing a new version does not empty the page.
     """
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     versions = {
         g.version: g for g in project.guidelines.filter(published_at__isnull=False).only("version")
     }
@@ -689,8 +710,9 @@ def dashboard(request, pk):
         request,
         "labeling/dashboard.html",
         {
+            "access": access,
             "project": project,
-            "current": selectors.current_guideline(project=project, with_text=False),
+            "current": selectors.current_guideline(access=access, with_text=False),
             "chosen": chosen,
             "form": form,
             "stats": stats,
@@ -706,7 +728,8 @@ def dashboard(request, pk):
 @login_required
 def imports(request, pk):
     """Upload items or annotations; see why a file was rejected; follow running import jobs."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    access = project_for(request.user, pk, min_role=MANAGER)
+    project = access.project
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -734,13 +757,13 @@ def imports(request, pk):
     return render(
         request,
         "labeling/imports.html",
-        {"project": project, "form": form, "batches": batches, "shown": shown},
+        {"access": access, "project": project, "form": form, "batches": batches, "shown": shown},
     )
 
 
 @login_required
 def import_status(request, pk, import_id):
     """The progress of one import, polled by htmx every second while it runs."""
-    project = project_for(request.user, pk, min_role=MANAGER, api=False)
+    project = project_for(request.user, pk, min_role=MANAGER).project
     batch = get_object_or_404(ImportBatch.objects.defer("errors"), project=project, pk=import_id)
     return render(request, "labeling/imports_status.html", {"project": project, "batch": batch})

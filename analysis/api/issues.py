@@ -47,7 +47,7 @@ class IssueListView(ListAPIView):
     filter_backends: list = []
 
     def list(self, request, *args, **kwargs):
-        project = project_for(request.user, self.kwargs["project_id"], min_role=REVIEWER)
+        project = project_for(request.user, self.kwargs["project_id"], min_role=REVIEWER).project
         run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
         if run is None:
             return Response(
@@ -75,7 +75,7 @@ class IssueResolveView(APIView):
 
     @extend_schema(request=ResolveSerializer, responses=LabelIssueSerializer)
     def post(self, request, project_id, issue_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         issue = get_object_or_404(LabelIssue, pk=issue_id, run__project=project)
         body = ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)

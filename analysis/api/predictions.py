@@ -83,7 +83,7 @@ class PredictionsView(APIView):
 
     @extend_schema(responses=PredictionSetSerializer(many=True))
     def get(self, request, project_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         sets = PredictionSet.objects.filter(project=project).order_by("model")
         return Response(PredictionSetSerializer(sets, many=True).data)
 
@@ -98,7 +98,7 @@ class PredictionsView(APIView):
         responses={201: PredictionSetSerializer},
     )
     def post(self, request, project_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         try:
             upload = request.FILES.get("file")
         except RequestDataTooBig:

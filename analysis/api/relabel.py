@@ -37,9 +37,7 @@ class RelabelView(ProjectRoleMixin, APIView):
         if items is not None:
             if not isinstance(items, list):
                 raise ValidationError({"items": "A list of item ids."})
-            n = relabel_request(project=self.project, item_ids=items, user=request.user)
+            n = relabel_request(project=self.project, item_ids=items)
         else:
-            n = relabel_by_disagreement(
-                project=self.project, threshold=threshold, user=request.user
-            )
+            n = relabel_by_disagreement(project=self.project, threshold=threshold)
         return Response({"requested": n})

@@ -62,7 +62,7 @@ class ExportView(APIView):
 
     @extend_schema(parameters=EXPORT_PARAMETERS, responses=FILE_RESPONSES)
     def get(self, request, project_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         params = export_params_parse(request.query_params, project=project)
         return streamed(dataset_export(project=project, params=params, user=request.user))
 
@@ -102,7 +102,7 @@ class DatasetListView(APIView):
 
     @extend_schema(responses=DatasetVersionSerializer(many=True))
     def get(self, request, project_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         paginator = PageNumberPagination()
         versions = project.datasets.select_related("created_by").order_by("-created_at", "-id")
         page = paginator.paginate_queryset(versions.defer("label_snapshot"), request, view=self)
@@ -123,7 +123,7 @@ class DatasetDownloadView(APIView):
 
     @extend_schema(responses=FILE_RESPONSES)
     def get(self, request, project_id, version_id):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         return streamed(dataset_version_export(version=version_for(project, version_id)))
 
 
@@ -135,7 +135,7 @@ class DatasetDiffView(APIView):
         responses={200: dict},
     )
     def get(self, request, project_id, a, b):
-        project = project_for(request.user, project_id, min_role=REVIEWER)
+        project = project_for(request.user, project_id, min_role=REVIEWER).project
         first, second = version_for(project, a), version_for(project, b)
         diff = dataset_diff(a=first, b=second)
         paginator = PageNumberPagination()

@@ -97,7 +97,8 @@ def preview_cell(column: str, value) -> PreviewCell:
 @require_GET
 def export_page(request, pk):
     """Export options as a form, a preview of the first rows, filter counts, dataset versions."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     errors, plan, preview = {}, None, []
     try:
         params = export_params_parse(request.GET, project=project)
@@ -118,6 +119,7 @@ def export_page(request, pk):
         request,
         "analysis/export.html",
         {
+            "access": access,
             "project": project,
             "fields": [f for f in fields if f.widget != "checkboxes"],
             "fieldsets": [f for f in fields if f.widget == "checkboxes"],
@@ -137,7 +139,8 @@ def export_page(request, pk):
 @require_GET
 def dataset_diff_page(request, pk, a, b):
     """Version a against version b: counts, and the items whose exported label changed."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     found = project.datasets.select_related("created_by").in_bulk([a, b])
     if a not in found or b not in found:
         raise Http404("Dataset version not found in this project.")
@@ -150,6 +153,7 @@ def dataset_diff_page(request, pk, a, b):
         request,
         "analysis/dataset_diff.html",
         {
+            "access": access,
             "project": project,
             "a": first,
             "b": second,

@@ -1,8 +1,9 @@
 """The agreement job's work: load the annotations, compute the report, store its rows.
 
-`agreement_run` returns the JSON summary and a `persist(run)` callable that writes the
-per-annotator and per-item rows inside `RunRecorder.finish`'s transaction, so a failed run
-leaves no partial rows and earlier runs keep theirs.
+`AgreementParams` declares the run's parameters. `agreement_run` returns the JSON summary and
+a `persist(run)` callable that writes the per-annotator and per-item rows inside
+`RunRecorder.finish`'s transaction, so a failed run leaves no partial rows and earlier runs
+keep theirs.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import connection
+from rest_framework import serializers
 
 from analysis import loaders
 from analysis.metrics import agreement
 from analysis.models import AnalysisRun, AnnotatorScore, ItemDisagreement
+from analysis.services.run_params import RunParams
+from analysis.services.run_recording import RunRecorder
 from labeling.models import Project
 
 User = get_user_model()
@@ -28,36 +31,61 @@ PARAM_DEFAULTS = {
     "seed": agreement.BOOTSTRAP_SEED,
     "min_shared": agreement.MIN_SHARED_ITEMS,
 }
-PARAM_RANGES = {"n_bootstrap": (0, 10_000), "seed": (0, 2**32 - 1), "min_shared": (2, 10**6)}
 COPY_CHUNK = 20_000
 
 
-def agreement_params(params: dict | None) -> dict:
-    """Validated parameters with defaults; ValidationError names each bad field."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(PARAM_DEFAULTS))
-    errors: dict[str, str] = {}
-    if unknown:
-        errors["params"] = (
-            f"Unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(PARAM_DEFAULTS)}."
-        )
-    out = dict(PARAM_DEFAULTS)
-    for name, value in params.items():
-        if name not in PARAM_DEFAULTS or (name == "guideline_version" and value is None):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            if not (isinstance(value, str) and value.strip().isdigit()):
-                errors[name] = f"{name} must be a whole number, not {value!r}."
-                continue
-            value = int(value)
-        low, high = PARAM_RANGES.get(name, (1, 10**9))
-        if not low <= value <= high:
-            errors[name] = f"{name} must be between {low} and {high}."
-            continue
-        out[name] = value
-    if errors:
-        raise ValidationError(errors)
-    return out
+class WholeNumberField(serializers.IntegerField):
+    """A whole number, or its digits as text, from `min_value` to `max_value`."""
+
+    default_error_messages = {
+        "invalid": "{name} must be a whole number, not {value!r}.",
+        "range": "{name} must be between {low} and {high}.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data.strip().isdigit():
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid", name=self.field_name, value=data)
+        if not self.min_value <= data <= self.max_value:
+            self.fail("range", name=self.field_name, low=self.min_value, high=self.max_value)
+        return data
+
+
+class AgreementParams(RunParams):
+    """Parameters of an agreement run."""
+
+    guideline_version = WholeNumberField(
+        min_value=1,
+        max_value=10**9,
+        required=False,
+        allow_null=True,
+        help_text="Only annotations made under this guideline version (omitted: every version, "
+        "and each version apart).",
+    )
+    n_bootstrap = WholeNumberField(
+        min_value=0,
+        max_value=10_000,
+        required=False,
+        help_text="Bootstrap replicates for alpha's 95% interval "
+        f"(default {agreement.BOOTSTRAP_REPLICATES}; 0: no interval).",
+    )
+    seed = WholeNumberField(
+        min_value=0,
+        max_value=2**32 - 1,
+        required=False,
+        help_text=f"Seed of the bootstrap (default {agreement.BOOTSTRAP_SEED}).",
+    )
+    min_shared = WholeNumberField(
+        min_value=2,
+        max_value=10**6,
+        required=False,
+        help_text="Items two annotators must share for their Cohen's kappa "
+        f"(default {agreement.MIN_SHARED_ITEMS}).",
+    )
+
+    def settings(self) -> dict:
+        return {**PARAM_DEFAULTS, **self.validated_data}
 
 
 def _usernames(annotator_ids: np.ndarray) -> list[str]:
@@ -65,14 +93,23 @@ def _usernames(annotator_ids: np.ndarray) -> list[str]:
     return [names.get(int(pk), f"user {int(pk)}") for pk in annotator_ids]
 
 
+def agreement_job(recorder: RunRecorder) -> None:
+    """Everything the `analysis.run_agreement` task does, reporting progress on the way."""
+    params = AgreementParams.parse(recorder.params, project=recorder.project)
+    result, persist = agreement_run(
+        project=recorder.project, params=params, progress=recorder.progress
+    )
+    recorder.finish(result, persist)
+
+
 def agreement_run(
-    *, project: Project, params: dict | None, progress: Callable[[float, str], None]
+    *, project: Project, params: dict, progress: Callable[[float, str], None]
 ) -> tuple[dict, Callable[[AnalysisRun], None]]:
     """Compute the agreement report of a project (overall and per guideline version).
 
-    Returns (result, persist): the contract's JSON result and the writer of its rows.
+    params: `AgreementParams(...).settings()`. Returns (result, persist): the contract's JSON
+    result and the writer of its rows.
     """
-    params = agreement_params(params)
     only_version = params["guideline_version"]
     versions = loaders.annotation_versions(project=project)
     if only_version is not None:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from rest_framework import serializers
 
 from analysis import loaders
 from analysis.metrics import baselines as metrics
 from analysis.metrics.consensus import vote_counts
 from analysis.models import AnalysisRun, AnnotatorScore
-from analysis.services.runs import RunRecorder
+from analysis.services.run_params import RunParams
+from analysis.services.run_recording import RunRecorder
 from labeling.models import Project
 
 BUILTIN = "builtin"
@@ -24,25 +25,39 @@ BATCH = 5_000
 
 
 @dataclass(frozen=True)
-class BaselineParams:
+class BaselineSettings:
     model: str  # an uploaded model's name, or "builtin" (the label-issue job's predictions)
     guideline_version: int | None
 
 
-def baseline_params(params: dict) -> BaselineParams:
-    """Validate `model` and `guideline_version` (the page calls this before starting a run)."""
-    model = params.get("model")
-    model = str(model).strip() if model not in (None, "") else BUILTIN
-    if len(model) > 100:
-        raise ValidationError({"model": "model names are at most 100 characters."})
-    version = params.get("guideline_version")
-    try:
-        version = int(version) if version not in (None, "") else None
-    except (TypeError, ValueError):
-        raise ValidationError({"guideline_version": "guideline_version must be a number."})
-    if version is not None and version < 1:
-        raise ValidationError({"guideline_version": "guideline_version starts at 1."})
-    return BaselineParams(model=model, guideline_version=version)
+class BaselineParams(RunParams):
+    """Parameters of a baselines run, and of a slices run (the same two)."""
+
+    model = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=100,
+        help_text=f"An uploaded model's name (omitted: `{BUILTIN}`, the predictions of the "
+        "newest label-issue run's built-in model).",
+        error_messages={"max_length": "model names are at most 100 characters."},
+    )
+    guideline_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Only annotations made under this guideline version (omitted: all).",
+        error_messages={
+            "invalid": "guideline_version must be a number.",
+            "min_value": "guideline_version starts at 1.",
+        },
+    )
+
+    def settings(self) -> BaselineSettings:
+        given = self.validated_data
+        return BaselineSettings(
+            model=given.get("model") or BUILTIN, guideline_version=given.get("guideline_version")
+        )
 
 
 @dataclass(frozen=True)
@@ -141,7 +156,7 @@ def _usernames(user_ids) -> dict[int, str]:
 def baselines_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_baselines` task does, reporting progress on the way."""
     project = recorder.project
-    params = baseline_params(recorder.params)
+    params = BaselineParams.parse(recorder.params, project=project)
     if project.is_multi_label:
         raise ValueError("Baselines and slices cover single-label projects only.")
     recorder.progress(0.05, "loading annotations")

@@ -6,14 +6,15 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
 
 from analysis import loaders
 from analysis.metrics import drift as metrics
 from analysis.services.baselines import BUILTIN, label_state, model_probs
-from analysis.services.runs import RunRecorder
+from analysis.services.run_params import RunParams
+from analysis.services.run_recording import RunRecorder
 from analysis.services.slices import json_ready
 from labeling.models import ImportBatch, Item, Project
 
@@ -29,7 +30,7 @@ class Side:
 
 
 @dataclass(frozen=True)
-class DriftParams:
+class DriftSettings:
     a: Side
     b: Side
     model: str
@@ -48,7 +49,7 @@ def _moment(value, field: str, *, end: bool) -> dt.datetime | None:
         moment = day = None
     if moment is None:
         if day is None:
-            raise ValidationError({field: f"{field} must be a date like 2026-01-31."})
+            raise serializers.ValidationError({field: f"{field} must be a date like 2026-01-31."})
         # A date-only end includes that whole day.
         moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
     if timezone.is_naive(moment):
@@ -56,62 +57,115 @@ def _moment(value, field: str, *, end: bool) -> dt.datetime | None:
     return moment
 
 
-def drift_params(*, project: Project, params: dict) -> DriftParams:
-    """Validate the two sides: `batch_a` and `batch_b` (import batch ids of this project), or
-    `from_a`, `to_a`, `from_b`, `to_b` (dates or datetimes; a date-only `to` is inclusive)."""
-    model = str(params.get("model") or BUILTIN).strip()[:100]
-    version = params.get("guideline_version")
-    try:
-        version = int(version) if version not in (None, "") else None
-    except (TypeError, ValueError):
-        raise ValidationError({"guideline_version": "guideline_version must be a number."})
-    if params.get("batch_a") not in (None, "") or params.get("batch_b") not in (None, ""):
-        sides = []
-        for key in ("batch_a", "batch_b"):
-            try:
-                batch_id = int(params.get(key))
-            except (TypeError, ValueError):
-                raise ValidationError({key: f"{key} must be an import batch id."})
-            batch = (
-                ImportBatch.objects.filter(project=project, pk=batch_id)
-                .values("pk", "filename", "created_at")
-                .first()
-            )
-            if batch is None:
-                raise ValidationError({key: f"Import batch {batch_id} is not in this project."})
-            if not Item.objects.filter(batch_id=batch_id).exists():
-                raise ValidationError(
-                    {key: f"Import batch {batch_id} holds no items (a failed or empty import)."}
-                )
-            name = batch["filename"] or "import"
-            sides.append(Side(batch_id=batch_id, label=f"#{batch_id} {name}"))
-        if sides[0].batch_id == sides[1].batch_id:
-            raise ValidationError({"batch_b": "Choose two different batches."})
-        return DriftParams(a=sides[0], b=sides[1], model=model, guideline_version=version)
-    keys = ("from_a", "to_a", "from_b", "to_b")
-    if not any(params.get(k) not in (None, "") for k in keys):
-        raise ValidationError(
+def _batch_side(project: Project, key: str, batch_id: int | None) -> Side:
+    if batch_id is None:
+        raise serializers.ValidationError({key: f"{key} must be an import batch id."})
+    batch = (
+        ImportBatch.objects.filter(project=project, pk=batch_id)
+        .values("pk", "filename", "created_at")
+        .first()
+    )
+    if batch is None:
+        raise serializers.ValidationError({key: f"Import batch {batch_id} is not in this project."})
+    if not Item.objects.filter(batch_id=batch_id).exists():
+        raise serializers.ValidationError(
+            {key: f"Import batch {batch_id} holds no items (a failed or empty import)."}
+        )
+    return Side(batch_id=batch_id, label=f"#{batch_id} {batch['filename'] or 'import'}")
+
+
+def _sides(project: Project, given: dict) -> tuple[Side, Side]:
+    """Batch A and batch B: two import batches of the project, or two date ranges."""
+    if given.get("batch_a") is not None or given.get("batch_b") is not None:
+        a, b = (_batch_side(project, key, given.get(key)) for key in ("batch_a", "batch_b"))
+        if a.batch_id == b.batch_id:
+            raise serializers.ValidationError({"batch_b": "Choose two different batches."})
+        return a, b
+    if not any(given.get(k) for k in ("from_a", "to_a", "from_b", "to_b")):
+        raise serializers.ValidationError(
             {"batch_a": "Give batch_a and batch_b, or the date ranges from_a, to_a, from_b, to_b."}
         )
     sides = []
     for side in ("a", "b"):
-        start = _moment(params.get(f"from_{side}"), f"from_{side}", end=False)
-        end = _moment(params.get(f"to_{side}"), f"to_{side}", end=True)
+        start = _moment(given.get(f"from_{side}"), f"from_{side}", end=False)
+        end = _moment(given.get(f"to_{side}"), f"to_{side}", end=True)
         if start and end and start >= end:
-            raise ValidationError({f"to_{side}": f"to_{side} must come after from_{side}."})
-        label = f"{params.get(f'from_{side}') or '…'} to {params.get(f'to_{side}') or '…'}"
+            raise serializers.ValidationError(
+                {f"to_{side}": f"to_{side} must come after from_{side}."}
+            )
+        label = f"{given.get(f'from_{side}') or '…'} to {given.get(f'to_{side}') or '…'}"
         sides.append(Side(start=start, end=end, label=label))
     if (sides[0].start, sides[0].end) == (sides[1].start, sides[1].end):
-        raise ValidationError(
+        raise serializers.ValidationError(
             {"from_b": "Batch A and batch B cover the same dates: choose two different periods."}
         )
-    return DriftParams(a=sides[0], b=sides[1], model=model, guideline_version=version)
+    return sides[0], sides[1]
+
+
+def _batch_field(key: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text=f"Batch {key[-1].upper()}: the id of an import batch of this project.",
+        error_messages={"invalid": f"{key} must be an import batch id."},
+    )
+
+
+def _moment_field(key: str) -> serializers.CharField:
+    bound = (
+        "from (inclusive)" if key.startswith("from") else "up to (a date-only value: the whole day)"
+    )
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=f"Batch {key[-1].upper()} by date instead of batch ids: items created {bound}; "
+        "a date (2026-01-31) or a date and time.",
+    )
+
+
+class DriftParams(RunParams):
+    """Parameters of a drift run: batch A and batch B, as two import batches of the project
+    (`batch_a`, `batch_b`) or as two date ranges (`from_a`, `to_a`, `from_b`, `to_b`)."""
+
+    batch_a = _batch_field("batch_a")
+    batch_b = _batch_field("batch_b")
+    from_a = _moment_field("from_a")
+    to_a = _moment_field("to_a")
+    from_b = _moment_field("from_b")
+    to_b = _moment_field("to_b")
+    model = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=f"An uploaded model's name for the confidence check (omitted: `{BUILTIN}`).",
+    )
+    guideline_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Only labels made under this guideline version (omitted: all).",
+        error_messages={"invalid": "guideline_version must be a number."},
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        _sides(self.context["project"], attrs)
+        return attrs
+
+    def settings(self) -> DriftSettings:
+        given = self.validated_data
+        a, b = _sides(self.context["project"], given)
+        return DriftSettings(
+            a=a,
+            b=b,
+            model=(given.get("model") or BUILTIN)[:100],
+            guideline_version=given.get("guideline_version"),
+        )
 
 
 def drift_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_drift` task does, reporting progress on the way."""
     project = recorder.project
-    params = drift_params(project=project, params=recorder.params)
+    params = DriftParams.parse(recorder.params, project=project)
     recorder.progress(0.05, "loading batch A")
     side_a = _attributes(project, params.a)
     recorder.progress(0.2, "loading batch B")

@@ -10,14 +10,21 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import serializers
 
 from analysis import loaders
-from analysis.metrics.label_issues import LabelIssues, find_issues
+from analysis.metrics.consensus import majority_from_counts
+from analysis.metrics.label_issues import LabelIssues, find_issues, vote_table
 from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
 from analysis.services.copy_rows import rows_insert
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import RunRecorder
+from analysis.services.run_params import RunParams
+from analysis.services.run_recording import RunRecorder
+from labeling.models import LabelClass
+from labeling.services.guidelines import worked_example_add
+from labeling.services.relabeling import relabel_request
+from labeling.services.reviewing import review_set
 
 BUILTIN = "builtin"
 NO_MODEL = "none"
@@ -26,34 +33,54 @@ MAX_FOLDS = 20
 
 
 @dataclass(frozen=True)
-class LabelIssueParams:
-    model: str | None  # an uploaded model's name; None: built-in model; "none": no model
+class LabelIssueSettings:
+    model: str | None  # an uploaded model's name; None or "builtin": built-in; "none": no model
     folds: int
     guideline_version: int | None
 
 
-def label_issue_params(params: dict) -> LabelIssueParams:
-    """Validate a run's parameters (also called by the page before starting a run)."""
-    model = params.get("model")
-    model = str(model).strip() if model not in (None, "") else None
-    try:
-        folds = int(params.get("folds") or 5)
-    except (TypeError, ValueError):
-        raise ValidationError({"folds": "folds must be a whole number."})
-    if not 2 <= folds <= MAX_FOLDS:
-        raise ValidationError({"folds": f"folds must be between 2 and {MAX_FOLDS}."})
-    version = params.get("guideline_version")
-    try:
-        version = int(version) if version not in (None, "") else None
-    except (TypeError, ValueError):
-        raise ValidationError({"guideline_version": "guideline_version must be a number."})
-    return LabelIssueParams(model=model, folds=folds, guideline_version=version)
+class LabelIssueParams(RunParams):
+    """Parameters of a label-issue run."""
+
+    model = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=f"An uploaded model's name; `{NO_MODEL}`: no model (annotators only, "
+        f"Dawid-Skene); omitted or `{BUILTIN}`: the built-in cross-validated model.",
+    )
+    folds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=2,
+        max_value=MAX_FOLDS,
+        help_text="Cross-validation folds of the built-in model (default 5).",
+        error_messages={
+            "invalid": "folds must be a whole number.",
+            "min_value": f"folds must be between 2 and {MAX_FOLDS}.",
+            "max_value": f"folds must be between 2 and {MAX_FOLDS}.",
+        },
+    )
+    guideline_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Only annotations made under this guideline version (omitted: all).",
+        error_messages={"invalid": "guideline_version must be a number."},
+    )
+
+    def settings(self) -> LabelIssueSettings:
+        given = self.validated_data
+        return LabelIssueSettings(
+            model=given.get("model") or None,
+            folds=given.get("folds") or 5,
+            guideline_version=given.get("guideline_version"),
+        )
 
 
 def label_issues_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_label_issues` task does, reporting progress on the way."""
     project = recorder.project
-    params = label_issue_params(recorder.params)
+    params = LabelIssueParams.parse(recorder.params, project=project)
     started = time.perf_counter()
     recorder.progress(0.02, "loading annotations")
     rows = loaders.annotation_rows(project=project, version=params.guideline_version)
@@ -168,9 +195,6 @@ def _align(item_ids: np.ndarray, pred_ids: np.ndarray, pred_probs: np.ndarray) -
 
 def _training_labels(matrix: np.ndarray, n_classes: int) -> np.ndarray:
     """The label a model learns per item: the only label, or the majority (ties: -1, unused)."""
-    from analysis.metrics.consensus import majority_from_counts
-    from analysis.metrics.label_issues import vote_table
-
     winner, _, _ = majority_from_counts(vote_table(matrix, n_classes), "unresolved")
     return winner
 
@@ -256,21 +280,22 @@ def issue_resolve(
     relabel: bool | None = None,
     add_example: bool = False,
     why: str = "",
+    label: LabelClass | str | None = None,
 ) -> LabelIssue:
     """Record a reviewer's decision on a likely label error.
 
     accept: the suggested label becomes the item's Review (it wins over any aggregate).
     keep: the label stays; the issue is closed.
     ambiguous: the item goes back to annotators (relabel, the default) and/or becomes a worked
-    example of the guideline draft with the suggested label and the reviewer's `why`.
+    example of the guideline draft with the reviewer's `why` and `label` (a class or its name;
+    by default the suggested label, else the given one: the reviewer often knows better than a
+    model's guess, and a tie suggests nothing). Nothing changes when the example is refused.
     """
     if action not in ACTIONS:
         raise ValidationError({"action": f"action must be one of {', '.join(ACTIONS)}."})
     issue = LabelIssue.objects.select_for_update().select_related("item", "run").get(pk=issue.pk)
     project = issue.run.project
     if action == "accept":
-        from labeling.services.reviewing import review_set
-
         if issue.suggested_label_id is None:
             raise ValidationError({"action": "This issue has no suggested label to accept."})
         review_set(
@@ -290,13 +315,10 @@ def issue_resolve(
                 {"action": "Mark it ambiguous with relabel and/or add_example set."}
             )
         if relabel:
-            from labeling.services.relabeling import relabel_request
-
-            relabel_request(project=project, item_ids=[issue.item_id], user=user)
+            relabel_request(project=project, item_ids=[issue.item_id])
         if add_example:
-            from labeling.services.guidelines import worked_example_add
-
-            label = issue.suggested_label or issue.given_label
+            if label is None:
+                label = issue.suggested_label or issue.given_label
             worked_example_add(project=project, item=issue.item, label=label, why=why, user=user)
         resolution = LabelIssue.Resolution.AMBIGUOUS
     issue.resolution = resolution

@@ -1,38 +1,50 @@
-"""Starting analysis runs and recording their progress, results and failures."""
+"""Starting analysis runs: one path for the runs API and every analysis page.
 
-import logging
-from contextlib import contextmanager
+`run_start` checks the parameters with the kind's serializer (analysis.kinds), records the
+run and hands it to a worker; the job's side (progress, result, failure) is
+analysis/services/run_recording.py.
+"""
+
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
+from analysis import kinds
 from analysis.models import AnalysisRun
 from config.celery import JobQueueUnavailable, enqueue
 from labeling.models import Project
 
-logger = logging.getLogger(__name__)
-
-
-MAX_ATTEMPTS = 3
+INVALID_PARAMS = "Invalid parameters."
 
 
 def task_name(kind: str) -> str:
     return f"analysis.run_{kind}"
 
 
-def run_create(
-    *, project: Project, kind: str, params: dict | None = None, user=None
-) -> AnalysisRun:
-    """Record a run and hand it to a worker.
+def run_start(*, project: Project, kind: str, params: dict, user) -> AnalysisRun:
+    """Check `params`, record a run of `kind` and hand it to a worker.
 
-    Raises JobQueueUnavailable when the queue is down; the run is then recorded as failed.
+    The run stores the parameters given, typed by the kind's serializer. Raises DRF's
+    ValidationError in the runs API's shape: `{"detail", "params"}` naming unknown parameters,
+    or `{"detail": "Invalid parameters.", <name>: [...]}` for bad values. Raises
+    JobQueueUnavailable when the queue is down; the run is then recorded as failed.
     """
-    if kind not in AnalysisRun.Kind.values:
-        raise ValueError(f"Unknown kind {kind!r}; allowed: {', '.join(AnalysisRun.Kind.values)}.")
-    params = dict(params or {})
+    if kind not in kinds.BY_NAME:
+        raise ValueError(f"Unknown kind {kind!r}; allowed: {', '.join(kinds.BY_NAME)}.")
+    checked = kinds.BY_NAME[kind].params(data=params, context={"project": project})
+    unknown = sorted(set(params) - set(checked.fields))
+    if unknown:
+        raise ValidationError(
+            {
+                "detail": f"Unknown parameter(s) for {kind}: {', '.join(unknown)}.",
+                "params": f"Allowed: {', '.join(checked.fields)}.",
+            }
+        )
+    if not checked.is_valid():
+        raise ValidationError({"detail": INVALID_PARAMS, **checked.errors})
+    params = dict(checked.validated_data)
     runs_fail_stuck()
     run = AnalysisRun.objects.create(
         project=project,
@@ -71,87 +83,3 @@ def runs_fail_stuck(*, timeout_seconds: int | None = None) -> int:
         message="timed out",
         finished_at=timezone.now(),
     )
-
-
-class RunRecorder:
-    """What a running job may do to its run: report progress, then finish once."""
-
-    def __init__(self, run: AnalysisRun):
-        self.run = run
-
-    @property
-    def project(self) -> Project:
-        return self.run.project
-
-    @property
-    def params(self) -> dict:
-        return self.run.params
-
-    def progress(self, fraction: float, message: str) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        AnalysisRun.objects.filter(pk=self.run.pk).update(progress=fraction, message=message[:255])
-
-    def finish(self, result: dict[str, Any], persist=None, message: str = "done") -> None:
-        """Store the summary and (through `persist`) the result rows in one transaction."""
-        with transaction.atomic():
-            if persist is not None:
-                persist(self.run)
-            AnalysisRun.objects.filter(pk=self.run.pk).update(
-                status=AnalysisRun.Status.SUCCEEDED,
-                progress=1.0,
-                message=message[:255],
-                result=result,
-                error="",
-                finished_at=timezone.now(),
-            )
-
-
-@contextmanager
-def analysis_run(run_id: int, kind: str | None = None):
-    """Mark the run running; on any exception mark it failed with the reason.
-
-    Yields None when the run must not execute (it already ended, or its worker died
-    MAX_ATTEMPTS times); tasks then return at once: `if run is None: return`.
-
-    Earlier runs and their results are untouched; a failed run keeps no partial rows because
-    rows are written only inside `RunRecorder.finish`'s transaction.
-    """
-    run = AnalysisRun.objects.select_related("project").filter(pk=run_id).first()
-    if run is None or (kind is not None and run.kind != kind):
-        # A message whose run was never committed or deleted (or whose id now names another
-        # run, as SQLite reuses ids after a rollback): not this job's to run.
-        logger.warning("analysis run %s (%s) not found; message dropped", run_id, kind)
-        yield None
-        return
-    if run.status in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED):
-        yield None  # a redelivered message for a run that already ended: nothing to do
-        return
-    if run.attempts >= MAX_ATTEMPTS:
-        # The message came back after the worker died this many times: stop the loop.
-        AnalysisRun.objects.filter(pk=run_id).update(
-            status=AnalysisRun.Status.FAILED,
-            error=f"The worker was lost {run.attempts} times while running this job "
-            "(out of memory?). Start it again with smaller parameters.",
-            message="failed",
-            finished_at=timezone.now(),
-        )
-        yield None
-        return
-    AnalysisRun.objects.filter(pk=run_id).update(
-        status=AnalysisRun.Status.RUNNING,
-        started_at=timezone.now(),
-        attempts=run.attempts + 1,
-        progress=0.0,
-        message="started",
-        error="",
-    )
-    try:
-        yield RunRecorder(run)
-    except Exception as exc:
-        logger.exception("analysis run %s failed", run_id)
-        AnalysisRun.objects.filter(pk=run_id).update(
-            status=AnalysisRun.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            message="failed",
-            finished_at=timezone.now(),
-        )

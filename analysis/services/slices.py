@@ -8,17 +8,15 @@ import numpy as np
 from analysis import loaders
 from analysis.metrics import baselines as baseline_metrics
 from analysis.metrics import slices as metrics
-from analysis.services.baselines import baseline_params, label_state, model_probs
-from analysis.services.runs import RunRecorder
+from analysis.services.baselines import BaselineParams, label_state, model_probs
+from analysis.services.run_recording import RunRecorder
 from labeling.models import Project
-
-slice_params = baseline_params  # same parameters: model and guideline_version
 
 
 def slices_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_slices` task does, reporting progress on the way."""
     project = recorder.project
-    params = slice_params(recorder.params)
+    params = BaselineParams.parse(recorder.params, project=project)  # the same parameters
     if project.is_multi_label:
         raise ValueError("Baselines and slices cover single-label projects only.")
     recorder.progress(0.05, "loading item metadata")

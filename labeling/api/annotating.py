@@ -17,10 +17,6 @@ from labeling.services.annotating import ItemFull, annotation_submit
 from labeling.services.queue import next_item
 
 
-def _mark_role_owner(project, user) -> None:
-    project.role_user_id = user.pk  # the role project_for found is this user's
-
-
 class NextItemView(ProjectRoleMixin, APIView):
     """The annotator's next item (the same one again until it is submitted or skipped)."""
 
@@ -48,8 +44,7 @@ class NextItemView(ProjectRoleMixin, APIView):
         }
     )
     def get(self, request, project_id):
-        _mark_role_owner(self.project, request.user)
-        guideline = selectors.current_guideline(project=self.project, with_text=False)
+        guideline = selectors.current_guideline(access=self.access, with_text=False)
         item = next_item(project=self.project, annotator=request.user, guideline=guideline)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -155,7 +150,7 @@ class AnnotationsView(ProjectRoleMixin, APIView):
                 filters["guideline__version"] = int(params["guideline_version"])
         except ValueError:
             raise ValidationError({"detail": "`item` and `guideline_version` are numbers."})
-        if self.project.user_role == ANNOTATOR:
+        if self.access.role == ANNOTATOR:
             filters["annotator_id"] = request.user.pk  # blind: their own labels only
         elif params.get("annotator"):
             filters["annotator__username"] = params["annotator"]
@@ -173,7 +168,6 @@ class AnnotationsView(ProjectRoleMixin, APIView):
         "`request_id` (or `Idempotency-Key` header) returns the stored annotation.",
     )
     def post(self, request, project_id):
-        _mark_role_owner(self.project, request.user)
         data = _submission(request.data)
         # The service locks the row and refuses an item of another project.
         item = Item(pk=data["item"], project=self.project)
@@ -187,6 +181,7 @@ class AnnotationsView(ProjectRoleMixin, APIView):
                 unsure=data["unsure"],
                 comment=data["comment"],
                 lead_time_ms=data.get("lead_time_ms"),
+                guideline=selectors.current_guideline(access=self.access, with_text=False),
             )
         except ItemFull as exc:
             return Response(

@@ -22,9 +22,7 @@ from labeling.permissions import (
     MANAGER,
     REVIEWER,
     ProjectRoleMixin,
-    has_role,
     projects_visible_to,
-    role_in,
 )
 from labeling.services.guidelines import (
     guideline_diff,
@@ -86,12 +84,11 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_role(self, project) -> str | None:
-        user = self.context["request"].user
-        if user.is_superuser:
+        if "role" in self.context:  # the view checked it (permissions.project_for)
+            return self.context["role"]
+        if self.context["request"].user.is_superuser:
             return MANAGER
-        if hasattr(project, "member_role"):  # annotated by the list
-            return project.member_role
-        return getattr(project, "user_role", None) or role_in(user, project)
+        return project.member_role  # annotated by the list
 
     def get_guideline_version(self, project) -> int | None:
         if hasattr(project, "newest_version"):  # annotated by the list
@@ -153,9 +150,8 @@ class ProjectListCreate(generics.ListCreateAPIView):
         given = ProjectCreateSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         project = project_create(**given.validated_data, created_by=request.user)
-        project.user_role = MANAGER
         return Response(
-            ProjectSerializer(project, context={"request": request}).data,
+            ProjectSerializer(project, context={"request": request, "role": MANAGER}).data,
             status=status.HTTP_201_CREATED,
         )
 
@@ -168,6 +164,9 @@ class ProjectDetail(ProjectRoleMixin, generics.GenericAPIView):
     min_role = ANNOTATOR
     min_role_write = MANAGER
     http_method_names = ["get", "patch", "head", "options"]
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "role": self.access.role}
 
     def get(self, request, project_id):
         return Response(self.get_serializer(self.project).data)
@@ -456,7 +455,7 @@ def guidelines_visible(view):
     guidelines = view.project.guidelines.select_related("created_by").prefetch_related(
         "examples__item", "examples__label"
     )
-    if not has_role(view.request.user, view.project, REVIEWER):
+    if not view.access.at_least(REVIEWER):
         guidelines = guidelines.filter(published_at__isnull=False)
     return guidelines
 
@@ -465,7 +464,7 @@ def guideline_by_version(view, version: str) -> Guideline:
     """`version` is a number or `draft`; annotators may only read published versions."""
     guidelines = guidelines_visible(view)
     if version == "draft":
-        if not has_role(view.request.user, view.project, REVIEWER):
+        if not view.access.at_least(REVIEWER):
             raise PermissionDenied("Only reviewers and managers read the draft.")
         found = guidelines.filter(published_at__isnull=True).first()
     elif version.isdigit():

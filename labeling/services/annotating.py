@@ -1,14 +1,16 @@
 """Labeling an item: submit (or change) an annotation, skip an item, undo the last action.
 
 Every member of the project may label: annotators are who the queue is for, and a manager
-"does everything" (DESIGN.md), so small teams can label without a second account. Labels of
-reviewers and managers are not blind (they can see other people's labels), which a team that
-measures agreement should keep in mind; the dashboard lists each labeler by name.
+"does everything" (README, "Labeling"), so small teams can label without a second account. The
+pages and the API check membership (`labeling.permissions.project_for`) before they call these
+services. Labels of reviewers and managers are not blind (they can see other people's labels),
+which a team that measures agreement should keep in mind; the dashboard lists each labeler by
+name.
 """
 
 from typing import NamedTuple
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -16,13 +18,13 @@ from labeling import rawsql, selectors
 from labeling.models import (
     Annotation,
     AnnotationRevision,
+    Guideline,
     Item,
     LabelClass,
     Lease,
     Project,
     Skip,
 )
-from labeling.permissions import role_in
 
 MAX_COMMENT_CHARS = 5_000
 MAX_LEAD_TIME_MS = 24 * 3600 * 1000
@@ -32,16 +34,6 @@ LABEL_FIELDS = ("id", "project_id", "name")
 
 class ItemFull(ValidationError):
     """The item already has every annotation its overlap asks for (HTTP 409 in the API)."""
-
-
-def _require_member(project: Project, annotator) -> None:
-    # A view that just checked the role (project_for) marks whose role it is; else ask.
-    if getattr(project, "role_user_id", None) == annotator.pk:
-        role = project.user_role
-    else:
-        role = role_in(annotator, project)
-    if role is None:
-        raise PermissionDenied("Only members of the project label its items.")
 
 
 def _class_for(project: Project, value, classes: dict) -> LabelClass:
@@ -124,6 +116,7 @@ def annotation_submit(
     unsure: bool = False,
     comment: str = "",
     lead_time_ms: int | None = None,
+    guideline: Guideline | None = None,
 ) -> Annotation:
     """Record the annotator's label(s) for the item under the current guideline version.
 
@@ -134,12 +127,13 @@ def annotation_submit(
       previous value is kept as an `AnnotationRevision`.
     - Releases the annotator's lease. Refuses (ItemFull) a new annotation for an item whose
       round is already full and that the annotator holds no lease on.
+    - `guideline`: the current version when the caller has it (`selectors.current_guideline`
+      with the request's access costs no query); read here otherwise.
     """
     project = item.project
-    _require_member(project, annotator)
     comment, lead_time_ms, request_id = _clean_extras(comment, lead_time_ms, request_id)
     label_class, label_ids = _resolve_labels(project, label, labels)
-    guideline = selectors.current_guideline(project=project, with_text=False)
+    guideline = guideline or selectors.current_guideline(project=project, with_text=False)
     if guideline is None:
         raise ValidationError({"detail": "The project has no published guideline yet."})
     with connection.cursor() as cursor:
@@ -286,7 +280,6 @@ def _change(existing: Annotation, *, label_class, label_ids, unsure, comment, le
 def annotation_skip(*, item: Item, annotator, reason: str) -> Skip:
     """Pass on an item under the current version (with a reason); releases the lease."""
     project = item.project
-    _require_member(project, annotator)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why you skip this item."})
@@ -313,7 +306,6 @@ def annotation_undo_last(*, project: Project, annotator) -> Item | None:
     preselected, and submitting again changes it (the old value is kept as a revision). An
     undone skip is removed, so the item may come back in the queue. None: nothing to undo.
     """
-    _require_member(project, annotator)
     guideline = selectors.current_guideline(project=project)
     if guideline is None:
         return None

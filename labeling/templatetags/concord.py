@@ -1,13 +1,13 @@
-"""Template helpers: `{{ body|markdown }}`, `{% if project|role_at_least:"reviewer" %}`,
+"""Template helpers: `{{ body|markdown }}`, `{% if access.role|role_at_least:"reviewer" %}`,
 `{% item_data item project compact=True %}`, `{% example_data example project %}`,
 `{% for kind, line in diff|diff_lines %}`."""
 
 from django import template
 from django.utils.safestring import mark_safe
 
+from labeling import permissions
 from labeling.item_display import item_display, worked_example_display
 from labeling.markdown_render import render_markdown
-from labeling.permissions import ROLE_RANK
 
 register = template.Library()
 
@@ -19,10 +19,9 @@ def markdown_filter(text: str) -> str:
 
 
 @register.filter
-def role_at_least(project, min_role: str) -> bool:
-    """True when the role `project_for` attached to the project reaches `min_role`."""
-    role = getattr(project, "user_role", None)
-    return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[min_role]
+def role_at_least(role: str | None, min_role: str) -> bool:
+    """True when `role` (the view's `access.role`) reaches `min_role`; False without one."""
+    return permissions.role_at_least(role, min_role)
 
 
 @register.inclusion_tag("labeling/_item_data.html")

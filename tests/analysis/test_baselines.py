@@ -13,7 +13,7 @@ from analysis.metrics.baselines import (
 from analysis.models import AnalysisRun, AnnotatorScore
 from analysis.services.baselines import baselines_job
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from labeling.models import Annotation, Item, Review
 from tests.factories import add_member, make_project
 

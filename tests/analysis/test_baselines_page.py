@@ -7,7 +7,7 @@ from django.test import Client
 from analysis import figures
 from analysis.models import AnalysisRun
 from analysis.services.baselines import baselines_job
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from labeling.models import Annotation, Item
 from tests.factories import add_member, make_project
 

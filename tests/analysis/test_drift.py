@@ -5,11 +5,12 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
+from django.test import Client
 
 from analysis.metrics.drift import drift_report, label_drift, psi
 from analysis.models import AnalysisRun
-from analysis.services.drift import drift_job, drift_params
-from analysis.services.runs import analysis_run
+from analysis.services.drift import DriftParams, drift_job
+from analysis.services.run_recording import analysis_run
 from labeling.models import Annotation, ImportBatch, Item
 from tests.factories import add_member, make_project
 
@@ -143,8 +144,6 @@ def test_drift_parameters_are_checked(make_user):
     foreign = ImportBatch.objects.create(project=other)
     own = ImportBatch.objects.create(project=project)
     Item.objects.create(project=project, batch=own, external_id="x1", data={"text": "x"})
-    from django.core.exceptions import ValidationError
-
     for params, field in [
         ({}, "batch_a"),
         ({"batch_a": own.pk, "batch_b": foreign.pk}, "batch_b"),
@@ -153,12 +152,11 @@ def test_drift_parameters_are_checked(make_user):
         ({"from_a": "2026-13-01", "to_a": "", "from_b": "2026-01-01"}, "from_a"),
         ({"from_a": "2026-02-01", "to_a": "2026-01-01", "from_b": "2026-01-01"}, "to_a"),
     ]:
-        with pytest.raises(ValidationError) as caught:
-            drift_params(project=project, params=params)
-        assert field in caught.value.message_dict, (params, caught.value.message_dict)
-    ok = drift_params(
-        project=project,
-        params={"from_a": "2026-01-01", "to_a": "2026-01-31", "from_b": "2026-02-01"},
+        checked = DriftParams(data=params, context={"project": project})
+        assert not checked.is_valid()
+        assert field in checked.errors, (params, checked.errors)
+    ok = DriftParams.parse(
+        {"from_a": "2026-01-01", "to_a": "2026-01-31", "from_b": "2026-02-01"}, project=project
     )
     assert ok.a.end.isoformat() == "2026-02-01T00:00:00+00:00"  # the whole of Jan 31
     assert ok.b.end is None
@@ -166,8 +164,6 @@ def test_drift_parameters_are_checked(make_user):
 
 @pytest.mark.django_db
 def test_failed_empty_imports_are_not_offered_and_identical_dates_are_refused(make_user):
-    from django.test import Client
-
     manager = make_user()
     project = make_project(manager)
     kept = ImportBatch.objects.create(project=project, filename="ok.csv", status="succeeded")

@@ -14,7 +14,7 @@ from analysis.loaders import item_features
 from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
 from analysis.models import AnalysisRun, PredictionSet
 from analysis.services.label_issues import label_issues_job
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from labeling.models import Annotation, Item
 from tests.factories import add_member, make_project
 

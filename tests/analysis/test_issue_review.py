@@ -5,6 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun, LabelIssue
+from analysis.services.label_issues import issue_resolve
 from analysis.services.predictions import predictions_store
 from analysis.tasks import run_label_issues
 from labeling.models import Annotation, Item, Membership, Review, WorkedExample
@@ -123,6 +124,20 @@ def test_ambiguous_can_become_a_worked_example_of_the_draft(project):
     assert "Sarcasm" in example.why
     issue.item.refresh_from_db()
     assert issue.item.relabel_requested_at is None
+
+
+def test_a_worked_example_can_teach_the_label_the_reviewer_chose(project):
+    _, user = reviewer(project)
+    issue = top_issue(project)
+    assert issue.suggested_label.name == "pos"
+    resolved = issue_resolve(
+        issue=issue, action="ambiguous", user=user, add_example=True, label="neg", why="Irony."
+    )
+    assert resolved.resolution == "ambiguous"
+    example = WorkedExample.objects.get()
+    assert (example.item, example.label.name, example.why) == (issue.item, "neg", "Irony.")
+    issue.item.refresh_from_db()
+    assert issue.item.relabel_requested_at is None  # an example alone does not send it back
 
 
 def test_a_worked_example_needs_a_reason_and_nothing_changes_without_it(project):

@@ -4,7 +4,9 @@ too few items, and adds worked examples with the label the reviewer chose."""
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from analysis.metrics.label_issues import MIN_MODEL_ITEMS
 from analysis.models import AnalysisRun, LabelIssue
@@ -147,9 +149,6 @@ def test_annotators_cannot_add_examples_from_the_issue_queue(make_user):
 
 
 def test_queries_do_not_grow_with_the_rows_shown(make_user):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     small = crowd_project(make_user(), 6, tie_on_first=True)
     finished_run(small, {"model": "none"})
     client = reviewer_client(small, make_user)
@@ -172,3 +171,32 @@ def test_queries_do_not_grow_with_the_rows_shown(make_user):
         html = client.get(f"/projects/{small.pk}/issues/?all=1").content.decode()
     assert html.count('<li class="issue') == 36
     assert len(many) == len(few) <= 15, [q["sql"][:90] for q in many.captured_queries]
+
+
+def test_the_run_summary_says_why_no_model_judged_the_labels(make_user):
+    project = crowd_project(make_user(), 12)
+    run = finished_run(project, {"model": "none"})
+    client = reviewer_client(project, make_user)
+    url = f"/projects/{project.pk}/issues/"
+
+    note = re.search(r'id="issues-model-note">(.*?)</p>', client.get(url).content.decode())
+
+    assert note.group(1) == run.result["model_note"]
+    assert run.result["model_note"] == "No model, as asked: Dawid-Skene weighed the annotators."
+    AnalysisRun.objects.filter(pk=run.pk).update(result={**run.result, "model_note": None})
+    assert 'id="issues-model-note"' not in client.get(url).content.decode()
+
+
+def test_bad_run_parameters_answer_htmx_like_every_analysis_page(make_user):
+    project = crowd_project(make_user(), 12)
+    client = reviewer_client(project, make_user)
+    url = f"/projects/{project.pk}/issues/"
+
+    answer = client.post(url, {"model": "builtin", "folds": "99"}, headers={"HX-Request": "true"})
+
+    # 200 so htmx swaps the message in where the progress would show.
+    assert answer.status_code == 200
+    assert answer.content.decode() == '<p class="message error">folds must be between 2 and 20.</p>'
+    plain = client.post(url, {"model": "builtin", "folds": "x"})
+    assert plain.status_code == 302 and plain["Location"] == url
+    assert not AnalysisRun.objects.filter(project=project).exists()

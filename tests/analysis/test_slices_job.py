@@ -5,7 +5,7 @@ import pytest
 
 from analysis.models import AnalysisRun
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import run_create
+from analysis.services.runs import run_start
 from labeling.models import Annotation, Item, Review
 from tests.analysis.test_potential_gain import FIRST, PREDICTED, REVIEW, SECOND, SOURCE
 from tests.conftest import wait_for
@@ -42,7 +42,7 @@ def test_slices_job_on_the_worker_ranks_slices_by_potential_gain(celery_worker, 
         probs=np.where(PREDICTED[:, None] == np.arange(2), 0.9, 0.1),
     )
 
-    run = run_create(project=project, kind="slices", params={}, user=manager)
+    run = run_start(project=project, kind="slices", params={}, user=manager)
     done = wait_for(
         lambda: AnalysisRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"]).first(),
         timeout=60,

@@ -15,7 +15,7 @@ import pytest
 
 from analysis.models import AnalysisRun
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from analysis.services.slices import slices_job
 from labeling.models import Annotation, Item
 from tests.factories import add_member, make_project

@@ -12,7 +12,7 @@ from analysis.models import AnalysisRun
 from analysis.services.baselines import baselines_job
 from analysis.services.drift import drift_job
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from analysis.services.slices import slices_job
 from labeling.models import Annotation, ImportBatch, Item
 from tests.factories import add_member, make_project

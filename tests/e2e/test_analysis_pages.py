@@ -10,7 +10,7 @@ from analysis.models import AnalysisRun
 from analysis.services.baselines import baselines_job
 from analysis.services.drift import drift_job
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from labeling.models import Annotation, ImportBatch, Item
 from tests.conftest import wait_for
 from tests.factories import add_member, make_project

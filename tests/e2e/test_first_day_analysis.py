@@ -16,7 +16,7 @@ from analysis.models import AnalysisRun
 from analysis.services.baselines import baselines_job
 from analysis.services.drift import drift_job
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import analysis_run
+from analysis.services.run_recording import analysis_run
 from analysis.services.slices import slices_job
 from analysis.tasks import run_agreement, run_label_issues
 from labeling.models import ImportBatch, Project, Review

@@ -1,7 +1,8 @@
 """Submitting annotations: validation, the guideline stamp, idempotent retries, history."""
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
 
 from labeling.models import Annotation, Item, Lease, Project
 from labeling.services.annotating import annotation_submit, annotation_undo_last
@@ -108,10 +109,19 @@ def test_submitting_releases_the_lease(manager):
 
 
 def test_only_members_label_and_managers_may_too(manager, make_user):
+    # Membership is checked at the boundary (labeling.permissions.project_for), before the
+    # service: a non-member is told the project does not exist.
     project = make_project(manager, overlap=2)
     item = one_item(project)
-    with pytest.raises(PermissionDenied):
-        annotation_submit(item=item, annotator=make_user("outsider"), label="positive")
+    outsider = APIClient()
+    outsider.force_authenticate(make_user("outsider"))
+    refused = outsider.post(
+        f"/api/v1/projects/{project.pk}/annotations/",
+        {"item": item.pk, "label": "positive"},
+        format="json",
+    )
+    assert refused.status_code == 404
+    assert not Annotation.objects.filter(item=item).exists()
     assert annotation_submit(item=item, annotator=manager, label="positive").label.name == (
         "positive"
     )

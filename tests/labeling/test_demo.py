@@ -15,8 +15,8 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun
-from analysis.services.runs import analysis_run
-from analysis.tasks import _agreement_job
+from analysis.services.agreement import agreement_job
+from analysis.services.run_recording import analysis_run
 from labeling.management.commands.load_demo import DEMO_NAME
 from labeling.models import Annotation, Guideline, ImportBatch, Item, Project
 from tests.conftest import wait_for
@@ -137,7 +137,7 @@ def test_agreement_improves_under_the_second_guideline_version():
     project = Project.objects.get(name=DEMO_NAME)
     run = AnalysisRun.objects.create(project=project, kind="agreement", params={})
     with analysis_run(run.pk) as recorder:
-        _agreement_job(recorder)
+        agreement_job(recorder)
     run.refresh_from_db()
     alpha = {v["version"]: v["alpha"] for v in run.result["by_guideline_version"]}
     assert alpha == {1: pytest.approx(0.640, abs=0.001), 2: pytest.approx(0.702, abs=0.001)}

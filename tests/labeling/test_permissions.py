@@ -9,17 +9,20 @@ anonymous 401/403 (API) or a redirect to the login page; non-member 404; a role 
 minimum 403; the minimum role and above anything but 401/403/404/405 and below 500.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
 import pytest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.urls import URLResolver, get_resolver, reverse
 
 from analysis.exports.params import export_params_parse
 from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
-from labeling.models import ImportBatch, Item, Membership, Project
-from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER
+from labeling.models import Annotation, ImportBatch, Item, Membership, Project
+from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER, project_for
 from labeling.services.guidelines import worked_example_add
 from tests.factories import add_member, make_project
 
@@ -262,8 +265,6 @@ def test_superuser_outside_the_project_acts_as_manager(client, world, make_user)
 
 
 def test_annotator_never_receives_another_persons_label(client, world):
-    from labeling.models import Annotation
-
     Annotation.objects.create(
         project=world.project,
         item=world.item,
@@ -289,3 +290,44 @@ def test_non_member_sees_404_for_a_project_that_exists_and_one_that_does_not(cli
     missing = client.get("/api/v1/projects/999999999/")
     assert existing.status_code == missing.status_code == 404
     assert existing.json() == missing.json()
+
+
+def test_project_for_answers_the_access_in_one_statement_and_sets_nothing_on_the_project(
+    world, django_assert_num_queries
+):
+    guideline = world.project.current_guideline()
+    with django_assert_num_queries(1):
+        access = project_for(world.users[REVIEWER], world.project.pk, min_role=ANNOTATOR)
+    assert (access.project.pk, access.role, access.user_id) == (
+        world.project.pk,
+        REVIEWER,
+        world.users[REVIEWER].pk,
+    )
+    assert (access.guideline_id, access.guideline_version) == (guideline.pk, guideline.version)
+    assert access.at_least(ANNOTATOR) and access.at_least(REVIEWER)
+    assert not access.at_least(MANAGER)
+    fields = {f.attname for f in type(access.project)._meta.concrete_fields} | {"_state"}
+    assert set(vars(access.project)) == fields
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        access.role = MANAGER
+
+
+def test_project_for_raises_djangos_404_and_403(world, make_user):
+    with pytest.raises(Http404):
+        project_for(world.users["outsider"], world.project.pk, min_role=ANNOTATOR)
+    with pytest.raises(Http404):
+        project_for(world.users[MANAGER], "not-a-number", min_role=ANNOTATOR)
+    with pytest.raises(PermissionDenied):
+        project_for(world.users[ANNOTATOR], world.project.pk, min_role=REVIEWER)
+    root = make_user("root", is_superuser=True, is_staff=True)
+    assert project_for(root, world.project.pk, min_role=MANAGER).role == MANAGER
+
+
+def test_api_errors_of_the_role_check_are_json_details(client, world):
+    client.force_login(world.users[ANNOTATOR])
+    refused = client.get(f"/api/v1/projects/{world.project.pk}/items/")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "This needs the reviewer role in the project."}
+    client.force_login(world.users["outsider"])
+    hidden = client.get(f"/api/v1/projects/{world.project.pk}/items/")
+    assert hidden.status_code == 404 and hidden.json() == {"detail": "Project not found."}

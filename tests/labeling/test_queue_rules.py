@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.models import Item, Lease, Project
+from labeling.models import Annotation, Item, Lease, Project
+from labeling.services import queue
 from labeling.services.annotating import annotation_skip, annotation_submit
 from labeling.services.queue import next_item, progress_refresh
 from labeling.services.relabeling import relabel_request
@@ -103,8 +104,7 @@ def test_relabel_requests_come_first_and_start_a_new_round(manager):
     for item in (first, second):
         assert next_item(project=project, annotator=a) == item
         annotation_submit(item=item, annotator=a, label="positive")
-    reviewer = add_member(project, "rev", role="reviewer")
-    assert relabel_request(project=project, item_ids=[second.pk], user=reviewer) == 1
+    assert relabel_request(project=project, item_ids=[second.pk]) == 1
     assert Item.objects.get(pk=second.pk).done_count == 0
     # Even the annotator who labeled it before may label it again, and it comes first.
     assert next_item(project=project, annotator=a) == second
@@ -132,7 +132,7 @@ def test_seeded_random_order_is_reproducible_and_not_import_order(manager):
     project.refresh_from_db()
     third = add_member(project, "third")
     # Relabel requests of one moment come in the seeded order too.
-    relabel_request(project=project, item_ids=[i.pk for i in made], user=manager)
+    relabel_request(project=project, item_ids=[i.pk for i in made])
     seen = []
     while (item := next_item(project=project, annotator=third)) is not None:
         seen.append(made.index(item))
@@ -141,8 +141,6 @@ def test_seeded_random_order_is_reproducible_and_not_import_order(manager):
 
 
 def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
-    from labeling.models import Annotation
-
     project = make_project(manager, overlap=2)
     (only,) = items(project, 1)
     guideline = project.current_guideline()
@@ -160,8 +158,6 @@ def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
 
 
 def test_an_annotator_alone_moves_on_past_a_window_of_items_they_started(manager, monkeypatch):
-    from labeling.services import queue
-
     monkeypatch.setattr(queue, "CANDIDATE_WINDOW", 3)  # the first 3 started items are looked at
     project = make_project(manager, overlap=2)
     made = items(project, 8)
@@ -186,7 +182,7 @@ def test_a_relabel_request_made_between_two_calls_is_seen_by_the_next(manager):
     ann = add_member(project, "ann")
     assert next_item(project=project, annotator=ann) == first
     annotation_submit(item=first, annotator=ann, label="positive")
-    relabel_request(project=project, item_ids=[first.pk], user=manager)
+    relabel_request(project=project, item_ids=[first.pk])
     assert next_item(project=project, annotator=ann) == first
     annotation_submit(item=first, annotator=ann, label="negative")
     assert next_item(project=project, annotator=ann) == second  # the request is done

@@ -85,16 +85,15 @@ def test_fetch_builds_the_instances_the_orm_builds(rows, model, attnames):
             assert type(getattr(from_raw, name)) is type(getattr(from_orm, name)), name
 
 
-def test_extra_columns_become_plain_attributes(rows):
+def test_extra_columns_come_back_beside_the_instance(rows):
     project = rows
-    found = rawsql.fetch_one(
+    ((found, extra),) = rawsql.fetch_with_extra(
         Project,
         f"SELECT {rawsql.columns(Project, alias='p')}, 41 + 1 AS answer"
         f" FROM {Project._meta.db_table} p WHERE p.id = %s",
         [project.pk],
-        extra=("answer",),
     )
-    assert (found.pk, found.name, found.answer) == (project.pk, project.name, 42)
+    assert (found.pk, found.name, extra) == (project.pk, project.name, (42,))
     assert rawsql.fetch_one(Project, "SELECT 1 WHERE 1 = 0", []) is None
 
 

@@ -1,14 +1,14 @@
-"""The label-issues review queue page (reviewers and managers).
+"""The Issues page: start a label-issue run; the review queue of likely label errors.
 
-Kept apart from analysis/views.py (the agreement pages) so parallel work does not collide;
-the keyboard actions post to the REST resolve endpoint from labeling/static/concord/issues.js.
+The keyboard actions post to the REST resolve endpoint from analysis/static/concord/issues.js;
+`e` (a worked example with the label the reviewer chose) posts to `issue_example` here.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,10 +16,8 @@ from analysis.metrics.intervals import wilson_interval
 from analysis.metrics.label_issues import MIN_MODEL_ITEMS
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
 from analysis.selectors import label_issue_rows, metadata_keys
-from analysis.services.issue_examples import issue_example_add
-from analysis.services.label_issues import BUILTIN, NO_MODEL, label_issue_params
-from analysis.services.runs import run_create
-from config.celery import JobQueueUnavailable
+from analysis.services.label_issues import BUILTIN, NO_MODEL, issue_resolve
+from analysis.views.run_status import posted_params, runs_shown, start_from_page
 from labeling.models import Annotation
 from labeling.permissions import REVIEWER, project_for
 
@@ -27,35 +25,17 @@ ISSUES_PER_PAGE = 50
 # Methods whose ranking is learned from this project's own labels (an uploaded model's
 # training set is unknown to Concord, so it gets no sample-size verdict).
 LEARNED_HERE = ("dawid_skene",)
+KIND = AnalysisRun.Kind.LABEL_ISSUES
 
 
-def _start(request, project):
-    params = {"model": request.POST.get("model") or None, "folds": request.POST.get("folds")}
-    params = {k: v for k, v in params.items() if v not in (None, "")}
+def _posted_params(request) -> dict:
+    """The run form's inputs: the built-in model is the default, and folds matter only to it."""
+    params = posted_params(request, KIND)
     if params.get("model") == BUILTIN:
-        params.pop("model")
-    try:
-        parsed = label_issue_params(params)
-    except ValidationError as exc:
-        text = " ".join(m for msgs in exc.message_dict.values() for m in msgs)
-        if request.htmx:
-            return HttpResponse(f'<p class="message error">{text}</p>', status=400)
-        messages.error(request, text)
-        return redirect("analysis:issues", project.pk)
-    # Folds matter only to the built-in model; store clean, typed parameters.
-    params = {"model": parsed.model} if parsed.model else {"folds": parsed.folds}
-    try:
-        run = run_create(
-            project=project, kind=AnalysisRun.Kind.LABEL_ISSUES, params=params, user=request.user
-        )
-    except JobQueueUnavailable as exc:
-        if request.htmx:
-            return HttpResponse(f'<p class="message error">{exc}</p>', status=503)
-        messages.error(request, str(exc))
-        return redirect("analysis:issues", project.pk)
-    if request.htmx:
-        return render(request, "analysis/_run_status.html", {"run": run})
-    return redirect("analysis:issues", project.pk)
+        del params["model"]
+    if "model" in params:
+        params.pop("folds", None)
+    return params
 
 
 def _filters(request) -> dict:
@@ -77,16 +57,16 @@ def _filters(request) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def issues(request, pk):
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    access = project_for(request.user, pk, min_role=REVIEWER)
+    project = access.project
     if request.method == "POST":
-        return _start(request, project)
-    runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.LABEL_ISSUES)
-    run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
-    newest = runs.order_by("-created_at", "-id").first()
+        return start_from_page(request, access, KIND, _posted_params(request))
+    run, status_run = runs_shown(project, KIND)
     context = {
+        "access": access,
         "project": project,
         "run": run,
-        "status_run": newest if newest is not None and newest != run else None,
+        "status_run": status_run,
         "labels": list(project.labels.all()),
         "models": list(
             PredictionSet.objects.filter(project=project)
@@ -154,13 +134,15 @@ def issue_example(request, pk, issue_id):
     """Add an issue's item to the guideline draft as a worked example with the label the
     reviewer chose (the `e` form of the queue). Answers JSON to the queue's script, else
     redirects back to the page with a message."""
-    project = project_for(request.user, pk, min_role=REVIEWER, api=False)
+    project = project_for(request.user, pk, min_role=REVIEWER).project
     issue = get_object_or_404(LabelIssue, pk=issue_id, run__project=project)
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
-        issue = issue_example_add(
+        issue = issue_resolve(
             issue=issue,
+            action="ambiguous",
             user=request.user,
+            add_example=True,
             label=request.POST.get("label", ""),
             why=request.POST.get("why", ""),
             relabel=bool(request.POST.get("relabel")),
