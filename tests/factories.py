@@ -44,24 +44,33 @@ def add_member(project: Project, username: str, role: str = Membership.Role.ANNO
 
 def make_items(
     project: Project,
-    texts: int | Iterable[str | dict],
+    texts: int | Iterable[str | dict] | Mapping[str, str | dict],
     *,
     prefix: str = "e",
     metadata: dict | Callable[[int], dict] | None = None,
     batch=None,
 ) -> list[Item]:
-    """Items `{prefix}0`, `{prefix}1`, ... in one bulk insert, returned in id order.
+    """Items in one bulk insert, returned in id order.
 
-    texts: a count (the texts are "text 0", "text 1", ...), or per item its text or its whole
-    `data` dict (image and tabular items). metadata: the same dict for every item, or a
+    texts: a count (items `{prefix}0`, `{prefix}1`, ... reading "text 0", "text 1", ...); or
+    per item its text or its whole `data` dict (image and tabular items), as a list (ids
+    `{prefix}n`) or as a dict by external_id. metadata: the same dict for every item, or a
     function of the item's number.
     """
-    data = [{"text": f"text {n}"} for n in range(texts)] if isinstance(texts, int) else texts
-    data = [{"text": d} if isinstance(d, str) else d for d in data]
+    if isinstance(texts, int):
+        texts = [f"text {n}" for n in range(texts)]
+    if not isinstance(texts, Mapping):
+        texts = {f"{prefix}{n}": text for n, text in enumerate(texts)}
     meta = metadata if callable(metadata) else (lambda n: metadata or {})
     return Item.objects.bulk_create(
-        Item(project=project, external_id=f"{prefix}{n}", data=d, metadata=meta(n), batch=batch)
-        for n, d in enumerate(data)
+        Item(
+            project=project,
+            external_id=external_id,
+            data={"text": data} if isinstance(data, str) else data,
+            metadata=meta(n),
+            batch=batch,
+        )
+        for n, (external_id, data) in enumerate(texts.items())
     )
 
 

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    return make_voted_project(make_user)
+def project(manager):
+    return make_voted_project(manager)
 
 
 @pytest.mark.parametrize(
