@@ -8,17 +8,15 @@ from rest_framework.test import APIClient
 from analysis.loaders import predictions
 from analysis.models import Prediction, PredictionSet
 from labeling.models import Item, Membership
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    project = make_project(make_user(), labels=("neg", "pos", "neutral"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"s{i}", data={"text": f"sentence {i}"}) for i in range(4)
-    )
+def project(manager):
+    project = make_project(manager, labels=("neg", "pos", "neutral"))
+    make_items(project, [f"sentence {i}" for i in range(4)], prefix="s")
     return project
 
 
