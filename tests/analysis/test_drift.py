@@ -66,7 +66,7 @@ def test_batch_whose_label_balance_moved_is_flagged(sentiment_data):
     assert "positive" in check["verdict"] or "negative" in check["verdict"]
 
 
-def test_psi_of_a_known_shift():
+def test_psi_of_a_50_50_to_70_30_shift_is_0_1695():
     # Two bins 50/50 -> 70/30: (0.2 ln(7/5) + (-0.2) ln(3/5)) = 0.1695
     assert psi(np.array([0.5, 0.5]), np.array([0.7, 0.3])) == pytest.approx(0.16946, abs=1e-4)
 

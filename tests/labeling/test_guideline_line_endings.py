@@ -3,7 +3,6 @@ LF versions, and the version page colours the diff, escaped."""
 
 import pytest
 from django.template import Context, Template
-from rest_framework.test import APIClient
 
 from labeling.models import Guideline, Item, WorkedExample
 from labeling.services.guidelines import (
@@ -47,10 +46,9 @@ def test_a_draft_posted_with_crlf_from_the_page_is_stored_with_lf(manager, clien
     assert changed == ["-Praise is positive.", "+Praise is positive, unless sarcastic."]
 
 
-def test_the_api_and_lone_carriage_returns_are_normalized_too(manager):
+def test_the_api_and_lone_carriage_returns_are_normalized_too(manager, api_client_for):
     project, _ = published_v2(manager)
-    api = APIClient()
-    api.force_authenticate(manager)
+    api = api_client_for(manager)
     api.post(
         f"/api/v1/projects/{project.pk}/guidelines/",
         {"body": "old\rmac\r\nwindows\nunix", "changelog": "a\r\nb"},

@@ -3,7 +3,6 @@
 import pytest
 from django.core.exceptions import ValidationError
 from django.template import Context, Template
-from rest_framework.test import APIClient
 
 from labeling.markdown_render import render_markdown
 from labeling.models import Guideline, Item, Membership, WorkedExample
@@ -151,13 +150,9 @@ def test_diff_shows_body_and_example_changes(manager, project):
     assert "+  why: mild praise\n" in diff
 
 
-def test_api_lists_versions_serves_diff_and_hides_draft_from_annotators(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
+def test_api_lists_versions_serves_diff_and_hides_draft_from_annotators(project, api_client_for):
     annie = add_member(project, "annie", Membership.Role.ANNOTATOR)
-    manager, annotator = APIClient(), APIClient()
-    manager.force_authenticate(ada)
-    annotator.force_authenticate(annie)
+    manager, annotator = api_client_for(project.created_by), api_client_for(annie)
     base = f"/api/v1/projects/{project.pk}/guidelines/"
     manager.post(base, {"body": "Be <b>kind</b>. <script>x()</script>"}, format="json")
     assert (
@@ -184,9 +179,8 @@ def test_api_lists_versions_serves_diff_and_hides_draft_from_annotators(make_use
     assert annotator.get(f"{base}latest/").status_code == 404
 
 
-def test_publishing_a_wrong_version_number_is_refused(manager, project):
-    client = APIClient()
-    client.force_authenticate(manager)
+def test_publishing_a_wrong_version_number_is_refused(manager, project, api_client_for):
+    client = api_client_for(manager)
     base = f"/api/v1/projects/{project.pk}/guidelines/"
     client.post(base, {"body": "x", "changelog": "c"}, format="json")
     for wrong in ("1", "3"):
@@ -196,10 +190,9 @@ def test_publishing_a_wrong_version_number_is_refused(manager, project):
     assert client.post(f"{base}2/publish/", {}, format="json").status_code == 201
 
 
-def test_worked_example_added_over_the_api_lands_in_the_draft(manager, project):
+def test_worked_example_added_over_the_api_lands_in_the_draft(manager, project, api_client_for):
     Item.objects.create(project=project, external_id="e-1", data={"text": "fine I guess"})
-    client = APIClient()
-    client.force_authenticate(manager)
+    client = api_client_for(manager)
     url = f"/api/v1/projects/{project.pk}/guidelines/draft/examples/"
     body = {"external_id": "e-1", "label": "negative", "why": "faint praise"}
     answer = client.post(url, body, format="json")

@@ -190,7 +190,9 @@ def project_contents(project: Project) -> tuple[Counter, dict]:
     return annotations, items
 
 
-def test_a_crowd_project_exported_as_labelstudio_restores_into_an_empty_instance(manager):
+def test_a_crowd_project_exported_as_labelstudio_restores_into_an_empty_instance(
+    manager, api_client_for
+):
     labels = ("0", "1", "2", "3")
     source = make_project(manager, labels=labels, name="crowd")
     workers = {f"worker-{n}": 0.9 - 0.04 * n for n in range(15)}
@@ -222,8 +224,7 @@ def test_a_crowd_project_exported_as_labelstudio_restores_into_an_empty_instance
     assert sum(before_annotations.values()) == 3000
     assert len(before_items) == 300
 
-    client = APIClient()
-    client.force_authenticate(manager)
+    client = api_client_for(manager)
     response = client.get(f"/api/v1/projects/{source.pk}/export/", {"format": "labelstudio"})
     assert response.status_code == 200
     backup = b"".join(response.streaming_content)

@@ -65,7 +65,7 @@ def test_bad_option_is_a_400_naming_the_field(setup):
     assert "file" in response.json()
 
 
-def test_list_and_detail(setup):
+def test_imports_are_listed_newest_first_and_each_has_its_detail(setup):
     project, client = setup
     first = upload(client, project, b"external_id,text\n1,a\n").json()
     upload(client, project, b"external_id,text\n2,\n")
