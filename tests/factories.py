@@ -11,7 +11,15 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 
-from labeling.models import Annotation, Guideline, Item, Membership, Profile, Project
+from labeling.models import (
+    Annotation,
+    Guideline,
+    ImportBatch,
+    Item,
+    Membership,
+    Profile,
+    Project,
+)
 from labeling.services.projects import member_set, project_create
 from labeling.services.queue import progress_refresh
 
@@ -48,7 +56,7 @@ def make_items(
     *,
     prefix: str = "e",
     metadata: dict | Callable[[int], dict] | None = None,
-    batch=None,
+    batch: ImportBatch | None = None,
 ) -> list[Item]:
     """Items in one bulk insert, returned in id order.
 
