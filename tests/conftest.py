@@ -23,6 +23,20 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "reference_data: checks published figures of the real crowd sets (CONCORD_REFERENCE_DATA)",
+    )
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that read the real crowd sets are marked: `pytest -m reference_data` runs them."""
+    for item in items:
+        if "crowd_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference_data)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fast_password_hashing():
     """The tests make hundreds of accounts; PBKDF2's deliberate slowness only costs CI time.
