@@ -1,4 +1,5 @@
-"""Shared fixtures: users and projects, a real Celery worker, Chromium for browser tests."""
+"""Shared fixtures: users, a project and its members, API clients, a real Celery worker,
+Chromium for browser tests and logging in there."""
 
 import os
 import subprocess
@@ -8,8 +9,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from rest_framework.test import APIClient
 
-from tests.factories import SENTIMENT_DATA
+from labeling.models import Membership
+from tests.factories import PASSWORD, SENTIMENT_DATA, add_member, make_project
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls made by the test
 # itself are still synchronous and safe.
@@ -18,6 +21,20 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "reference_data: checks published figures of the real crowd sets (CONCORD_REFERENCE_DATA)",
+    )
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that read the real crowd sets are marked: `pytest -m reference_data` runs them."""
+    for item in items:
+        if "crowd_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reference_data)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -157,11 +174,57 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def make_user(db, django_user_model):
-    def make(username: str | None = None, *, password: str = "pw-for-tests-123", **extra):
+    def make(username: str | None = None, *, password: str = PASSWORD, **extra):
         username = username or f"user-{uuid.uuid4().hex[:8]}"
         return django_user_model.objects.create_user(username=username, password=password, **extra)
 
     return make
+
+
+@pytest.fixture
+def manager(make_user):
+    """The account that creates `project`, so its manager."""
+    return make_user("manager")
+
+
+@pytest.fixture
+def project(manager):
+    """A text project with the classes negative and positive. A test module that needs other
+    classes or data overrides this fixture; other options: make_project(manager, ...)."""
+    return make_project(manager)
+
+
+@pytest.fixture
+def reviewer(project):
+    return add_member(project, "reviewer", Membership.Role.REVIEWER)
+
+
+@pytest.fixture
+def annotator(project):
+    return add_member(project, "annotator", Membership.Role.ANNOTATOR)
+
+
+@pytest.fixture
+def api_client_for():
+    """api_client_for(user): a REST client authenticated as `user`."""
+
+    def client_for(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return client_for
+
+
+def log_in(page, live_server, username: str, password: str = PASSWORD) -> None:
+    """Log the browser page in as `username` through the login form; whoever was logged in
+    on that page is logged out first."""
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 @pytest.fixture(scope="session")

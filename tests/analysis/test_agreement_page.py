@@ -3,51 +3,34 @@ most, count colour scales start at 0, and the alpha axis holds every interval.""
 
 import numpy as np
 import pytest
-from django.test import Client
 
 from analysis import figures
 from analysis.models import AnalysisRun
 from analysis.tasks import run_agreement
-from labeling.models import Annotation, Item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def report(make_user):
+def report(manager, client):
     """'aaron' labels 6 items nobody else does; 'bea' and 'cy' share 30 and mostly disagree
     (alpha below 0, so its interval reaches below 0)."""
-    manager = make_user("mgr")
     project = make_project(manager, labels=("a", "b", "c"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{n}", data={"text": f"t{n}"}) for n in range(36)
-    )
-    items = list(project.items.order_by("id"))
-    labels = list(project.labels.order_by("order", "id"))
-    guideline = project.current_guideline()
+    items = make_items(project, [f"t{n}" for n in range(36)], prefix="i")
+    labels = ["a", "b", "c"]
     aaron, bea, cy = (add_member(project, name) for name in ("aaron", "bea", "cy"))
     rng = np.random.default_rng(1)
-    rows = [
-        Annotation(project=project, item=item, annotator=aaron, guideline=guideline,
-                   label=labels[0])
-        for item in items[30:]
-    ]  # fmt: skip
+    rows = [(item, aaron, labels[0]) for item in items[30:]]
     for n, item in enumerate(items[:30]):
         first = int(rng.integers(0, 3))
         second = first if n % 6 == 0 else (first + 1) % 3
-        rows += [
-            Annotation(project=project, item=item, annotator=bea, guideline=guideline,
-                       label=labels[first]),
-            Annotation(project=project, item=item, annotator=cy, guideline=guideline,
-                       label=labels[second]),
-        ]  # fmt: skip
-    Annotation.objects.bulk_create(rows)
+        rows += [(item, bea, labels[first]), (item, cy, labels[second])]
+    make_annotations(project, rows)
     run = AnalysisRun.objects.create(project=project, kind="agreement", params={})
     run_agreement(run.pk)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-    client = Client()
     client.force_login(manager)
     return project, run, client.get(f"/projects/{project.pk}/agreement/")
 

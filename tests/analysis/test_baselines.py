@@ -14,8 +14,8 @@ from analysis.models import AnalysisRun, AnnotatorScore
 from analysis.services.baselines import baselines_job
 from analysis.services.predictions import predictions_store
 from analysis.services.run_recording import analysis_run
-from labeling.models import Annotation, Item, Review
-from tests.factories import add_member, make_project
+from labeling.models import Review
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 # Annotators A, B, C (columns), classes 0/1/2, -1 = not labeled. Hand-checked credits:
 #   i0: 0 0 0   -> 1, 1, 1        (the other two agree with each)
@@ -107,29 +107,22 @@ def test_majority_class_and_model_accuracy_against_final_labels():
 
 
 @pytest.mark.django_db
-def test_baselines_job_says_when_there_is_no_model_then_uses_uploaded_predictions(make_user):
-    manager = make_user()
+def test_baselines_job_says_when_there_is_no_model_then_uses_uploaded_predictions(manager):
     project = make_project(manager, labels=("neg", "pos"))
     a, b, c = (add_member(project, name) for name in ("ann-a", "ann-b", "ann-c"))
-    guideline = project.current_guideline()
     neg, pos = project.labels.all()
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{i}", data={"text": "x" * i}) for i in range(5)
-    )
-    items = list(project.items.order_by("id"))
-    cls = {0: neg, 1: pos, 2: pos}
-    rows = []
-    for i, item in enumerate(items):
-        for j, user in enumerate((a, b, c)):
-            label = MATRIX[i, j]
-            if label >= 0:
-                rows.append(
-                    Annotation(
-                        project=project, item=item, annotator=user, guideline=guideline,
-                        label=cls[int(label)], lead_time_ms=1000 * (j + 1),
-                    )
-                )  # fmt: skip
-    Annotation.objects.bulk_create(rows)
+    items = make_items(project, ["x" * i for i in range(5)], prefix="i")
+    cls = {0: "neg", 1: "pos", 2: "pos"}
+    for j, user in enumerate((a, b, c)):
+        make_annotations(
+            project,
+            (
+                (item, user, cls[int(MATRIX[i, j])])
+                for i, item in enumerate(items)
+                if MATRIX[i, j] >= 0
+            ),
+            lead_time_ms=1000 * (j + 1),
+        )
 
     run = AnalysisRun.objects.create(project=project, kind="baselines", params={})
     with analysis_run(run.pk) as recorder:

@@ -2,43 +2,44 @@
 sentence instead of empty axes when no annotator has a recorded time."""
 
 import pytest
-from django.test import Client
 
 from analysis import figures
 from analysis.models import AnalysisRun
 from analysis.services.baselines import baselines_job
 from analysis.services.run_recording import analysis_run
-from labeling.models import Annotation, Item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
-def baselines_page(make_user, *, lead_time_ms):
-    manager = make_user()
-    project = make_project(manager, labels=("neg", "pos"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{n}", data={"text": f"t{n}"}) for n in range(12)
-    )
-    people = [add_member(project, name) for name in ("ann", "bob", "cyd")]
-    neg, pos = project.labels.order_by("order", "id")
-    guideline = project.current_guideline()
-    Annotation.objects.bulk_create(
-        Annotation(project=project, item=item, annotator=person, guideline=guideline,
-                   label=neg if (n + k) % 4 else pos, lead_time_ms=lead_time_ms)
-        for n, item in enumerate(project.items.order_by("id"))
-        for k, person in enumerate(people)
-    )  # fmt: skip
-    run = AnalysisRun.objects.create(project=project, kind="baselines", params={})
-    with analysis_run(run.pk) as recorder:
-        baselines_job(recorder)
-    client = Client()
-    client.force_login(manager)
-    return client.get(f"/projects/{project.pk}/baselines/")
+@pytest.fixture
+def baselines_page(manager, client):
+    """baselines_page(lead_time_ms=...): the Baselines page of 12 items labeled by three."""
+
+    def page(*, lead_time_ms):
+        project = make_project(manager, labels=("neg", "pos"))
+        items = make_items(project, [f"t{n}" for n in range(12)], prefix="i")
+        people = [add_member(project, name) for name in ("ann", "bob", "cyd")]
+        make_annotations(
+            project,
+            (
+                (item, person, "neg" if (n + k) % 4 else "pos")
+                for n, item in enumerate(items)
+                for k, person in enumerate(people)
+            ),
+            lead_time_ms=lead_time_ms,
+        )
+        run = AnalysisRun.objects.create(project=project, kind="baselines", params={})
+        with analysis_run(run.pk) as recorder:
+            baselines_job(recorder)
+        client.force_login(manager)
+        return client.get(f"/projects/{project.pk}/baselines/")
+
+    return page
 
 
-def test_imported_annotations_without_times_get_a_sentence_not_empty_axes(make_user):
-    response = baselines_page(make_user, lead_time_ms=None)
+def test_imported_annotations_without_times_get_a_sentence_not_empty_axes(baselines_page):
+    response = baselines_page(lead_time_ms=None)
     html = response.content.decode()
     assert response.context["annotator_figure"] is None
     assert 'id="annotator-chart-empty"' in html
@@ -46,8 +47,8 @@ def test_imported_annotations_without_times_get_a_sentence_not_empty_axes(make_u
     assert 'id="annotator-quality"' not in html
 
 
-def test_dots_are_numbered_as_in_the_table_and_named_on_hover(make_user):
-    response = baselines_page(make_user, lead_time_ms=3000)
+def test_dots_are_numbered_as_in_the_table_and_named_on_hover(baselines_page):
+    response = baselines_page(lead_time_ms=3000)
     trace = response.context["annotator_figure"]["data"][0]
     rows = response.context["result"]["per_annotator"]
     assert trace["text"] == [str(r["number"]) for r in rows] == ["1", "2", "3"]

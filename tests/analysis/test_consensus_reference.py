@@ -89,7 +89,7 @@ def test_dawid_skene_reaches_reference_accuracy(crowd_data, name):
     assert np.corrcoef(true_rate[busy], accuracy[busy])[0, 1] > 0.8
 
 
-def test_tie_rules_on_a_small_matrix():
+def test_ties_stay_unresolved_or_go_to_the_first_class_as_the_rule_says():
     labels = np.array(
         [
             [0, 1, -1],  # tie 0/1

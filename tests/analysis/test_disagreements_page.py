@@ -5,13 +5,12 @@ import base64
 import re
 
 import pytest
-from django.test import Client
 
 from analysis.models import AnalysisRun
 from analysis.tasks import run_agreement
-from labeling.models import Item, Review
+from labeling.models import Review
 from labeling.services.annotating import annotation_submit
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +19,10 @@ DATA_URL = "data:image/svg+xml;base64," + base64.b64encode(SVG.encode()).decode(
 
 
 @pytest.fixture
-def project(make_user):
+def project(manager):
     """Image items (data: URLs, as the demo has) on which two annotators split."""
-    manager = make_user("mgr")
     project = make_project(manager, labels=("3", "8"), overlap=2, name="Digits", data_type="image")
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"d{n}", data={"image": DATA_URL}) for n in range(4)
-    )
+    make_items(project, [{"image": DATA_URL}] * 4, prefix="d")
     ann, bob = add_member(project, "ann"), add_member(project, "bob")
     for item in project.items.order_by("id"):
         annotation_submit(item=item, annotator=ann, label="3")
@@ -39,9 +35,9 @@ def project(make_user):
 
 
 @pytest.fixture
-def client():
-    client = Client()
-    client.login(username="mgr", password="pw-for-tests-123")
+def client(client, manager):
+    """Django's test client, logged in as the project's manager."""
+    client.force_login(manager)
     return client
 
 
@@ -112,10 +108,7 @@ def test_queries_do_not_grow_with_the_rows_shown(project, client):
     with CaptureQueriesContext(connection) as four:
         client.get(url(project))
     ann, bob = (project.memberships.get(user__username=u).user for u in ("ann", "bob"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{n}", data={"image": DATA_URL}) for n in range(12)
-    )
-    for item in project.items.filter(external_id__startswith="e"):
+    for item in make_items(project, [{"image": DATA_URL}] * 12):
         annotation_submit(item=item, annotator=ann, label="8")
         annotation_submit(item=item, annotator=bob, label="3")
     run = AnalysisRun.objects.create(project=project, kind="agreement", params={})

@@ -5,14 +5,13 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
-from django.test import Client
 
 from analysis.metrics.drift import drift_report, label_drift, psi
 from analysis.models import AnalysisRun
 from analysis.services.drift import DriftParams, drift_job
 from analysis.services.run_recording import analysis_run
-from labeling.models import Annotation, ImportBatch, Item
-from tests.factories import add_member, make_project
+from labeling.models import ImportBatch
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 CLASSES = ["negative", "positive"]
 
@@ -67,7 +66,7 @@ def test_batch_whose_label_balance_moved_is_flagged(sentiment_data):
     assert "positive" in check["verdict"] or "negative" in check["verdict"]
 
 
-def test_psi_of_a_known_shift():
+def test_psi_of_a_50_50_to_70_30_shift_is_0_1695():
     # Two bins 50/50 -> 70/30: (0.2 ln(7/5) + (-0.2) ln(3/5)) = 0.1695
     assert psi(np.array([0.5, 0.5]), np.array([0.7, 0.3])) == pytest.approx(0.16946, abs=1e-4)
 
@@ -95,31 +94,29 @@ def test_new_source_and_longer_texts_are_flagged_but_equal_ones_are_not():
 
 
 @pytest.mark.django_db
-def test_drift_job_compares_two_import_batches(make_user, sentiment_data):
-    manager = make_user()
+def test_drift_job_compares_two_import_batches(manager, sentiment_data):
     project = make_project(manager, labels=CLASSES)
     annotator = add_member(project, "ann")
-    guideline = project.current_guideline()
     texts, labels = sentences(sentiment_data, "imdb")
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     batch_a = ImportBatch.objects.create(project=project, filename="january.csv")
     batch_b = ImportBatch.objects.create(project=project, filename="february.csv")
     # January is balanced; February is 80% positive.
     chosen = {
-        batch_a.pk: np.concatenate([positives[:200], negatives[:200]]),
-        batch_b.pk: np.concatenate([positives[200:440], negatives[200:260]]),
+        batch_a: np.concatenate([positives[:200], negatives[:200]]),
+        batch_b: np.concatenate([positives[200:440], negatives[200:260]]),
     }
-    Item.objects.bulk_create(
-        Item(project=project, batch_id=batch, external_id=f"imdb-{i}",
-             data={"text": texts[i]}, metadata={"source": "imdb"})
-        for batch, indices in chosen.items() for i in indices
-    )  # fmt: skip
-    label_ids = list(project.labels.values_list("id", flat=True))
-    Annotation.objects.bulk_create(
-        Annotation(project=project, item_id=item_id, annotator=annotator, guideline=guideline,
-                   label_id=label_ids[labels[int(external_id.split("-")[1])]])
-        for item_id, external_id in project.items.values_list("id", "external_id")
-    )  # fmt: skip
+    for batch, indices in chosen.items():
+        items = make_items(
+            project,
+            {f"imdb-{i}": texts[i] for i in indices},
+            metadata={"source": "imdb"},
+            batch=batch,
+        )
+        make_annotations(
+            project,
+            ((item, annotator, CLASSES[labels[i]]) for item, i in zip(items, indices, strict=True)),
+        )
 
     run = AnalysisRun.objects.create(
         project=project, kind="drift", params={"batch_a": batch_a.pk, "batch_b": batch_b.pk}
@@ -138,12 +135,12 @@ def test_drift_job_compares_two_import_batches(make_user, sentiment_data):
 
 
 @pytest.mark.django_db
-def test_drift_parameters_are_checked(make_user):
-    project = make_project(make_user())
+def test_drift_parameters_are_checked(manager, make_user):
+    project = make_project(manager)
     other = make_project(make_user())
     foreign = ImportBatch.objects.create(project=other)
     own = ImportBatch.objects.create(project=project)
-    Item.objects.create(project=project, batch=own, external_id="x1", data={"text": "x"})
+    make_items(project, {"x1": "x"}, batch=own)
     for params, field in [
         ({}, "batch_a"),
         ({"batch_a": own.pk, "batch_b": foreign.pk}, "batch_b"),
@@ -163,13 +160,11 @@ def test_drift_parameters_are_checked(make_user):
 
 
 @pytest.mark.django_db
-def test_failed_empty_imports_are_not_offered_and_identical_dates_are_refused(make_user):
-    manager = make_user()
+def test_failed_empty_imports_are_not_offered_and_identical_dates_are_refused(manager, client):
     project = make_project(manager)
     kept = ImportBatch.objects.create(project=project, filename="ok.csv", status="succeeded")
-    Item.objects.create(project=project, batch=kept, external_id="a", data={"text": "a"})
+    make_items(project, {"a": "a"}, batch=kept)
     failed = ImportBatch.objects.create(project=project, filename="broken.csv", status="failed")
-    client = Client()
     client.force_login(manager)
     url = f"/projects/{project.pk}/drift/"
 

@@ -15,8 +15,7 @@ from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilit
 from analysis.models import AnalysisRun, PredictionSet
 from analysis.services.label_issues import label_issues_job
 from analysis.services.run_recording import analysis_run
-from labeling.models import Annotation, Item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +24,7 @@ IMAGE = "data:image/png;base64,iVBORw0KGgo="
 
 def image_project(manager, data_rows, labels=("a", "b")):
     project = make_project(manager, labels=labels, data_type="image")
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{n}", data=data) for n, data in enumerate(data_rows)
-    )
+    make_items(project, data_rows, prefix="i")
     return project
 
 
@@ -37,23 +34,16 @@ def item_ids(project) -> np.ndarray:
 
 def annotate(project, votes_per_annotator: dict[str, list[str]]) -> None:
     """Each annotator labels the items in id order with the given label names."""
-    guideline = project.current_guideline()
-    labels = dict(project.labels.values_list("name", "id"))
     ids = item_ids(project)
-    rows = []
-    for username, votes in votes_per_annotator.items():
-        user = add_member(project, username)
-        rows += [
-            Annotation(
-                project=project,
-                item_id=int(i),
-                annotator=user,
-                guideline=guideline,
-                label_id=labels[v],
-            )
+    users = {username: add_member(project, username) for username in votes_per_annotator}
+    make_annotations(
+        project,
+        (
+            (int(i), users[username], v)
+            for username, votes in votes_per_annotator.items()
             for i, v in zip(ids, votes, strict=True)
-        ]
-    Annotation.objects.bulk_create(rows)
+        ),
+    )
 
 
 def run_label_issues(project, params=None) -> AnalysisRun:
@@ -64,9 +54,9 @@ def run_label_issues(project, params=None) -> AnalysisRun:
     return run
 
 
-def test_image_items_learn_from_their_numeric_fields_only(make_user):
+def test_image_items_learn_from_their_numeric_fields_only(manager):
     project = image_project(
-        make_user(),
+        manager,
         [
             {"image": IMAGE, "width": 3, "brightness": "0.5", "caption": "a cat", "flag": True},
             {"image": IMAGE, "width": 4.5, "brightness": "12", "caption": "7", "flag": False},
@@ -84,24 +74,24 @@ def test_image_items_learn_from_their_numeric_fields_only(make_user):
     assert frame["width"].tolist()[:2] == [3.0, 4.5] and np.isnan(frame["width"].iloc[2])
 
 
-def test_the_features_follow_the_order_of_the_ids_asked_for(make_user):
-    project = image_project(make_user(), [{"image": IMAGE, "size": n} for n in range(4)])
+def test_the_features_follow_the_order_of_the_ids_asked_for(manager):
+    project = image_project(manager, [{"image": IMAGE, "size": n} for n in range(4)])
     ids = item_ids(project)[[2, 0, 3]]
     features = item_features(project=project, item_ids=ids)
     assert features.features["size"].tolist() == [2.0, 0.0, 3.0]
 
 
-def test_an_embedding_wins_over_numeric_fields(make_user):
+def test_an_embedding_wins_over_numeric_fields(manager):
     project = image_project(
-        make_user(), [{"image": IMAGE, "size": n, "embedding": [n, 1.0]} for n in range(3)]
+        manager, [{"image": IMAGE, "size": n, "embedding": [n, 1.0]} for n in range(3)]
     )
     features = item_features(project=project, item_ids=item_ids(project))
     assert features.kind == "embedding"
     assert features.features.tolist() == [[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]]
 
 
-def test_image_items_without_numbers_offer_nothing_and_say_why(make_user):
-    project = image_project(make_user(), [{"image": IMAGE, "caption": "x"}, {"image": IMAGE}])
+def test_image_items_without_numbers_offer_nothing_and_say_why(manager):
+    project = image_project(manager, [{"image": IMAGE, "caption": "x"}, {"image": IMAGE}])
     features = item_features(project=project, item_ids=item_ids(project))
     assert (features.kind, features.features) == (None, None)
     assert features.note == (
@@ -122,12 +112,12 @@ def test_cross_validation_refuses_too_few_labels_in_plain_words():
     )
 
 
-def test_digit_images_with_pixel_fields_run_the_builtin_model(make_user):
+def test_digit_images_with_pixel_fields_run_the_builtin_model(manager):
     digits = load_digits()
     rng = np.random.default_rng(1)
     picked = rng.choice(len(digits.target), size=300, replace=False)
     project = image_project(
-        make_user(),
+        manager,
         [
             {"image": IMAGE, **{f"p{k}": int(v) for k, v in enumerate(digits.data[i])}}
             for i in picked
@@ -150,9 +140,9 @@ def test_digit_images_with_pixel_fields_run_the_builtin_model(make_user):
 
 
 def test_image_project_without_numeric_fields_falls_back_to_dawid_skene_and_says_why(
-    make_user,
+    manager,
 ):
-    project = image_project(make_user(), [{"image": IMAGE} for _ in range(12)])
+    project = image_project(manager, [{"image": IMAGE} for _ in range(12)])
     annotate(project, {"x": ["a", "b"] * 6, "y": ["a", "b"] * 6, "z": ["a", "a"] * 6})
     run = run_label_issues(project)
     assert run.status == "succeeded", run.error
@@ -168,8 +158,8 @@ def test_image_project_without_numeric_fields_falls_back_to_dawid_skene_and_says
     assert not PredictionSet.objects.filter(project=project).exists()
 
 
-def test_too_few_labeled_items_fall_back_to_dawid_skene_and_say_why(make_user):
-    project = image_project(make_user(), [{"image": IMAGE, "size": n} for n in range(6)])
+def test_too_few_labeled_items_fall_back_to_dawid_skene_and_say_why(manager):
+    project = image_project(manager, [{"image": IMAGE, "size": n} for n in range(6)])
     annotate(project, {"x": ["a", "a", "a", "b", "b", "b"], "y": ["a", "a", "b", "b", "b", "b"]})
     run = run_label_issues(project)
     assert run.status == "succeeded", run.error
@@ -182,8 +172,8 @@ def test_too_few_labeled_items_fall_back_to_dawid_skene_and_say_why(make_user):
     assert run.message.startswith("done: The built-in model did not run: there are too few")
 
 
-def test_one_label_per_item_without_features_fails_saying_why(make_user):
-    project = image_project(make_user(), [{"image": IMAGE} for _ in range(10)])
+def test_one_label_per_item_without_features_fails_saying_why(manager):
+    project = image_project(manager, [{"image": IMAGE} for _ in range(10)])
     annotate(project, {"x": ["a", "b"] * 5})
     run = run_label_issues(project)
     assert run.status == "failed"
@@ -194,8 +184,8 @@ def test_one_label_per_item_without_features_fails_saying_why(make_user):
     )
 
 
-def test_asking_for_no_model_says_so(make_user):
-    project = image_project(make_user(), [{"image": IMAGE, "size": n} for n in range(12)])
+def test_asking_for_no_model_says_so(manager):
+    project = image_project(manager, [{"image": IMAGE, "size": n} for n in range(12)])
     annotate(project, {"x": ["a", "b"] * 6, "y": ["a", "b"] * 6})
     run = run_label_issues(project, {"model": "none"})
     assert run.status == "succeeded", run.error

@@ -2,37 +2,25 @@
 
 import numpy as np
 import pytest
-from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.services.label_issues import issue_resolve
 from analysis.services.predictions import predictions_store
 from analysis.tasks import run_label_issues
-from labeling.models import Annotation, Item, Membership, Review, WorkedExample
-from tests.factories import add_member, make_project
+from labeling.models import Membership, Review, WorkedExample
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
+def project(manager):
     """40 items labeled 'neg' by one annotator; the uploaded model is sure 10 are 'pos'."""
-    project = make_project(make_user(), labels=("neg", "pos"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{n}", data={"text": f"item {n}"}) for n in range(40)
-    )
+    project = make_project(manager, labels=("neg", "pos"))
+    items = make_items(project, [f"item {n}" for n in range(40)], prefix="i")
     annotator = add_member(project, "ann", Membership.Role.ANNOTATOR)
-    neg, pos = project.labels.all()
-    items = list(project.items.order_by("id"))
-    Annotation.objects.bulk_create(
-        Annotation(
-            project=project,
-            item=item,
-            annotator=annotator,
-            guideline=project.current_guideline(),
-            label=neg if n < 30 else pos,
-        )
-        for n, item in enumerate(items)
+    make_annotations(
+        project, ((item, annotator, "neg" if n < 30 else "pos") for n, item in enumerate(items))
     )
     probs = np.tile([0.9, 0.1], (40, 1))
     probs[30:] = [0.1, 0.9]
@@ -51,11 +39,9 @@ def project(make_user):
     return project
 
 
-def reviewer(project):
-    client = APIClient()
-    user = add_member(project, "rev", Membership.Role.REVIEWER)
-    client.force_authenticate(user)
-    return client, user
+@pytest.fixture
+def reviewer_client(reviewer, api_client_for):
+    return api_client_for(reviewer)
 
 
 def top_issue(project):
@@ -74,8 +60,8 @@ def test_the_confident_errors_are_the_issues(project):
     assert set(issues.values_list("suggested_label__name", flat=True)) == {"pos"}
 
 
-def test_accept_creates_a_review_with_the_suggested_label(project):
-    client, user = reviewer(project)
+def test_accept_creates_a_review_with_the_suggested_label(project, reviewer, reviewer_client):
+    client, user = reviewer_client, reviewer
     issue = top_issue(project)
     response = resolve(client, project, issue, action="accept", why="clearly positive")
     assert response.status_code == 200, response.json()
@@ -86,8 +72,8 @@ def test_accept_creates_a_review_with_the_suggested_label(project):
     assert (issue.resolution, issue.resolved_by) == ("accepted", user)
 
 
-def test_keep_closes_the_issue_without_a_review(project):
-    client, _ = reviewer(project)
+def test_keep_closes_the_issue_without_a_review(project, reviewer_client):
+    client = reviewer_client
     issue = top_issue(project)
     assert resolve(client, project, issue, action="keep").json()["resolution"] == "kept"
     assert not Review.objects.exists()
@@ -96,8 +82,8 @@ def test_keep_closes_the_issue_without_a_review(project):
     assert listed.json()["count"] == 4
 
 
-def test_ambiguous_sends_the_item_back_to_annotators(project):
-    client, _ = reviewer(project)
+def test_ambiguous_sends_the_item_back_to_annotators(project, reviewer_client):
+    client = reviewer_client
     issue = top_issue(project)
     assert resolve(client, project, issue, action="ambiguous").status_code == 200
     issue.item.refresh_from_db()
@@ -105,8 +91,8 @@ def test_ambiguous_sends_the_item_back_to_annotators(project):
     assert not WorkedExample.objects.exists()
 
 
-def test_ambiguous_can_become_a_worked_example_of_the_draft(project):
-    client, _ = reviewer(project)
+def test_ambiguous_can_become_a_worked_example_of_the_draft(project, reviewer_client):
+    client = reviewer_client
     issue = top_issue(project)
     response = resolve(
         client,
@@ -126,12 +112,11 @@ def test_ambiguous_can_become_a_worked_example_of_the_draft(project):
     assert issue.item.relabel_requested_at is None
 
 
-def test_a_worked_example_can_teach_the_label_the_reviewer_chose(project):
-    _, user = reviewer(project)
+def test_a_worked_example_can_teach_the_label_the_reviewer_chose(project, reviewer):
     issue = top_issue(project)
     assert issue.suggested_label.name == "pos"
     resolved = issue_resolve(
-        issue=issue, action="ambiguous", user=user, add_example=True, label="neg", why="Irony."
+        issue=issue, action="ambiguous", user=reviewer, add_example=True, label="neg", why="Irony."
     )
     assert resolved.resolution == "ambiguous"
     example = WorkedExample.objects.get()
@@ -140,8 +125,8 @@ def test_a_worked_example_can_teach_the_label_the_reviewer_chose(project):
     assert issue.item.relabel_requested_at is None  # an example alone does not send it back
 
 
-def test_a_worked_example_needs_a_reason_and_nothing_changes_without_it(project):
-    client, _ = reviewer(project)
+def test_a_worked_example_needs_a_reason_and_nothing_changes_without_it(project, reviewer_client):
+    client = reviewer_client
     issue = top_issue(project)
     response = resolve(client, project, issue, action="ambiguous", relabel=True, add_example=True)
     assert response.status_code == 400 and "why" in response.json()
@@ -151,18 +136,19 @@ def test_a_worked_example_needs_a_reason_and_nothing_changes_without_it(project)
     assert issue.resolution == "open"
 
 
-def test_unknown_action_and_foreign_issue_are_refused(project, make_user):
-    client, _ = reviewer(project)
+def test_unknown_action_and_foreign_issue_are_refused(
+    project, make_user, reviewer, reviewer_client
+):
+    client = reviewer_client
     issue = top_issue(project)
     response = resolve(client, project, issue, action="delete")
     assert response.status_code == 400 and "action" in response.json()
     other = make_project(make_user(), labels=("neg", "pos"))
-    add_member(other, "rev", Membership.Role.REVIEWER)
+    add_member(other, reviewer.username, Membership.Role.REVIEWER)
     assert resolve(client, other, issue, action="keep").status_code == 404
 
 
-def test_annotators_cannot_resolve(project):
-    client = APIClient()
-    client.force_authenticate(add_member(project, "ann", Membership.Role.ANNOTATOR))
+def test_annotators_cannot_resolve(project, api_client_for):
+    client = api_client_for(add_member(project, "ann", Membership.Role.ANNOTATOR))
     assert resolve(client, project, top_issue(project), action="accept").status_code == 403
     assert not Review.objects.exists()

@@ -5,14 +5,13 @@ import re
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from analysis.metrics.label_issues import MIN_MODEL_ITEMS
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.tasks import run_label_issues
-from labeling.models import Annotation, Item, Membership, WorkedExample
-from tests.factories import add_member, make_project
+from labeling.models import Membership, WorkedExample
+from tests.factories import PASSWORD, add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -20,29 +19,15 @@ pytestmark = pytest.mark.django_db
 def crowd_project(manager, n_items, *, tie_on_first=True):
     """Three classes, two annotators on every item; they split on the first item (a tie)."""
     project = make_project(manager, labels=("cat", "dog", "bird"), overlap=2)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"p{n}", data={"text": f"photo {n}"})
-        for n in range(n_items)
-    )
+    items = make_items(project, [f"photo {n}" for n in range(n_items)], prefix="p")
     ann = add_member(project, "ann")
     bob = add_member(project, "bob")
-    cat, dog, bird = project.labels.order_by("order", "id")
-    guideline = project.current_guideline()
     rows = []
-    for n, item in enumerate(project.items.order_by("id")):
-        first = [cat, dog, bird][n % 3]
-        second = dog if (n == 0 and tie_on_first) else first
-        for annotator, label in ((ann, first), (bob, second)):
-            rows.append(
-                Annotation(
-                    project=project,
-                    item=item,
-                    annotator=annotator,
-                    guideline=guideline,
-                    label=label,
-                )
-            )
-    Annotation.objects.bulk_create(rows)
+    for n, item in enumerate(items):
+        first = ["cat", "dog", "bird"][n % 3]
+        second = "dog" if (n == 0 and tie_on_first) else first
+        rows += [(item, ann, first), (item, bob, second)]
+    make_annotations(project, rows)
     return project
 
 
@@ -54,20 +39,23 @@ def finished_run(project, params):
     return run
 
 
-def reviewer_client(project, make_user):
-    make_user("rev")
-    add_member(project, "rev", Membership.Role.REVIEWER)
-    client = Client()
-    client.login(username="rev", password="pw-for-tests-123")
-    return client
+@pytest.fixture
+def reviewer_client(client):
+    """reviewer_client(project): Django's test client, logged in as a reviewer of the project."""
+
+    def log_in(project):
+        client.force_login(add_member(project, "rev", Membership.Role.REVIEWER))
+        return client
+
+    return log_in
 
 
-def test_page_renders_when_the_newest_run_flagged_a_tie(make_user):
-    project = crowd_project(make_user(), 12)
+def test_page_renders_when_the_newest_run_flagged_a_tie(manager, reviewer_client):
+    project = crowd_project(manager, 12)
     run = finished_run(project, {"model": "none"})
     tie = LabelIssue.objects.get(run=run, item__external_id="p0")
     assert tie.given_label_id is None and tie.is_issue
-    client = reviewer_client(project, make_user)
+    client = reviewer_client(project)
 
     response = client.get(f"/projects/{project.pk}/issues/")
 
@@ -82,10 +70,10 @@ def test_page_renders_when_the_newest_run_flagged_a_tie(make_user):
     assert re.findall(r"<option[^>]*selected", select) == ['<option value="" disabled selected']
 
 
-def test_a_ranking_learned_from_too_few_items_says_so(make_user):
-    project = crowd_project(make_user(), 12)
+def test_a_ranking_learned_from_too_few_items_says_so(manager, reviewer_client):
+    project = crowd_project(manager, 12)
     run = finished_run(project, {"model": "none"})
-    client = reviewer_client(project, make_user)
+    client = reviewer_client(project)
 
     html = client.get(f"/projects/{project.pk}/issues/").content.decode()
 
@@ -97,10 +85,10 @@ def test_a_ranking_learned_from_too_few_items_says_so(make_user):
     assert 'class="badge warn" title="Too few items to judge (n=12)">flagged' in html
 
 
-def test_a_ranking_learned_from_enough_items_has_no_banner(make_user):
-    project = crowd_project(make_user(), MIN_MODEL_ITEMS + 2)
+def test_a_ranking_learned_from_enough_items_has_no_banner(manager, reviewer_client):
+    project = crowd_project(manager, MIN_MODEL_ITEMS + 2)
     finished_run(project, {"model": "none"})
-    client = reviewer_client(project, make_user)
+    client = reviewer_client(project)
 
     html = client.get(f"/projects/{project.pk}/issues/").content.decode()
 
@@ -108,11 +96,11 @@ def test_a_ranking_learned_from_enough_items_has_no_banner(make_user):
     assert 'class="badge bad">likely error' in html
 
 
-def test_worked_example_takes_the_label_the_reviewer_chose(make_user):
-    project = crowd_project(make_user(), 12)
+def test_worked_example_takes_the_label_the_reviewer_chose(manager, reviewer_client):
+    project = crowd_project(manager, 12)
     run = finished_run(project, {"model": "none"})
     issue = LabelIssue.objects.get(run=run, item__external_id="p0")
-    client = reviewer_client(project, make_user)
+    client = reviewer_client(project)
     url = f"/projects/{project.pk}/issues/{issue.pk}/example/"
 
     refused = client.post(url, {"label": "bird", "why": ""}, headers={"accept": "application/json"})
@@ -135,12 +123,11 @@ def test_worked_example_takes_the_label_the_reviewer_chose(make_user):
     assert issue.item.relabel_requested_at is not None
 
 
-def test_annotators_cannot_add_examples_from_the_issue_queue(make_user):
-    project = crowd_project(make_user(), 12)
+def test_annotators_cannot_add_examples_from_the_issue_queue(manager, client):
+    project = crowd_project(manager, 12)
     run = finished_run(project, {"model": "none"})
     issue = LabelIssue.objects.filter(run=run).first()
-    client = Client()
-    client.login(username="ann", password="pw-for-tests-123")
+    client.login(username="ann", password=PASSWORD)
     response = client.post(
         f"/projects/{project.pk}/issues/{issue.pk}/example/", {"label": "cat", "why": "x"}
     )
@@ -148,24 +135,16 @@ def test_annotators_cannot_add_examples_from_the_issue_queue(make_user):
     assert not WorkedExample.objects.exists()
 
 
-def test_queries_do_not_grow_with_the_rows_shown(make_user):
-    small = crowd_project(make_user(), 6, tie_on_first=True)
+def test_queries_do_not_grow_with_the_rows_shown(manager, reviewer_client):
+    small = crowd_project(manager, 6, tie_on_first=True)
     finished_run(small, {"model": "none"})
-    client = reviewer_client(small, make_user)
+    client = reviewer_client(small)
     client.get(f"/projects/{small.pk}/issues/?all=1")
     with CaptureQueriesContext(connection) as few:
         client.get(f"/projects/{small.pk}/issues/?all=1")
-    Item.objects.bulk_create(
-        Item(project=small, external_id=f"q{n}", data={"text": f"more {n}"}) for n in range(30)
-    )
+    more = make_items(small, [f"more {n}" for n in range(30)], prefix="q")
     ann, bob = (small.memberships.get(user__username=u).user for u in ("ann", "bob"))
-    cat = small.labels.get(name="cat")
-    Annotation.objects.bulk_create(
-        Annotation(project=small, item=item, annotator=user, guideline=small.current_guideline(),
-                   label=cat)
-        for item in small.items.filter(external_id__startswith="q")
-        for user in (ann, bob)
-    )  # fmt: skip
+    make_annotations(small, ((item, user, "cat") for item in more for user in (ann, bob)))
     finished_run(small, {"model": "none"})
     with CaptureQueriesContext(connection) as many:
         html = client.get(f"/projects/{small.pk}/issues/?all=1").content.decode()
@@ -173,10 +152,10 @@ def test_queries_do_not_grow_with_the_rows_shown(make_user):
     assert len(many) == len(few) <= 15, [q["sql"][:90] for q in many.captured_queries]
 
 
-def test_the_run_summary_says_why_no_model_judged_the_labels(make_user):
-    project = crowd_project(make_user(), 12)
+def test_the_run_summary_says_why_no_model_judged_the_labels(manager, reviewer_client):
+    project = crowd_project(manager, 12)
     run = finished_run(project, {"model": "none"})
-    client = reviewer_client(project, make_user)
+    client = reviewer_client(project)
     url = f"/projects/{project.pk}/issues/"
 
     note = re.search(r'id="issues-model-note">(.*?)</p>', client.get(url).content.decode())
@@ -187,9 +166,9 @@ def test_the_run_summary_says_why_no_model_judged_the_labels(make_user):
     assert 'id="issues-model-note"' not in client.get(url).content.decode()
 
 
-def test_bad_run_parameters_answer_htmx_like_every_analysis_page(make_user):
-    project = crowd_project(make_user(), 12)
-    client = reviewer_client(project, make_user)
+def test_bad_run_parameters_answer_htmx_like_every_analysis_page(manager, reviewer_client):
+    project = crowd_project(manager, 12)
+    client = reviewer_client(project)
     url = f"/projects/{project.pk}/issues/"
 
     answer = client.post(url, {"model": "builtin", "folds": "99"}, headers={"HX-Request": "true"})

@@ -13,23 +13,23 @@ from analysis.tasks import run_label_issues
 from labeling.models import Item, Membership
 from labeling.services.annotating import annotation_submit
 from labeling.services.reviewing import review_set
-from tests.factories import add_member, make_project
+from tests.factories import PASSWORD, add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
+def project(manager):
     """Items labeled by two annotators (they split on p0); cat changed her mind on p0."""
-    manager = make_user("mgr")
     project = make_project(manager, labels=("cat", "dog"), overlap=2, name="Pets")
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"p{n}", data={"text": f"A photo of pet {n}."},
-             metadata={"source": "shelter", "camera": n % 2})
-        for n in range(6)
-    )  # fmt: skip
+    items = make_items(
+        project,
+        [f"A photo of pet {n}." for n in range(6)],
+        prefix="p",
+        metadata=lambda n: {"source": "shelter", "camera": n % 2},
+    )
     ann, bob = add_member(project, "ann"), add_member(project, "bob")
-    for item in project.items.order_by("id"):
+    for item in items:
         annotation_submit(item=item, annotator=ann, label="cat", lead_time_ms=2500)
         bob_label = "dog" if item.external_id == "p0" else "cat"
         annotation_submit(item=item, annotator=bob, label=bob_label, lead_time_ms=4100)
@@ -45,7 +45,7 @@ def project(make_user):
 
 def client_for(username):
     client = Client()
-    client.login(username=username, password="pw-for-tests-123")
+    client.login(username=username, password=PASSWORD)
     return client
 
 
@@ -74,7 +74,7 @@ def test_reviewer_sees_data_metadata_annotations_history_review_and_issue_rows(p
     assert "bob dog v1 — — 4.1 s" in cells[1]
     revision = text_of(html.split('class="revision"')[1].split("</tr>")[0])
     assert "earlier" in revision and " cat " in revision
-    assert re.search(r"final label dog by mgr", text)
+    assert re.search(r"final label dog by manager", text)
     assert "Ears decide it." in text
     issue = LabelIssue.objects.get(item__external_id="p0")
     issues_text = text_of(html.split("item-issues")[1])
@@ -83,7 +83,7 @@ def test_reviewer_sees_data_metadata_annotations_history_review_and_issue_rows(p
 
 
 def test_back_link_returns_to_the_page_the_reviewer_came_from(project):
-    client = client_for("mgr")
+    client = client_for("manager")
     came_from = f"http://testserver/projects/{project.pk}/issues/?label=cat"
     html = client.get(item_url(project, "p1"), headers={"referer": came_from}).content.decode()
     assert f'href="{came_from}" id="item-back"' in html
@@ -96,13 +96,13 @@ def test_back_link_returns_to_the_page_the_reviewer_came_from(project):
 def test_annotators_get_403_and_other_projects_items_404(project, make_user):
     assert client_for("ann").get(item_url(project, "p0")).status_code == 403
     other = make_project(make_user("other"), name="Other")
-    stranger = Item.objects.create(project=other, external_id="x", data={"text": "x"})
-    response = client_for("mgr").get(f"/projects/{project.pk}/items/{stranger.pk}/")
+    [stranger] = make_items(other, {"x": "x"})
+    response = client_for("manager").get(f"/projects/{project.pk}/items/{stranger.pk}/")
     assert response.status_code == 404
 
 
 def test_queries_do_not_grow_with_annotations_or_runs(project):
-    client = client_for("mgr")
+    client = client_for("manager")
     url = item_url(project, "p0")
     client.get(url)  # warm the session
     with CaptureQueriesContext(connection) as few:
@@ -125,6 +125,6 @@ def test_queries_do_not_grow_with_annotations_or_runs(project):
 
 
 def test_items_list_links_each_external_id_to_its_item_page(project):
-    html = client_for("mgr").get(f"/projects/{project.pk}/items/").content.decode()
+    html = client_for("manager").get(f"/projects/{project.pk}/items/").content.decode()
     item = project.items.get(external_id="p3")
     assert f'<a href="/projects/{project.pk}/items/{item.pk}/"><code>p3</code></a>' in html

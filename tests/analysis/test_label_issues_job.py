@@ -9,13 +9,21 @@ from cleanlab.filter import find_label_issues
 from cleanlab.multiannotator import get_label_quality_multiannotator
 from cleanlab.rank import get_label_quality_scores
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 
+from analysis.metrics.consensus import majority_vote
+from analysis.metrics.label_issues import dawid_skene_issues
 from analysis.metrics.out_of_sample import out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
-from labeling.models import Annotation, Item, Membership
+from labeling.models import Membership
 from tests.conftest import wait_for
-from tests.factories import SENTIMENT_DATA, add_member, load_crowd_answers, make_project
+from tests.factories import (
+    SENTIMENT_DATA,
+    add_member,
+    make_annotations,
+    make_items,
+    make_project,
+    simulated_crowd,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 User = get_user_model()
@@ -41,35 +49,18 @@ def sentiment(n=N):
 def text_project(manager, texts, label_columns):
     """A text project whose items s0.. carry the texts, annotated by one user per column."""
     project = make_project(manager, labels=("0", "1"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"s{i}", data={"text": t}, metadata={"half": str(i % 2)})
-        for i, t in enumerate(texts)
-    )
-    items = dict(project.items.values_list("external_id", "id"))
-    labels = dict(project.labels.values_list("name", "id"))
-    guideline = project.current_guideline()
-    annotations = []
+    items = make_items(project, texts, prefix="s", metadata=lambda i: {"half": str(i % 2)})
+    votes = []
     for column, values in enumerate(label_columns):
         user = add_member(project, f"annotator{column}", Membership.Role.ANNOTATOR)
-        annotations += [
-            Annotation(
-                project=project,
-                item_id=items[f"s{i}"],
-                annotator=user,
-                guideline=guideline,
-                label_id=labels[str(v)],
-            )
-            for i, v in enumerate(values)
-            if v >= 0
-        ]
-    Annotation.objects.bulk_create(annotations)
+        votes += [(items[i], user, str(v)) for i, v in enumerate(values) if v >= 0]
+    make_annotations(project, votes)
     return project
 
 
-def reviewer_client(project):
-    client = APIClient()
-    client.force_authenticate(add_member(project, "reviewer", Membership.Role.REVIEWER))
-    return client
+@pytest.fixture
+def reviewer_client(api_client_for):
+    return lambda project: api_client_for(add_member(project, "reviewer", Membership.Role.REVIEWER))
 
 
 def run_to_end(client, project, params, worker, *, expect="succeeded"):
@@ -95,9 +86,11 @@ def issue_rows(client, project, query=""):
     return answer
 
 
-def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(make_user, celery_worker):
+def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(
+    manager, reviewer_client, celery_worker
+):
     texts, _, noisy = sentiment()
-    project = text_project(make_user(), texts, [noisy])
+    project = text_project(manager, texts, [noisy])
     client = reviewer_client(project)
     probs = out_of_sample_probabilities(texts, noisy, n_classes=2, kind="text").probabilities
     upload = {
@@ -147,12 +140,12 @@ def test_uploaded_predictions_give_the_rows_of_bare_cleanlab(make_user, celery_w
     assert client.get(f"/api/v1/projects/{project.pk}/issues/?max_quality=x").status_code == 400
 
 
-def test_several_annotators_with_predictions_use_crowdlab(make_user, celery_worker):
+def test_several_annotators_with_predictions_use_crowdlab(manager, reviewer_client, celery_worker):
     texts, truth, noisy = sentiment(300)
     rng = np.random.default_rng(5)
     second = np.where(rng.random(300) < 0.85, truth, 1 - truth)
     third = np.where(rng.random(300) < 0.5, truth, -1)  # labels only half the items
-    project = text_project(make_user(), texts, [noisy, second, third])
+    project = text_project(manager, texts, [noisy, second, third])
     client = reviewer_client(project)
     probs = out_of_sample_probabilities(texts, noisy, n_classes=2, kind="text").probabilities
     upload = {
@@ -193,9 +186,11 @@ def test_several_annotators_with_predictions_use_crowdlab(make_user, celery_work
     assert {a["annotator"] for a in run["result"]["annotators"]} == set(scores)
 
 
-def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(make_user, celery_worker):
+def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(
+    manager, reviewer_client, celery_worker
+):
     texts, _, noisy = sentiment()
-    project = text_project(make_user(), texts, [noisy])
+    project = text_project(manager, texts, [noisy])
     client = reviewer_client(project)
     run = run_to_end(client, project, {"folds": 4}, celery_worker)
     result = run["result"]
@@ -211,16 +206,21 @@ def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(make_us
     assert LabelIssue.objects.filter(run_id=run["id"], is_issue=True).count() == result["n_issues"]
 
 
-def test_crowd_answers_without_features_use_dawid_skene(make_user, crowd_data, celery_worker):
-    project = make_project(make_user(), labels=("0", "1", "2", "3"), data_type="image")
-    truth = load_crowd_answers(project, crowd_data / "dog")
+def test_crowd_answers_without_features_use_dawid_skene(manager, reviewer_client, celery_worker):
+    project = make_project(manager, labels=("0", "1", "2", "3"), data_type="image")
+    # Three experts and six novices: a plain vote trusts the novices, skill weighting does not.
+    experts = {f"expert{n}": 0.9 for n in range(3)}
+    novices = {f"novice{n}": 0.35 for n in range(6)}
+    crowd = simulated_crowd(
+        project, n_items=300, workers={**experts, **novices}, per_item=5, seed=0
+    )
     client = reviewer_client(project)
     run = run_to_end(client, project, {}, celery_worker)
     result = run["result"]
     assert (result["method"], result["model"]) == ("dawid_skene", "none")
-    assert result["n_items"] == 807
+    assert result["n_items"] == 300
     rows = issue_rows(client, project)
-    assert rows["count"] == 807
+    assert rows["count"] == 300
     suggested = {}
     page = rows
     while True:
@@ -228,15 +228,23 @@ def test_crowd_answers_without_features_use_dawid_skene(make_user, crowd_data, c
         if not page["next"]:
             break
         page = client.get(page["next"]).json()
-    accuracy = np.mean([suggested[q] == t for q, t in truth.items()])
-    assert accuracy >= 0.8426 - 0.005
-    qualities = AnnotatorScore.objects.filter(run_id=run["id"]).values_list("quality", flat=True)
-    assert len(qualities) == 109 and all(0 <= q <= 1 for q in qualities)
+    direct = dawid_skene_issues(crowd.matrix(), 4).suggested
+    assert [suggested[q] for q in crowd.truth] == [crowd.classes[c] for c in direct]
+    accuracy = np.mean([suggested[q] == t for q, t in crowd.truth.items()])
+    majority, _, _ = majority_vote(crowd.matrix(), 4, tie_rule="first_class")
+    assert accuracy >= (majority == crowd.true_classes()).mean() + 0.05
+    scores = dict(
+        AnnotatorScore.objects.filter(run_id=run["id"]).values_list(
+            "annotator__username", "quality"
+        )
+    )
+    assert len(scores) == 9 and all(0 <= q <= 1 for q in scores.values())
+    assert min(scores[name] for name in experts) > max(scores[name] for name in novices)
 
 
-def test_a_failed_run_says_why_and_keeps_the_earlier_rows(make_user, celery_worker):
+def test_a_failed_run_says_why_and_keeps_the_earlier_rows(manager, reviewer_client, celery_worker):
     texts, _, noisy = sentiment(100)
-    project = text_project(make_user(), texts, [noisy])
+    project = text_project(manager, texts, [noisy])
     client = reviewer_client(project)
     first = run_to_end(client, project, {"folds": 3}, celery_worker)
     failed = run_to_end(
@@ -248,35 +256,26 @@ def test_a_failed_run_says_why_and_keeps_the_earlier_rows(make_user, celery_work
     assert AnalysisRun.objects.get(pk=failed["id"]).label_issues.count() == 0
 
 
-def test_annotators_cannot_see_the_issues(make_user):
+def test_annotators_cannot_see_the_issues(manager, make_user, api_client_for):
     texts, _, noisy = sentiment(20)
-    project = text_project(make_user(), texts, [noisy])
-    client = APIClient()
-    client.force_authenticate(User.objects.get(username="annotator0"))
+    project = text_project(manager, texts, [noisy])
+    client = api_client_for(User.objects.get(username="annotator0"))
     assert client.get(f"/api/v1/projects/{project.pk}/issues/").status_code == 403
-    stranger = APIClient()
-    stranger.force_authenticate(make_user())
+    stranger = api_client_for(make_user())
     assert stranger.get(f"/api/v1/projects/{project.pk}/issues/").status_code == 404
 
 
 def test_a_class_too_small_for_the_folds_is_reported_and_its_items_left_out(
-    make_user, celery_worker
+    manager, reviewer_client, celery_worker
 ):
     texts, _, noisy = sentiment(200)
     labels = noisy.copy()
     labels[:3] = 2  # three items of a class that cannot be spread over 5 folds
-    project = make_project(make_user(), labels=("0", "1", "2"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"s{i}", data={"text": t}) for i, t in enumerate(texts)
-    )
-    items = dict(project.items.values_list("external_id", "id"))
-    label_ids = dict(project.labels.values_list("name", "id"))
+    project = make_project(manager, labels=("0", "1", "2"))
+    items = make_items(project, texts, prefix="s")
     annotator = add_member(project, "solo", Membership.Role.ANNOTATOR)
-    Annotation.objects.bulk_create(
-        Annotation(project=project, item_id=items[f"s{i}"], annotator=annotator,
-                   guideline=project.current_guideline(), label_id=label_ids[str(v)])
-        for i, v in enumerate(labels)
-    )  # fmt: skip
+    votes = zip(items, labels, strict=True)
+    make_annotations(project, ((item, annotator, str(v)) for item, v in votes))
     client = reviewer_client(project)
     result = run_to_end(client, project, {}, celery_worker)["result"]
     assert result["excluded_classes"] == ["2"]

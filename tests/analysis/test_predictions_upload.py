@@ -8,17 +8,15 @@ from rest_framework.test import APIClient
 from analysis.loaders import predictions
 from analysis.models import Prediction, PredictionSet
 from labeling.models import Item, Membership
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    project = make_project(make_user(), labels=("neg", "pos", "neutral"))
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"s{i}", data={"text": f"sentence {i}"}) for i in range(4)
-    )
+def project(manager):
+    project = make_project(manager, labels=("neg", "pos", "neutral"))
+    make_items(project, [f"sentence {i}" for i in range(4)], prefix="s")
     return project
 
 
@@ -58,7 +56,7 @@ def test_json_upload_stores_probabilities_in_the_project_label_order(project):
     ]
 
 
-def test_csv_upload_with_model_field(project):
+def test_csv_upload_takes_the_model_name_from_a_form_field(project):
     csv = b"external_id,neg,pos,neutral\ns0,0.5,0.5,0\ns3,0.1,0.1,0.8\n"
     response = client_for(project, Membership.Role.MANAGER).post(
         url(project),
@@ -155,12 +153,11 @@ def test_reupload_replaces_the_model_atomically(project):
     assert Prediction.objects.count() == 1
 
 
-def test_annotators_and_strangers_cannot_upload(project, make_user):
+def test_annotators_and_strangers_cannot_upload(project, make_user, api_client_for):
     body = {"model": "m", "classes": ["neg", "pos", "neutral"], "rows": rows([1, 0, 0])}
     annotator = client_for(project, Membership.Role.ANNOTATOR)
     assert annotator.post(url(project), body, format="json").status_code == 403
-    stranger = APIClient()
-    stranger.force_authenticate(make_user())
+    stranger = api_client_for(make_user())
     assert stranger.post(url(project), body, format="json").status_code == 404
     assert not PredictionSet.objects.exists()
 

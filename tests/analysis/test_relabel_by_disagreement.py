@@ -2,38 +2,26 @@
 chosen items, or every item whose annotators disagree more than a threshold."""
 
 import pytest
-from rest_framework.test import APIClient
 
-from labeling.models import Item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    project = make_project(make_user("manager"), overlap=2)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{i}", data={"text": f"text {i}"}) for i in range(3)
-    )
-    return project
+def project(manager):
+    return make_project(manager, overlap=2)
 
 
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def test_relabel_by_items_and_by_disagreement_threshold(project):
+def test_relabel_by_items_and_by_disagreement_threshold(project, api_client_for):
     url = f"/api/v1/projects/{project.pk}/annotations/"
-    first, second, _ = Item.objects.filter(project=project).order_by("id")
-    a, b = client_for(add_member(project, "a")), client_for(add_member(project, "b"))
+    first, second, _ = make_items(project, 3)
+    a, b = api_client_for(add_member(project, "a")), api_client_for(add_member(project, "b"))
     for client, label in ((a, "positive"), (b, "negative")):
         client.post(url, {"item": first.pk, "label": label}, format="json")
     for client in (a, b):
         client.post(url, {"item": second.pk, "label": "positive"}, format="json")
-    reviewer = client_for(add_member(project, "rev", role="reviewer"))
+    reviewer = api_client_for(add_member(project, "rev", role="reviewer"))
     relabel = f"/api/v1/projects/{project.pk}/relabel/"
     # Item 1 is split 1:1 (entropy 1.0), item 2 unanimous (0.0).
     assert reviewer.post(relabel, {"threshold": 0.5}, format="json").json() == {"requested": 1}

@@ -6,32 +6,32 @@ import pytest
 from analysis.models import AnalysisRun
 from analysis.services.predictions import predictions_store
 from analysis.services.runs import run_start
-from labeling.models import Annotation, Item, Review
+from labeling.models import Review
 from tests.analysis.test_potential_gain import FIRST, PREDICTED, REVIEW, SECOND, SOURCE
 from tests.conftest import wait_for
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_slices_job_on_the_worker_ranks_slices_by_potential_gain(celery_worker, make_user):
-    manager = make_user()
+def test_slices_job_on_the_worker_ranks_slices_by_potential_gain(celery_worker, manager):
     project = make_project(manager, labels=("neg", "pos"))
     first, second = add_member(project, "first"), add_member(project, "second")
-    guideline = project.current_guideline()
     classes = list(project.labels.all())
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{i}", data={"text": "t" * (i + 1)},
-             metadata={"source": source})
-        for i, source in enumerate(SOURCE)
-    )  # fmt: skip
-    items = list(project.items.order_by("id"))
-    Annotation.objects.bulk_create(
-        Annotation(project=project, item=item, annotator=user, guideline=guideline,
-                   label=classes[int(labels[i])])
-        for i, item in enumerate(items)
-        for user, labels in ((first, FIRST), (second, SECOND))
-    )  # fmt: skip
+    items = make_items(
+        project,
+        ["t" * (i + 1) for i in range(len(SOURCE))],
+        prefix="i",
+        metadata=lambda i: {"source": SOURCE[i]},
+    )
+    make_annotations(
+        project,
+        (
+            (item, user, classes[int(labels[i])].name)
+            for i, item in enumerate(items)
+            for user, labels in ((first, FIRST), (second, SECOND))
+        ),
+    )
     for i in np.flatnonzero(REVIEW >= 0):
         Review.objects.create(item=items[i], reviewer=manager, label=classes[int(REVIEW[i])])
     predictions_store(

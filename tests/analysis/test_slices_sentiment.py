@@ -17,8 +17,8 @@ from analysis.models import AnalysisRun
 from analysis.services.predictions import predictions_store
 from analysis.services.run_recording import analysis_run
 from analysis.services.slices import slices_job
-from labeling.models import Annotation, Item
-from tests.factories import add_member, make_project
+from labeling.models import Annotation
+from tests.factories import add_member, make_items
 
 pytestmark = pytest.mark.django_db
 
@@ -27,23 +27,17 @@ MODEL_ERROR = 0.12
 
 
 def load_sentiment(project, sentiment_data, rng):
-    truth, sources = [], []
-    items = []
+    truth, sources, texts = [], [], {}
     for source in ("amazon", "imdb", "yelp"):
         with open(sentiment_data / f"{source}.tsv", newline="") as f:
             for n, (text, label) in enumerate(
                 csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             ):
-                items.append(
-                    Item(project=project, external_id=f"{source}-{n}", data={"text": text},
-                         metadata={"source": source})
-                )  # fmt: skip
+                texts[f"{source}-{n}"] = text
                 truth.append(int(label))
                 sources.append(source)
-    Item.objects.bulk_create(items, batch_size=1000)
-    item_ids = np.array(
-        list(project.items.order_by("id").values_list("id", flat=True)), dtype=np.int64
-    )
+    items = make_items(project, texts, metadata=lambda n: {"source": sources[n]})
+    item_ids = np.array([item.pk for item in items], dtype=np.int64)
     truth, sources = np.array(truth), np.array(sources)
     label_ids = list(project.labels.values_list("id", flat=True))
     guideline = project.current_guideline()
@@ -67,8 +61,7 @@ def load_sentiment(project, sentiment_data, rng):
     return truth, sources
 
 
-def test_slice_table_recovers_per_source_hlp_ordering(make_user, sentiment_data):
-    project = make_project(make_user(), labels=("negative", "positive"))
+def test_slice_table_recovers_per_source_hlp_ordering(project, sentiment_data):
     load_sentiment(project, sentiment_data, np.random.default_rng(2015))
 
     run = AnalysisRun.objects.create(project=project, kind="slices", params={"model": "sim"})

@@ -14,8 +14,8 @@ from analysis.services.drift import drift_job
 from analysis.services.predictions import predictions_store
 from analysis.services.run_recording import analysis_run
 from analysis.services.slices import slices_job
-from labeling.models import Annotation, ImportBatch, Item
-from tests.factories import add_member, make_project
+from labeling.models import ImportBatch
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -29,30 +29,27 @@ def labeled_project(manager, n_items, *, disagree_every=10, source=None, batch=N
 
 
 def add_items(project, n_items, *, source=None, batch=None, start=0):
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{start + n}", data={"text": f"item {n} " * (n % 7)},
-             metadata={"source": source(n) if source else "web"}, batch=batch)
-        for n in range(n_items)
-    )  # fmt: skip
+    make_items(
+        project,
+        {f"i{start + n}": f"item {n} " * (n % 7) for n in range(n_items)},
+        metadata=lambda n: {"source": source(n) if source else "web"},
+        batch=batch,
+    )
 
 
 def annotate(project, items, disagree_every):
     ann, bob = add_member(project, "ann"), add_member(project, "bob")
-    neg, pos = project.labels.order_by("order", "id")
-    guideline = project.current_guideline()
     final, rows = [], []
     for n, item in enumerate(items):
-        label = neg if n % 10 < 7 else pos
+        label = "neg" if n % 10 < 7 else "pos"
         other = (
-            (pos if label == neg else neg) if n % disagree_every == disagree_every - 1 else label
+            ("pos" if label == "neg" else "neg")
+            if n % disagree_every == disagree_every - 1
+            else label
         )
-        final.append(-1 if other != label else (0 if label == neg else 1))
-        for user, given in ((ann, label), (bob, other)):
-            rows.append(
-                Annotation(project=project, item=item, annotator=user, guideline=guideline,
-                           label=given, lead_time_ms=2000)
-            )  # fmt: skip
-    Annotation.objects.bulk_create(rows)
+        final.append(-1 if other != label else (0 if label == "neg" else 1))
+        rows += [(item, ann, label), (item, bob, other)]
+    make_annotations(project, rows, lead_time_ms=2000)
     return np.array(final)
 
 
@@ -85,8 +82,7 @@ def page(project, manager, name):
     return response.content.decode()
 
 
-def test_baselines_on_25_items_say_too_few_instead_of_at_human_level(make_user):
-    manager = make_user()
+def test_baselines_on_25_items_say_too_few_instead_of_at_human_level(manager):
     project, _ = labeled_project(manager, 25, disagree_every=6)
     predict(project, lambda n: [0.8, 0.2], only=16)  # the model always answers "neg"
 
@@ -104,8 +100,7 @@ def test_baselines_on_25_items_say_too_few_instead_of_at_human_level(make_user):
     assert "too few items to judge (n=" in html.lower()
 
 
-def test_baselines_verdicts_come_from_intervals(make_user):
-    manager = make_user()
+def test_baselines_verdicts_come_from_intervals(manager):
     project, final = labeled_project(manager, 200, disagree_every=10)
     predict(project, lambda n: [0.8, 0.2])  # majority class only: learned nothing
 
@@ -127,8 +122,7 @@ def test_baselines_verdicts_come_from_intervals(make_user):
     assert f"95% interval −{high * 100:.1f} pts to −{low * 100:.1f} pts" in html
 
 
-def test_slices_too_small_to_judge_show_labeled_n_and_come_last(make_user):
-    manager = make_user()
+def test_slices_too_small_to_judge_show_labeled_n_and_come_last(manager):
     small = MIN_RELIABLE - 20
 
     def source(n):
@@ -153,8 +147,7 @@ def test_slices_too_small_to_judge_show_labeled_n_and_come_last(make_user):
     assert "Labeled</th>" in html
 
 
-def test_drift_with_ten_labeled_items_is_not_called_stable(make_user):
-    manager = make_user()
+def test_drift_with_ten_labeled_items_is_not_called_stable(manager):
     project = make_project(manager, labels=("neg", "pos"), overlap=2)
     first = ImportBatch.objects.create(project=project, filename="a.csv")
     second = ImportBatch.objects.create(project=project, filename="b.csv")

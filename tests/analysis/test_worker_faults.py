@@ -9,14 +9,13 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.services.runs import runs_fail_stuck
 from config.celery import app as celery_app
-from labeling.models import Annotation, Item, Membership
+from labeling.models import Annotation, Membership
 from tests.conftest import wait_for
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -35,25 +34,16 @@ def sentiment_project(manager, sentiment_data):
     ]
     frame = pd.concat(frames, ignore_index=True)
     project = make_project(manager, labels=("0", "1"), name="Sentiment")
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"s{i}", data={"text": text})
-        for i, text in enumerate(frame["text"])
-    )
-    items = list(project.items.order_by("id").values_list("id", flat=True))
-    labels = dict(project.labels.values_list("name", "id"))
-    guideline = project.current_guideline()
+    items = make_items(project, list(frame["text"]), prefix="s")
     annotators = [add_member(project, f"a{k}", Membership.Role.ANNOTATOR) for k in range(3)]
-    Annotation.objects.bulk_create(
-        Annotation(
-            project=project,
-            item_id=item_id,
-            annotator=annotator,
-            guideline=guideline,
+    make_annotations(
+        project,
+        (
             # annotator k flips every (k+7)th label, so the votes disagree now and then
-            label_id=labels[str(truth if i % (k + 7) else 1 - truth)],
-        )
-        for i, (item_id, truth) in enumerate(zip(items, frame["label"], strict=True))
-        for k, annotator in enumerate(annotators)
+            (item, annotator, str(truth if i % (k + 7) else 1 - truth))
+            for i, (item, truth) in enumerate(zip(items, frame["label"], strict=True))
+            for k, annotator in enumerate(annotators)
+        ),
     )
     return project
 
@@ -76,12 +66,10 @@ def pool_children(pid: int) -> list[int]:
 
 
 def test_pool_process_killed_mid_job_the_run_is_retried_or_fails_never_hangs(
-    make_user, sentiment_data, celery_worker
+    manager, api_client_for, sentiment_data, celery_worker
 ):
-    manager = make_user()
     project = sentiment_project(manager, sentiment_data)
-    client = APIClient()
-    client.force_authenticate(manager)
+    client = api_client_for(manager)
     answer = client.post(
         f"/api/v1/projects/{project.pk}/runs/",
         {"kind": "label_issues", "params": {"folds": 5}},
@@ -124,10 +112,9 @@ def test_pool_process_killed_mid_job_the_run_is_retried_or_fails_never_hangs(
 
 
 def test_a_message_back_after_three_lost_workers_fails_the_run_with_the_reason(
-    make_user, celery_worker
+    project, celery_worker
 ):
     """The cap that stops a job that kills its worker every time (e.g. out of memory)."""
-    project = make_project(make_user())
     run = AnalysisRun.objects.create(
         project=project,
         kind="label_issues",
@@ -147,8 +134,7 @@ def test_a_message_back_after_three_lost_workers_fails_the_run_with_the_reason(
     assert not LabelIssue.objects.filter(run=run).exists()
 
 
-def test_watchdog_fails_runs_stuck_in_running_past_the_timeout(make_user):
-    project = make_project(make_user())
+def test_watchdog_fails_runs_stuck_in_running_past_the_timeout(project):
     stuck = AnalysisRun.objects.create(
         project=project,
         kind="agreement",
@@ -180,16 +166,11 @@ def test_watchdog_fails_runs_stuck_in_running_past_the_timeout(make_user):
     assert done.status == "succeeded" and done.result == {"alpha": 0.5}
 
 
-def test_broker_down_starting_a_run_is_503_while_labeling_goes_on(make_user, monkeypatch):
-    manager = make_user()
-    project = make_project(manager, overlap=1)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{i}", data={"text": f"text {i}"}) for i in range(3)
-    )
-    annotator = add_member(project, "ann", Membership.Role.ANNOTATOR)
-    boss, worker = APIClient(), APIClient()
-    boss.force_authenticate(manager)
-    worker.force_authenticate(annotator)
+def test_broker_down_starting_a_run_is_503_while_labeling_goes_on(
+    manager, project, annotator, api_client_for, monkeypatch
+):
+    make_items(project, 3, prefix="i")
+    boss, worker = api_client_for(manager), api_client_for(annotator)
 
     # A real unreachable broker: nothing listens on port 1. Celery reads the variable first;
     # the app's cached pools are dropped so they are rebuilt from it (and again afterwards).

@@ -4,12 +4,10 @@ runs: tests/analysis/test_runs_api.py)."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from config.celery import JobQueueUnavailable, enqueue
 from config.celery import app as celery_app
 from labeling.models import ImportBatch, ImportUpload, Item
-from tests.factories import make_project
 
 UNAVAILABLE = {"detail": "The job queue is unavailable; try again shortly."}
 
@@ -26,11 +24,8 @@ def broker_down(monkeypatch):
 
 
 @pytest.fixture
-def manager_client(make_user):
-    manager = make_user("queue-boss")
-    client = APIClient()
-    client.force_authenticate(manager)
-    return make_project(manager), client
+def manager_client(manager, project, api_client_for):
+    return project, api_client_for(manager)
 
 
 def test_enqueue_to_an_unreachable_broker_raises_job_queue_unavailable(broker_down):

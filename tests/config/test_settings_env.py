@@ -26,7 +26,7 @@ def test_postgres_url_without_password_uses_trust_auth(tmp_path):
     assert config["USER"] == "postgres" and not config["PASSWORD"]
 
 
-def test_sqlite_url_with_absolute_path(tmp_path):
+def test_a_sqlite_url_with_an_absolute_path_names_that_file(tmp_path):
     config = database_config(f"sqlite:///{tmp_path}/other.db", var_dir=tmp_path)
     assert config["NAME"] == f"{tmp_path}/other.db"
 
@@ -46,7 +46,7 @@ def test_empty_broker_means_filesystem_folder_under_var(tmp_path):
 @pytest.mark.parametrize(
     "url", ["redis://127.0.0.1:6379/0", "redis://:pw@redis:6379/3", "rediss://cache:6380/1"]
 )
-def test_redis_broker_urls_pass_through(url, tmp_path):
+def test_redis_broker_urls_are_used_as_given_with_bounded_retries(url, tmp_path):
     parsed, options = broker_config(url, var_dir=tmp_path)
     assert parsed == url
     assert options["max_retries"] == 2
@@ -60,10 +60,10 @@ def test_unsupported_broker_scheme_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "value,expected", [("1", True), ("true", True), ("on", True), ("0", False), ("", False)]
 )
-def test_booleans(value, expected):
+def test_boolean_settings_read_1_true_and_on_as_true_else_false(value, expected):
     assert as_bool(value) is expected
 
 
-def test_lists_split_on_commas():
+def test_list_settings_split_on_commas_or_fall_back_to_the_default():
     assert as_list("a.example, b.example,", ["x"]) == ["a.example", "b.example"]
     assert as_list(None, ["x"]) == ["x"]

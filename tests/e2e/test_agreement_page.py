@@ -6,20 +6,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from labeling.models import Annotation, Guideline, Item, Review, WorkedExample
-from tests.factories import add_member, load_crowd_answers, make_project
+from labeling.models import Guideline, Item, Review, WorkedExample
+from tests.conftest import log_in
+from tests.factories import add_member, make_annotations, make_project, simulated_crowd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-for-tests-123"
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("button", name=re.compile("Log out"))).to_be_visible()
 
 
 @pytest.fixture
@@ -31,36 +22,36 @@ def console_errors(page):
 
 
 @pytest.fixture
-def dog_project(make_user, crowd_data):
-    project = make_project(make_user("mgr", password=PASSWORD), labels=("0", "1", "2", "3"))
-    load_crowd_answers(project, crowd_data / "dog")
+def crowd_project(manager):
+    """Dog breeds (four classes) by a noisy crowd of twelve, five on each item."""
+    labels = ("0", "1", "2", "3")
+    project = make_project(manager, labels=labels)
+    workers = {f"worker-{n}": 0.85 - 0.03 * n for n in range(12)}
+    simulated_crowd(project, n_items=300, workers=workers, per_item=5, seed=61)
     # A second guideline version, so the per-version chart has two points.
     v2 = Guideline.objects.create(
         project=project, version=2, published_at=timezone.now(), changelog="sharper"
     )
-    labels = list(project.labels.order_by("order"))
     people = [add_member(project, f"expert-{i}") for i in range(3)]
     items = list(Item.objects.filter(project=project).order_by("pk")[:60])
-    Annotation.objects.bulk_create(
-        Annotation(
-            project=project,
-            item=item,
-            annotator=person,
-            guideline=v2,
-            label=labels[(n + (k == 2 and n % 5 == 0)) % 4],
-        )
-        for n, item in enumerate(items)
-        for k, person in enumerate(people)
+    make_annotations(
+        project,
+        (
+            (item, person, labels[(n + (k == 2 and n % 5 == 0)) % 4])
+            for n, item in enumerate(items)
+            for k, person in enumerate(people)
+        ),
+        guideline=v2,
     )
     add_member(project, "rae", "reviewer")
     return project
 
 
 def test_reviewer_runs_agreement_and_reads_the_report(
-    live_server, page, dog_project, celery_worker, artifacts, console_errors
+    live_server, page, crowd_project, celery_worker, artifacts, console_errors
 ):
     log_in(page, live_server, "rae")
-    page.goto(f"{live_server.url}/projects/{dog_project.pk}/agreement/")
+    page.goto(f"{live_server.url}/projects/{crowd_project.pk}/agreement/")
     expect(page.get_by_role("heading", name="No agreement report yet")).to_be_visible()
 
     page.get_by_role("button", name="Run agreement").click()
@@ -83,16 +74,16 @@ def test_reviewer_runs_agreement_and_reads_the_report(
 
 
 def test_reviewer_resolves_a_disagreement_with_a_final_label(
-    live_server, page, dog_project, celery_worker, console_errors, artifacts
+    live_server, page, crowd_project, celery_worker, console_errors, artifacts
 ):
     log_in(page, live_server, "rae")
-    page.goto(f"{live_server.url}/projects/{dog_project.pk}/disagreements/")
+    page.goto(f"{live_server.url}/projects/{crowd_project.pk}/disagreements/")
     expect(page.get_by_role("heading", name="No agreement run yet")).to_be_visible()
-    page.goto(f"{live_server.url}/projects/{dog_project.pk}/agreement/")
+    page.goto(f"{live_server.url}/projects/{crowd_project.pk}/agreement/")
     page.get_by_role("button", name="Run agreement").click()
     expect(page.locator(".alpha-value")).to_be_visible(timeout=120_000)
 
-    page.goto(f"{live_server.url}/projects/{dog_project.pk}/disagreements/")
+    page.goto(f"{live_server.url}/projects/{crowd_project.pk}/disagreements/")
     first = page.locator("table.disagreements tbody tr").first
     expect(first.locator(".given li").first).to_be_visible()
     item_id = int(first.get_attribute("id").removeprefix("item-"))
@@ -122,10 +113,10 @@ def test_reviewer_resolves_a_disagreement_with_a_final_label(
     assert console_errors == []
 
 
-def test_annotators_cannot_open_the_agreement_page(live_server, page, dog_project):
-    add_member(dog_project, "annie", "annotator")
+def test_annotators_cannot_open_the_agreement_page(live_server, page, crowd_project):
+    add_member(crowd_project, "annie", "annotator")
     log_in(page, live_server, "annie")
-    response = page.goto(f"{live_server.url}/projects/{dog_project.pk}/agreement/")
+    response = page.goto(f"{live_server.url}/projects/{crowd_project.pk}/agreement/")
     assert response.status == 403
-    response = page.goto(f"{live_server.url}/projects/{dog_project.pk}/disagreements/")
+    response = page.goto(f"{live_server.url}/projects/{crowd_project.pk}/disagreements/")
     assert response.status == 403

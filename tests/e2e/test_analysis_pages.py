@@ -12,7 +12,7 @@ from analysis.services.drift import drift_job
 from analysis.services.predictions import predictions_store
 from analysis.services.run_recording import analysis_run
 from labeling.models import Annotation, ImportBatch, Item
-from tests.conftest import wait_for
+from tests.conftest import log_in, wait_for
 from tests.factories import add_member, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -76,13 +76,6 @@ def run_job(project, kind, job, params):
         job(recorder)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("button[type=submit]")
 
 
 def watch_errors(page) -> list[str]:

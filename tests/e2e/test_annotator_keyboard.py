@@ -10,19 +10,10 @@ from playwright.sync_api import expect
 
 from labeling.models import Annotation, Item, Project
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
-from tests.factories import add_member, make_project
+from tests.conftest import log_in
+from tests.factories import PASSWORD, add_member, make_items, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-for-tests-123"
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def shown_item(page) -> int:
@@ -65,9 +56,7 @@ def test_annotator_labels_ten_text_items_with_the_keyboard_only(
     project = make_project(make_user("manager"), overlap=1, name="Reviews")
     texts = [f"Review {i}: the battery lasts {i} hours." for i in range(10)]
     texts[0] = "First line of the review.\nSecond line <b>not bold</b>."
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"r{i}", data={"text": t}) for i, t in enumerate(texts)
-    )
+    make_items(project, texts, prefix="r")
     make_user("ann", password=PASSWORD)
     add_member(project, "ann")
     log_in(page, live_server, "ann")
@@ -112,7 +101,6 @@ def test_annotator_labels_ten_text_items_with_the_keyboard_only(
     assert None not in leads and sum(leads) > 0  # time spent is recorded per item
 
     # The manager's dashboard shows the work: all 10 complete, ann's count, the chart.
-    page.context.clear_cookies()
     make_user("boss", password=PASSWORD)
     add_member(project, "boss", role="manager")
     log_in(page, live_server, "boss")

@@ -9,43 +9,33 @@ from sklearn.datasets import load_digits
 
 from labeling.management.commands.load_demo import digit_svg
 from labeling.models import Annotation, Item, Project
+from tests.conftest import log_in
 from tests.e2e.test_annotator_keyboard import png_data_uri
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 WIDTH, HEIGHT = 1366, 900
 
 
 @pytest.fixture
-def digits(make_user) -> Project:
+def digits(manager) -> Project:
     """Ten-label digits: an 8x8 PNG first, then the demo's SVG drawings."""
     project = make_project(
-        make_user("mia"), name="Handwritten digits", data_type=Project.DataType.IMAGE,
+        manager, name="Handwritten digits", data_type=Project.DataType.IMAGE,
         labels=[str(d) for d in range(10)],
     )  # fmt: skip
     images = load_digits().images
-    Item.objects.create(
-        project=project,
-        external_id="png-0",
-        data={"image": png_data_uri((255 - images[0] * 255 / 16).astype(np.uint8))},
-    )
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"svg-{i}", data={"image": digit_svg(images[i])})
-        for i in range(1, 4)
-    )
-    make_user("ann", password=PASSWORD)
+    png = png_data_uri((255 - images[0] * 255 / 16).astype(np.uint8))
+    svgs = {f"svg-{i}": {"image": digit_svg(images[i])} for i in range(1, 4)}
+    make_items(project, {"png-0": {"image": png}, **svgs})
     add_member(project, "ann")
     return project
 
 
 def open_workspace(page, live_server, project) -> None:
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "ann")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, live_server, "ann")
     page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
     expect(page.locator("#annotate-form .item-image img")).to_be_visible()
 

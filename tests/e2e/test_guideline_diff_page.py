@@ -6,25 +6,22 @@ from playwright.sync_api import expect
 
 from labeling.models import Guideline
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
+from tests.conftest import log_in
 from tests.factories import make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 BODY = "# Sentiment\n\nSarcasm is negative.\nPraise is positive.\nMixed is neutral.\n"
 
 
 def test_one_line_edited_in_the_browser_diffs_as_one_line(live_server, page, make_user, artifacts):
-    mia = make_user("mia", password=PASSWORD)
+    mia = make_user("mia")
     project = make_project(mia, name="Reviews")
     guideline_draft_update(project=project, body=BODY, user=mia)
     guideline_publish(project=project, user=mia, changelog="First rules")
 
     page.set_viewport_size({"width": 1366, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "mia")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, live_server, "mia")
     page.goto(f"{live_server.url}/projects/{project.pk}/guidelines/")
     body = page.locator("#id_body")
     expect(body).to_have_value(BODY)

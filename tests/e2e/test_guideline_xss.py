@@ -10,11 +10,11 @@ from labeling.services.guidelines import (
     guideline_publish,
     worked_example_add,
 )
-from tests.factories import add_member, make_project
+from tests.conftest import log_in
+from tests.factories import PASSWORD, add_member, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 PAYLOADS = [
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
@@ -26,14 +26,6 @@ PAYLOADS = [
 ]
 BODY = "# Rules\n\nSarcasm is **negative**.\n\n" + "\n\n".join(PAYLOADS)
 ITEM_TEXT = "Great phone " + " ".join(PAYLOADS)
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def visit(page, url: str):

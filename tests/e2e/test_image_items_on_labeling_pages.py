@@ -7,27 +7,19 @@ from playwright.sync_api import expect
 from sklearn.datasets import load_digits
 
 from labeling.management.commands.load_demo import digit_svg
-from labeling.models import Item, Project
+from labeling.models import Project
 from labeling.services.guidelines import (
     guideline_draft_update,
     guideline_publish,
     worked_example_add,
 )
+from tests.conftest import log_in
 from tests.e2e.test_annotator_keyboard import png_data_uri
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 WIDTH, HEIGHT = 1366, 900
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def page_facts(page) -> dict:
@@ -41,28 +33,25 @@ def page_facts(page) -> dict:
 
 
 @pytest.fixture
-def digits_project(make_user) -> Project:
+def digits_project(manager) -> Project:
     """60 digit images as the demo draws them (SVG) and as 8x8 PNGs, with worked examples."""
-    manager = make_user("mia", password=PASSWORD)
     project = make_project(
         manager, name="Digits", data_type=Project.DataType.IMAGE, overlap=2,
         labels=[str(d) for d in range(10)],
     )  # fmt: skip
     digits = load_digits()
-    Item.objects.bulk_create(
-        Item(
-            project=project,
-            external_id=f"digit-{i:02d}",
-            data={
+    first, second, *_ = make_items(
+        project,
+        {
+            f"digit-{i:02d}": {
                 "image": digit_svg(digits.images[i])
                 if i % 2
                 else png_data_uri((255 - digits.images[i] * 255 / 16).astype(np.uint8))
-            },
-            metadata={"ink": round(float(digits.images[i].mean()), 3)},
-        )
-        for i in range(60)
+            }
+            for i in range(60)
+        },
+        metadata=lambda i: {"ink": round(float(digits.images[i].mean()), 3)},
     )
-    first, second = Item.objects.filter(project=project).order_by("id")[:2]
     worked_example_add(
         project=project, item=first, label="0", why="A closed loop is a 0.", user=manager
     )
@@ -80,7 +69,7 @@ def test_no_labeling_page_prints_an_image_as_data_text(
 ):
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     base = f"{live_server.url}/projects/{digits_project.pk}"
-    log_in(page, live_server, "mia")
+    log_in(page, live_server, "manager")
     pages = {
         "overview": f"{base}/",
         "items": f"{base}/items/",
@@ -111,7 +100,6 @@ def test_no_labeling_page_prints_an_image_as_data_text(
     expect(page.locator("table.examples td.example-text")).to_have_count(2)
 
     # The annotator's guideline panel shows the published example as a thumbnail too.
-    page.context.clear_cookies()
     log_in(page, live_server, "ann")
     page.goto(f"{base}/annotate/")
     expect(page.locator("#annotate-form .item-image img")).to_be_visible()

@@ -11,11 +11,11 @@ from analysis.metrics.out_of_sample import out_of_sample_probabilities
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.services.predictions import predictions_store
 from analysis.tasks import run_label_issues
-from labeling.models import Annotation, Item, Membership, Review
-from tests.factories import add_member, make_project
+from labeling.models import Item, Membership, Review
+from tests.conftest import log_in
+from tests.factories import PASSWORD, add_member, make_annotations, make_items, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-PASSWORD = "pw-for-tests-123"
 
 
 def sentiment_project(manager, sentiment_data, n=200):
@@ -30,23 +30,11 @@ def sentiment_project(manager, sentiment_data, n=200):
     flip = np.random.default_rng(0).choice(n, size=n // 10, replace=False)
     noisy[flip] = 1 - noisy[flip]
     project = make_project(manager, labels=("negative", "positive"), name="Yelp reviews")
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"y{i}", data={"text": t}, metadata={"source": "yelp"})
-        for i, t in enumerate(frame["text"])
-    )
-    items = list(project.items.order_by("id"))
+    items = make_items(project, list(frame["text"]), prefix="y", metadata={"source": "yelp"})
     annotator = add_member(project, "annie", Membership.Role.ANNOTATOR)
     names = ("negative", "positive")
-    labels = dict(project.labels.values_list("name", "id"))
-    Annotation.objects.bulk_create(
-        Annotation(
-            project=project,
-            item=item,
-            annotator=annotator,
-            guideline=project.current_guideline(),
-            label_id=labels[names[v]],
-        )
-        for item, v in zip(items, noisy, strict=True)
+    make_annotations(
+        project, ((item, annotator, names[v]) for item, v in zip(items, noisy, strict=True))
     )
     probs = out_of_sample_probabilities(
         frame["text"].tolist(), noisy, n_classes=2, kind="text"
@@ -61,13 +49,6 @@ def sentiment_project(manager, sentiment_data, n=200):
         probs=probs,
     )
     return project
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def test_reviewer_accepts_keeps_and_marks_by_keyboard(

@@ -4,18 +4,10 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Item, Project
+from tests.conftest import log_in
+from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-for-tests-123"
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_create_edit_labels_and_publish_guideline(live_server, page, make_user, artifacts):

@@ -5,20 +5,12 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import Membership
-from tests.factories import make_project
+from tests.conftest import log_in
+from tests.factories import PASSWORD, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 NEW_PASSWORD = "first-day-password"
-
-
-def log_in(page, live_server, username, password=PASSWORD):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def roles(project) -> dict[str, str]:
@@ -62,11 +54,9 @@ def test_staff_manager_creates_an_account_changes_roles_and_removes_members(
     page.screenshot(path=str(artifacts / "members-last-manager.png"), full_page=True)
 
     # The new account works.
-    page.context.clear_cookies()
     log_in(page, live_server, "newbie", NEW_PASSWORD)
     expect(page.get_by_role("link", name="Reviews")).to_be_visible()
 
-    page.context.clear_cookies()
     log_in(page, live_server, "sam")
     page.goto(f"{live_server.url}/projects/{project.pk}/members/")
     page.get_by_role("button", name="Remove newbie").click()

@@ -3,21 +3,18 @@ long project name (which gives way with an ellipsis)."""
 
 import pytest
 
+from tests.conftest import log_in
 from tests.factories import make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 LONG_NAME = "Customer support tickets, second quarter, English and German (pilot)"
 
 
 def test_manager_navigation_is_one_line_at_1366_px(live_server, page, make_user, artifacts):
-    project = make_project(make_user("mia", password=PASSWORD), name=LONG_NAME)
+    project = make_project(make_user("mia"), name=LONG_NAME)
     page.set_viewport_size({"width": 1366, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "mia")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, live_server, "mia")
     for path in ("", "dashboard/", "members/", "guidelines/", "items/"):
         page.goto(f"{live_server.url}/projects/{project.pk}/{path}")
         nav = page.evaluate(

@@ -20,11 +20,10 @@ from playwright.sync_api import expect
 from labeling.models import Item
 from labeling.services.annotating import annotation_submit
 from tests.conftest import ROOT, database_url_for_worker, wait_for
-from tests.factories import add_member, make_project
+from tests.factories import PASSWORD, add_member, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 PLOTLY_BYTES = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").stat().st_size
 
 

@@ -14,7 +14,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun
-from labeling.models import Item, Membership
+from labeling.models import Membership
 from labeling.services.annotating import annotation_submit
 from labeling.services.guidelines import (
     guideline_draft_update,
@@ -22,12 +22,11 @@ from labeling.services.guidelines import (
     worked_example_add,
 )
 from labeling.services.reviewing import review_set
-from tests.conftest import wait_for
-from tests.factories import add_member, make_project
+from tests.conftest import log_in, wait_for
+from tests.factories import PASSWORD, add_member, make_items, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests-123"
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 SVG = '"><svg onload=alert(1)>'
@@ -101,16 +100,16 @@ def poisoned(make_user, sentiment_data, celery_worker):
     manager = make_user("mia", password=PASSWORD)
     project = make_project(manager, name=f"Reviews {SCRIPT}{IMG}", labels=LABELS, overlap=3)
     rows = sentences(sentiment_data)
-    Item.objects.bulk_create(
-        Item(
-            project=project,
-            external_id=f"x-{i}{SVG}" if i == 0 else f"x-{i}",
-            data={"text": f"{text} {ALL}" if i % 10 == 0 or i >= N_ITEMS - 5 else text},
-            metadata={IMG: SVG if i % 2 else JS_LINK, "source": SCRIPT if i % 3 else "web"},
-        )
-        for i, (text, _label) in enumerate(rows)
+    items = make_items(
+        project,
+        {
+            f"x-{i}{SVG}" if i == 0 else f"x-{i}": (
+                f"{text} {ALL}" if i % 10 == 0 or i >= N_ITEMS - 5 else text
+            )
+            for i, (text, _label) in enumerate(rows)
+        },
+        metadata=lambda i: {IMG: SVG if i % 2 else JS_LINK, "source": SCRIPT if i % 3 else "web"},
     )
-    items = list(project.items.order_by("id"))
     people = [add_member(project, f"ann{k}", Membership.Role.ANNOTATOR) for k in range(3)]
     add_member(project, "rae", Membership.Role.REVIEWER)
     for i, (item, (_text, truth)) in enumerate(zip(items[:-5], rows, strict=False)):
@@ -144,15 +143,6 @@ def poisoned(make_user, sentiment_data, celery_worker):
         ("agreement", "label_issues", "baselines", "slices"), "succeeded"
     ), [(run.kind, run.error) for run in runs]
     return project, run_ids[0]
-
-
-def log_in(page, live_server, username):
-    page.context.clear_cookies()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def test_payloads_stay_inert_on_every_page_for_every_role(live_server, page, poisoned, artifacts):

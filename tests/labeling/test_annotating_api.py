@@ -4,28 +4,20 @@ import pytest
 from rest_framework.test import APIClient
 
 from labeling.models import Annotation, Item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    project = make_project(make_user("manager"), overlap=2)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{i}", data={"text": f"text {i}"}) for i in range(3)
-    )
+def project(manager):
+    project = make_project(manager, overlap=2)
+    make_items(project, 3)
     return project
 
 
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def test_next_returns_the_item_and_version_then_204_when_done(project):
-    ann = client_for(add_member(project, "ann"))
+def test_next_returns_the_item_and_version_then_204_when_done(project, api_client_for):
+    ann = api_client_for(add_member(project, "ann"))
     url = f"/api/v1/projects/{project.pk}/next/"
     seen = []
     while (response := ann.get(url)).status_code == 200:
@@ -44,8 +36,8 @@ def test_next_returns_the_item_and_version_then_204_when_done(project):
     assert seen == ["e0", "e1", "e2"]
 
 
-def test_idempotency_key_header_prevents_a_duplicate(project):
-    ann = client_for(add_member(project, "ann"))
+def test_idempotency_key_header_prevents_a_duplicate(project, api_client_for):
+    ann = api_client_for(add_member(project, "ann"))
     item = Item.objects.filter(project=project).first()
     url = f"/api/v1/projects/{project.pk}/annotations/"
     first = ann.post(url, {"item": item.pk, "label": "negative"}, format="json",
@@ -57,8 +49,8 @@ def test_idempotency_key_header_prevents_a_duplicate(project):
     assert Annotation.objects.count() == 1
 
 
-def test_bad_submissions_answer_4xx_json(project):
-    ann = client_for(add_member(project, "ann"))
+def test_bad_submissions_answer_4xx_json(project, api_client_for):
+    ann = api_client_for(add_member(project, "ann"))
     url = f"/api/v1/projects/{project.pk}/annotations/"
     item = Item.objects.filter(project=project).first()
     unknown = ann.post(url, {"item": item.pk, "label": "maybe"}, format="json")
@@ -69,42 +61,42 @@ def test_bad_submissions_answer_4xx_json(project):
     assert garbage.status_code == 400 and "detail" in garbage.json()
 
 
-def test_a_full_item_answers_409(project):
+def test_a_full_item_answers_409(project, api_client_for):
     item = Item.objects.filter(project=project).first()
     url = f"/api/v1/projects/{project.pk}/annotations/"
     for name in ("a", "b"):
-        client_for(add_member(project, name)).post(url, {"item": item.pk, "label": "positive"},
+        api_client_for(add_member(project, name)).post(url, {"item": item.pk, "label": "positive"},
                                                    format="json")  # fmt: skip
-    late = client_for(add_member(project, "late")).post(
+    late = api_client_for(add_member(project, "late")).post(
         url, {"item": item.pk, "label": "positive"}, format="json"
     )
     assert late.status_code == 409
     assert "all the annotations" in late.json()["detail"]
 
 
-def test_annotators_see_only_their_own_annotations(project):
+def test_annotators_see_only_their_own_annotations(project, api_client_for):
     item = Item.objects.filter(project=project).first()
     url = f"/api/v1/projects/{project.pk}/annotations/"
     ann, bob = add_member(project, "ann"), add_member(project, "bob")
-    client_for(ann).post(url, {"item": item.pk, "label": "positive"}, format="json")
-    client_for(bob).post(url, {"item": item.pk, "label": "negative"}, format="json")
-    mine = client_for(ann).get(url).json()
+    api_client_for(ann).post(url, {"item": item.pk, "label": "positive"}, format="json")
+    api_client_for(bob).post(url, {"item": item.pk, "label": "negative"}, format="json")
+    mine = api_client_for(ann).get(url).json()
     assert mine["count"] == 1
     assert [(r["annotator"], r["label"]) for r in mine["results"]] == [("ann", "positive")]
     # Filtering cannot widen an annotator's view.
-    assert client_for(ann).get(url, {"annotator": "bob"}).json()["count"] == 1
-    reviewer = client_for(add_member(project, "rev", role="reviewer"))
+    assert api_client_for(ann).get(url, {"annotator": "bob"}).json()["count"] == 1
+    reviewer = api_client_for(add_member(project, "rev", role="reviewer"))
     everyone = reviewer.get(url).json()
     assert sorted(r["annotator"] for r in everyone["results"]) == ["ann", "bob"]
     assert reviewer.get(url, {"annotator": "bob"}).json()["results"][0]["label"] == "negative"
 
 
-def test_roles_guard_the_endpoints(project, make_user):
-    outsider = client_for(make_user("outsider"))
+def test_roles_guard_the_endpoints(project, make_user, api_client_for):
+    outsider = api_client_for(make_user("outsider"))
     assert outsider.get(f"/api/v1/projects/{project.pk}/next/").status_code == 404
-    reviewer = client_for(add_member(project, "rev", role="reviewer"))
+    reviewer = api_client_for(add_member(project, "rev", role="reviewer"))
     assert reviewer.get(f"/api/v1/projects/{project.pk}/next/").status_code == 200
-    ann = client_for(add_member(project, "ann"))
+    ann = api_client_for(add_member(project, "ann"))
     relabel = ann.post(f"/api/v1/projects/{project.pk}/relabel/", {"items": [1]}, format="json")
     assert relabel.status_code == 403
     assert APIClient().get(f"/api/v1/projects/{project.pk}/next/").status_code in (401, 403)

@@ -8,18 +8,14 @@ from labeling.models import Annotation, Item, Lease, Project
 from labeling.services.annotating import annotation_submit, annotation_undo_last
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
 from labeling.services.queue import next_item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def manager(make_user):
-    return make_user("manager")
-
-
 def one_item(project, external_id="a"):
-    return Item.objects.create(project=project, external_id=external_id, data={"text": "hi"})
+    [item] = make_items(project, {external_id: "hi"})
+    return item
 
 
 def test_a_label_outside_the_project_classes_is_refused(manager):

@@ -15,11 +15,11 @@ from django.urls import URLResolver, get_resolver
 
 from analysis.models import AnalysisRun, DatasetVersion
 from analysis.tasks import run_agreement
-from labeling.models import ImportBatch, Item, Membership, Project
+from labeling.models import ImportBatch, Membership, Project
 from labeling.services.annotating import annotation_submit
 from labeling.services.guidelines import guideline_publish, worked_example_add
 from labeling.services.reviewing import review_set
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 from tests.labeling.test_permissions import PARAM
 
 pytestmark = pytest.mark.django_db
@@ -101,10 +101,7 @@ def url_for(route: str, params: list[str], world: World, name: str) -> str:
 def world(make_user) -> World:
     manager = make_user("managerperson")
     project = make_project(manager, name="Blind", labels=LABELS, overlap=3)
-    items = Item.objects.bulk_create(
-        Item(project=project, external_id=f"b-{i}", data={"text": f"sentence {i}"})
-        for i in range(6)
-    )
+    items = make_items(project, [f"sentence {i}" for i in range(6)], prefix="b-")
     a = add_member(project, "annaannotates", Membership.Role.ANNOTATOR)
     b = add_member(project, "bobannotates", Membership.Role.ANNOTATOR)
     c = add_member(project, "catannotates", Membership.Role.ANNOTATOR)

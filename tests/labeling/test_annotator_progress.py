@@ -5,12 +5,12 @@ so with overlap >= 2 it never moved)."""
 import pytest
 
 from labeling import selectors
-from labeling.models import Item, Lease
+from labeling.models import Lease
 from labeling.services.annotating import annotation_skip, annotation_submit
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
 from labeling.services.queue import next_item
 from labeling.services.relabeling import relabel_request
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +37,16 @@ def progress(project, annotator) -> tuple[int, int]:
 
 
 @pytest.fixture
-def team(make_user):
+def team(manager):
     """30 items, overlap 2: ann labeled 0-9, bob 5-14, cyd 0-4; ann skipped item 20."""
-    mia = make_user("mia")
-    project = make_project(mia, overlap=2)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"i{n:02d}", data={"text": f"item {n}"})
-        for n in range(30)
-    )
-    items = list(Item.objects.filter(project=project).order_by("id"))
+    project = make_project(manager, overlap=2)
+    items = make_items(project, {f"i{n:02d}": f"item {n}" for n in range(30)})
     ann, bob, cyd = (add_member(project, name) for name in ("ann", "bob", "cyd"))
     for annotator, numbers in ((ann, range(10)), (bob, range(5, 15)), (cyd, range(5))):
         for n in numbers:
             annotation_submit(item=items[n], annotator=annotator, label="positive")
     annotation_skip(item=items[20], annotator=ann, reason="unclear")
-    return project, mia, items, {"ann": ann, "bob": bob, "cyd": cyd}
+    return project, manager, items, {"ann": ann, "bob": bob, "cyd": cyd}
 
 
 def test_progress_counts_what_each_annotator_did_and_can_still_get(team):
@@ -99,9 +94,7 @@ def test_progress_takes_three_counts_however_many_items(team, django_assert_num_
     guideline = project.current_guideline()
     with django_assert_num_queries(3):
         selectors.labeling_progress(project=project, annotator=people["ann"], guideline=guideline)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"more-{n}", data={"text": "t"}) for n in range(2000)
-    )
+    make_items(project, ["t"] * 2000, prefix="more-")
     with django_assert_num_queries(3):
         figures = selectors.labeling_progress(
             project=project, annotator=people["ann"], guideline=guideline

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from rest_framework.test import APIClient
 
 from labeling.models import Guideline, LabelClass, Project
 from tests.factories import make_project
@@ -28,12 +27,8 @@ WRONG_VALUES = [
 
 
 @pytest.fixture
-def setup(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
-    client = APIClient()
-    client.force_authenticate(ada)
-    return client, project
+def setup(manager, project, api_client_for):
+    return api_client_for(manager), project
 
 
 def endpoints(project) -> dict[str, tuple[str, str, dict]]:
@@ -42,7 +37,7 @@ def endpoints(project) -> dict[str, tuple[str, str, dict]]:
     return {
         "create": ("post", "/api/v1/projects/", {"name": "P", "labels": [{"name": "a"}]}),
         "patch": ("patch", f"{base}/", {"name": "Q", "overlap": 2}),
-        "member": ("post", f"{base}/members/", {"username": "ada", "role": "manager"}),
+        "member": ("post", f"{base}/members/", {"username": "manager", "role": "manager"}),
         "draft": ("post", f"{base}/guidelines/", {"body": "b", "changelog": "c"}),
         "publish": ("post", f"{base}/guidelines/draft/publish/", {"changelog": "c"}),
     }
@@ -154,7 +149,7 @@ def test_wrong_media_type_and_method_are_json_4xx(setup):
 def test_form_encoded_body_works_like_json(setup):
     client, project = setup
     answer = client.post(
-        f"/api/v1/projects/{project.pk}/members/", {"username": "ada", "role": "manager"}
+        f"/api/v1/projects/{project.pk}/members/", {"username": "manager", "role": "manager"}
     )
     assert answer.status_code == 200
     assert json.loads(answer.content)["role"] == "manager"

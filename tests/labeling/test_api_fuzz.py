@@ -24,9 +24,9 @@ from analysis.exports.params import export_params_parse
 from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
 from config.celery import app as celery_app
-from labeling.models import Annotation, ImportBatch, Item, Membership
+from labeling.models import ImportBatch, Membership
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -75,22 +75,15 @@ def world(make_user):
     manager = make_user("fuzz-manager", is_staff=True)
     project = make_project(manager, name="Fuzzed")
     annotator = add_member(project, "fuzz-annotator", Membership.Role.ANNOTATOR)
-    items = Item.objects.bulk_create(
-        Item(project=project, external_id=f"f-{i}", data={"text": f"text {i}"}, metadata={})
-        for i in range(6)
-    )
+    items = make_items(project, 6, prefix="f-")
     labels = list(project.labels.all())
-    guideline = project.current_guideline()
-    Annotation.objects.bulk_create(
-        Annotation(
-            project=project,
-            item=item,
-            annotator=user,
-            guideline=guideline,
-            label=labels[(i + j) % 2],
-        )
-        for i, item in enumerate(items)
-        for j, user in enumerate((manager, annotator))
+    make_annotations(
+        project,
+        (
+            (item, user, labels[(i + j) % 2].name)
+            for i, item in enumerate(items)
+            for j, user in enumerate((manager, annotator))
+        ),
     )
     guideline_draft_update(project=project, body="# Rules", changelog="first", user=manager)
     published = guideline_publish(project=project, user=manager)

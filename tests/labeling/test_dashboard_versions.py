@@ -4,30 +4,25 @@ version no longer empties it; a version selector narrows it to one."""
 import pytest
 
 from labeling import selectors
-from labeling.models import Item
 from labeling.services.annotating import annotation_submit
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def two_versions(make_user):
+def two_versions(manager):
     """ann labels 3 items under v1, then v2 is published and bob labels 1 under it."""
-    mia = make_user("mia")
-    project = make_project(mia, overlap=2)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{i}", data={"text": "t"}) for i in range(4)
-    )
-    items = list(Item.objects.filter(project=project).order_by("id"))
+    project = make_project(manager, overlap=2)
+    items = make_items(project, ["t"] * 4)
     ann, bob = add_member(project, "ann"), add_member(project, "bob")
     for item in items[:3]:
         annotation_submit(item=item, annotator=ann, label="positive", lead_time_ms=2000)
-    guideline_draft_update(project=project, body="Sarcasm is negative.", user=mia)
-    guideline_publish(project=project, user=mia, changelog="sarcasm")
+    guideline_draft_update(project=project, body="Sarcasm is negative.", user=manager)
+    guideline_publish(project=project, user=manager, changelog="sarcasm")
     annotation_submit(item=items[0], annotator=bob, label="negative", lead_time_ms=5000)
-    return project, mia
+    return project, manager
 
 
 def annotator_rows(stats) -> list[tuple[str, int]]:

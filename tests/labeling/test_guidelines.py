@@ -3,7 +3,6 @@
 import pytest
 from django.core.exceptions import ValidationError
 from django.template import Context, Template
-from rest_framework.test import APIClient
 
 from labeling.markdown_render import render_markdown
 from labeling.models import Guideline, Item, Membership, WorkedExample
@@ -77,28 +76,24 @@ def test_template_filter_renders_sanitized_markdown():
     assert html == "<p><em>hi</em> </p>"
 
 
-def test_publish_creates_next_version_with_changelog(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
-    guideline_draft_update(project=project, body="Label sarcasm as negative.", user=ada)
-    v2 = guideline_publish(project=project, user=ada, changelog="Sarcasm rule")
+def test_publish_creates_next_version_with_changelog(manager, project):
+    guideline_draft_update(project=project, body="Label sarcasm as negative.", user=manager)
+    v2 = guideline_publish(project=project, user=manager, changelog="Sarcasm rule")
     assert (v2.version, v2.body, v2.changelog) == (2, "Label sarcasm as negative.", "Sarcasm rule")
     assert project.current_guideline() == v2
     assert not project.guidelines.filter(published_at__isnull=True).exists()
-    guideline_draft_update(project=project, body="Second.", changelog="Clarified", user=ada)
-    v3 = guideline_publish(project=project, user=ada)
+    guideline_draft_update(project=project, body="Second.", changelog="Clarified", user=manager)
+    v3 = guideline_publish(project=project, user=manager)
     assert v3.version == 3 and v3.changelog == "Clarified"
     assert list(project.guidelines.values_list("version", flat=True)) == [1, 2, 3]
 
 
-def test_new_draft_starts_from_newest_version_with_its_examples(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
+def test_new_draft_starts_from_newest_version_with_its_examples(manager, project):
     item = Item.objects.create(project=project, external_id="a", data={"text": "meh"})
-    worked_example_add(project=project, item=item, label="negative", why="lukewarm", user=ada)
-    guideline_draft_update(project=project, body="Body v2", user=ada)
-    v2 = guideline_publish(project=project, user=ada, changelog="with example")
-    draft = guideline_draft_update(project=project, changelog="next", user=ada)
+    worked_example_add(project=project, item=item, label="negative", why="lukewarm", user=manager)
+    guideline_draft_update(project=project, body="Body v2", user=manager)
+    v2 = guideline_publish(project=project, user=manager, changelog="with example")
+    draft = guideline_draft_update(project=project, changelog="next", user=manager)
     assert draft.body == "Body v2"
     assert [(e.item_id, e.label.name, e.why) for e in draft.examples.all()] == [
         (item.pk, "negative", "lukewarm")
@@ -107,9 +102,7 @@ def test_new_draft_starts_from_newest_version_with_its_examples(make_user):
     assert WorkedExample.objects.count() == 2
 
 
-def test_published_version_is_immutable(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
+def test_published_version_is_immutable(project):
     v1 = project.current_guideline()
     v1.body = "sneaky edit"
     with pytest.raises(ValidationError):
@@ -117,42 +110,38 @@ def test_published_version_is_immutable(make_user):
     assert Guideline.objects.get(pk=v1.pk).body == ""
 
 
-def test_publish_without_draft_or_changelog_is_refused(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
+def test_publish_without_draft_or_changelog_is_refused(manager, project):
     with pytest.raises(ValidationError, match="no draft"):
-        guideline_publish(project=project, user=ada)
-    guideline_draft_update(project=project, body="x", user=ada)
+        guideline_publish(project=project, user=manager)
+    guideline_draft_update(project=project, body="x", user=manager)
     with pytest.raises(ValidationError) as error:
-        guideline_publish(project=project, user=ada, changelog="  ")
+        guideline_publish(project=project, user=manager, changelog="  ")
     assert "changelog" in error.value.message_dict
     assert project.current_guideline().version == 1
 
 
-def test_worked_example_needs_a_label_of_the_project_and_a_why(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
-    other = make_project(ada, name="Other")
+def test_worked_example_needs_a_label_of_the_project_and_a_why(manager, project):
+    other = make_project(manager, name="Other")
     item = Item.objects.create(project=project, external_id="a", data={"text": "t"})
     foreign = Item.objects.create(project=other, external_id="b", data={"text": "t"})
     with pytest.raises(ValidationError, match="Unknown label"):
-        worked_example_add(project=project, item=item, label="maybe", why="w", user=ada)
+        worked_example_add(project=project, item=item, label="maybe", why="w", user=manager)
     with pytest.raises(ValidationError):
-        worked_example_add(project=project, item=item, label="negative", why=" ", user=ada)
+        worked_example_add(project=project, item=item, label="negative", why=" ", user=manager)
     with pytest.raises(ValidationError):
-        worked_example_add(project=project, item=foreign, label="negative", why="w", user=ada)
+        worked_example_add(project=project, item=foreign, label="negative", why="w", user=manager)
     assert not WorkedExample.objects.exists()
 
 
-def test_diff_shows_body_and_example_changes(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
-    guideline_draft_update(project=project, body="Rule one.\nRule two.\n", user=ada)
-    v2 = guideline_publish(project=project, user=ada, changelog="rules")
+def test_diff_shows_body_and_example_changes(manager, project):
+    guideline_draft_update(project=project, body="Rule one.\nRule two.\n", user=manager)
+    v2 = guideline_publish(project=project, user=manager, changelog="rules")
     item = Item.objects.create(project=project, external_id="ex-7", data={"text": "so-so"})
-    guideline_draft_update(project=project, body="Rule one.\nRule two, clarified.\n", user=ada)
-    worked_example_add(project=project, item=item, label="positive", why="mild praise", user=ada)
-    v3 = guideline_publish(project=project, user=ada, changelog="clarify")
+    guideline_draft_update(project=project, body="Rule one.\nRule two, clarified.\n", user=manager)
+    worked_example_add(
+        project=project, item=item, label="positive", why="mild praise", user=manager
+    )
+    v3 = guideline_publish(project=project, user=manager, changelog="clarify")
     diff = guideline_diff(v2, v3)
     assert diff.startswith("--- v2\n+++ v3\n")
     assert "-Rule two.\n" in diff
@@ -161,13 +150,9 @@ def test_diff_shows_body_and_example_changes(make_user):
     assert "+  why: mild praise\n" in diff
 
 
-def test_api_lists_versions_serves_diff_and_hides_draft_from_annotators(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
+def test_api_lists_versions_serves_diff_and_hides_draft_from_annotators(project, api_client_for):
     annie = add_member(project, "annie", Membership.Role.ANNOTATOR)
-    manager, annotator = APIClient(), APIClient()
-    manager.force_authenticate(ada)
-    annotator.force_authenticate(annie)
+    manager, annotator = api_client_for(project.created_by), api_client_for(annie)
     base = f"/api/v1/projects/{project.pk}/guidelines/"
     manager.post(base, {"body": "Be <b>kind</b>. <script>x()</script>"}, format="json")
     assert (
@@ -194,11 +179,8 @@ def test_api_lists_versions_serves_diff_and_hides_draft_from_annotators(make_use
     assert annotator.get(f"{base}latest/").status_code == 404
 
 
-def test_publishing_a_wrong_version_number_is_refused(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
-    client = APIClient()
-    client.force_authenticate(ada)
+def test_publishing_a_wrong_version_number_is_refused(manager, project, api_client_for):
+    client = api_client_for(manager)
     base = f"/api/v1/projects/{project.pk}/guidelines/"
     client.post(base, {"body": "x", "changelog": "c"}, format="json")
     for wrong in ("1", "3"):
@@ -208,12 +190,9 @@ def test_publishing_a_wrong_version_number_is_refused(make_user):
     assert client.post(f"{base}2/publish/", {}, format="json").status_code == 201
 
 
-def test_worked_example_added_over_the_api_lands_in_the_draft(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
+def test_worked_example_added_over_the_api_lands_in_the_draft(manager, project, api_client_for):
     Item.objects.create(project=project, external_id="e-1", data={"text": "fine I guess"})
-    client = APIClient()
-    client.force_authenticate(ada)
+    client = api_client_for(manager)
     url = f"/api/v1/projects/{project.pk}/guidelines/draft/examples/"
     body = {"external_id": "e-1", "label": "negative", "why": "faint praise"}
     answer = client.post(url, body, format="json")

@@ -1,36 +1,29 @@
 """Items over REST (reviewers and managers): metadata, label and status filters, pagination."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from labeling.models import Annotation, Item, Membership, Review
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    ada = make_user("ada")
-    project = make_project(ada, labels=("negative", "positive"), overlap=2)
+def project(manager):
+    project = make_project(manager, labels=("negative", "positive"), overlap=2)
     sources = ["amazon", "imdb", "yelp"]
-    Item.objects.bulk_create(
-        Item(
-            project=project,
-            external_id=f"r{i}",
-            data={"text": f"review {i}"},
-            metadata={"source": sources[i % 3], "stars": i % 5, "verified": i % 2 == 0},
-        )
-        for i in range(30)
+    make_items(
+        project,
+        [f"review {i}" for i in range(30)],
+        prefix="r",
+        metadata=lambda i: {"source": sources[i % 3], "stars": i % 5, "verified": i % 2 == 0},
     )
     return project
 
 
 @pytest.fixture
-def api(project):
-    client = APIClient()
-    client.force_authenticate(project.memberships.get(role="manager").user)
-    return client
+def api(manager, api_client_for):
+    return api_client_for(manager)
 
 
 def ids(answer) -> list[str]:
@@ -114,14 +107,10 @@ def test_filter_by_status_follows_overlap_and_reviews(project, api, make_user):
     assert {row["guideline_version"] for row in detail["annotations"]} == {1}
 
 
-def test_page_size_is_capped_at_1000(make_user):
-    ada = make_user("ada")
-    project = make_project(ada)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=str(i), data={"text": "t"}) for i in range(1005)
-    )
-    client = APIClient()
-    client.force_authenticate(ada)
+def test_page_size_is_capped_at_1000(manager, api_client_for):
+    project = make_project(manager)
+    make_items(project, ["t"] * 1005, prefix="")
+    client = api_client_for(manager)
     url = f"/api/v1/projects/{project.pk}/items/"
     big = client.get(f"{url}?page_size=5000").json()
     assert big["count"] == 1005 and len(big["results"]) == 1000

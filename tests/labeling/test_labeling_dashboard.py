@@ -3,23 +3,16 @@
 import pytest
 
 from labeling import selectors
-from labeling.models import Item
 from labeling.services.annotating import annotation_submit
 from labeling.services.queue import next_item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
-def test_dashboard_counts_states_median_seconds_and_throughput(client, make_user):
-    manager = make_user("manager")
+def test_dashboard_counts_states_median_seconds_and_throughput(manager, client):
     project = make_project(manager, overlap=2)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{i}", data={"text": "t"}) for i in range(5)
-    )
-    first, second, third = (
-        Item.objects.filter(project=project).order_by("id")[i] for i in range(3)
-    )
+    first, second, third, _, _ = make_items(project, ["t"] * 5)
     ann, bob, cy = add_member(project, "ann"), add_member(project, "bob"), add_member(project, "cy")
     for item, seconds in ((first, 2), (second, 4), (third, 9)):
         annotation_submit(item=item, annotator=ann, label="positive", lead_time_ms=seconds * 1000)
@@ -43,9 +36,7 @@ def test_dashboard_counts_states_median_seconds_and_throughput(client, make_user
     assert "<td>ann</td>" in html and ">4.0<" in html
 
 
-def test_dashboard_of_an_empty_project_says_so(client, make_user):
-    manager = make_user("manager")
-    project = make_project(manager)
+def test_dashboard_of_an_empty_project_says_so(manager, project, client):
     client.force_login(manager)
     html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert "No items yet" in html and "throughput-chart" not in html

@@ -7,12 +7,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from labeling.models import Annotation, Item, Lease, Membership
+from labeling.models import Annotation, Lease, Membership
 from labeling.services.accounts import account_create, account_password_set
 from labeling.services.annotating import annotation_submit
 from labeling.services.projects import LAST_MANAGER, member_remove, member_set
 from labeling.services.queue import next_item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -55,9 +55,7 @@ def test_the_last_manager_can_be_neither_demoted_nor_removed(make_user):
 def test_removing_a_member_keeps_their_labels_and_releases_their_claims(make_user):
     mia = make_user("mia")
     project = make_project(mia)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{i}", data={"text": "t"}) for i in range(3)
-    )
+    make_items(project, ["t"] * 3)
     ann = add_member(project, "ann")
     labeled = next_item(project=project, annotator=ann)
     annotation_submit(item=labeled, annotator=ann, label="positive")

@@ -14,7 +14,7 @@ from django.db import connection, connections
 from labeling.models import Annotation, AnnotationRevision, Item, Lease
 from labeling.services.annotating import annotation_submit
 from labeling.services.queue import next_item
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,12 +24,9 @@ N_ANNOTATORS = 8
 N_THREADS = 16
 
 
-def test_sixteen_threads_fill_every_item_exactly_to_its_overlap(make_user):
-    project = make_project(make_user("manager"), overlap=OVERLAP)
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"item-{i}", data={"text": f"text {i}"})
-        for i in range(N_ITEMS)
-    )
+def test_sixteen_threads_fill_every_item_exactly_to_its_overlap(manager):
+    project = make_project(manager, overlap=OVERLAP)
+    make_items(project, N_ITEMS, prefix="item-")
     annotators = [add_member(project, f"annotator-{i}") for i in range(N_ANNOTATORS)]
     guideline = project.current_guideline()
     submitted: list[tuple[int, int, str, int]] = []  # (item, annotator, label, annotation id)

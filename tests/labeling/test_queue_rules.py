@@ -10,26 +10,14 @@ from labeling.services import queue
 from labeling.services.annotating import annotation_skip, annotation_submit
 from labeling.services.queue import next_item, progress_refresh
 from labeling.services.relabeling import relabel_request
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
 
-def items(project, n):
-    Item.objects.bulk_create(
-        Item(project=project, external_id=f"e{i}", data={"text": f"text {i}"}) for i in range(n)
-    )
-    return list(Item.objects.filter(project=project).order_by("id"))
-
-
-@pytest.fixture
-def manager(make_user):
-    return make_user("manager")
-
-
 def test_items_come_in_import_order_and_reload_returns_the_same_item(manager):
     project = make_project(manager, overlap=1)
-    first, second, third = items(project, 3)
+    first, second, third = make_items(project, 3)
     ann = add_member(project, "ann")
     assert next_item(project=project, annotator=ann) == first
     assert next_item(project=project, annotator=ann) == first  # reload: same lease
@@ -40,7 +28,7 @@ def test_items_come_in_import_order_and_reload_returns_the_same_item(manager):
 
 def test_overlap_counts_leases_and_started_items_come_first(manager):
     project = make_project(manager, overlap=2)
-    first, second, _ = items(project, 3)
+    first, second, _ = make_items(project, 3)
     a, b, c = (add_member(project, name) for name in "abc")
     assert next_item(project=project, annotator=a) == first
     assert next_item(project=project, annotator=b) == first  # one slot left: fill it
@@ -54,7 +42,7 @@ def test_overlap_counts_leases_and_started_items_come_first(manager):
 
 def test_an_annotator_never_gets_an_item_twice(manager):
     project = make_project(manager, overlap=3)
-    (only,) = items(project, 1)
+    (only,) = make_items(project, 1)
     ann = add_member(project, "ann")
     annotation_submit(item=only, annotator=ann, label="positive")
     assert next_item(project=project, annotator=ann) is None
@@ -62,7 +50,7 @@ def test_an_annotator_never_gets_an_item_twice(manager):
 
 def test_an_expired_lease_frees_the_slot(manager, settings):
     project = make_project(manager, overlap=1)
-    first, second = items(project, 2)
+    first, second = make_items(project, 2)
     a, b = add_member(project, "a"), add_member(project, "b")
     assert next_item(project=project, annotator=a) == first
     assert next_item(project=project, annotator=b) == second
@@ -76,7 +64,7 @@ def test_an_expired_lease_frees_the_slot(manager, settings):
 
 def test_a_full_item_refuses_a_new_annotation_without_a_lease(manager):
     project = make_project(manager, overlap=1)
-    (only,) = items(project, 1)
+    (only,) = make_items(project, 1)
     a, b = add_member(project, "a"), add_member(project, "b")
     assert next_item(project=project, annotator=a) == only
     with pytest.raises(Exception) as caught:
@@ -88,7 +76,7 @@ def test_a_full_item_refuses_a_new_annotation_without_a_lease(manager):
 
 def test_skipped_items_do_not_come_back_under_the_same_version(manager):
     project = make_project(manager, overlap=1)
-    first, second = items(project, 2)
+    first, second = make_items(project, 2)
     ann = add_member(project, "ann")
     assert next_item(project=project, annotator=ann) == first
     annotation_skip(item=first, annotator=ann, reason="cannot read it")
@@ -99,7 +87,7 @@ def test_skipped_items_do_not_come_back_under_the_same_version(manager):
 
 def test_relabel_requests_come_first_and_start_a_new_round(manager):
     project = make_project(manager, overlap=1)
-    first, second, third = items(project, 3)
+    first, second, third = make_items(project, 3)
     a = add_member(project, "a")
     for item in (first, second):
         assert next_item(project=project, annotator=a) == item
@@ -116,7 +104,7 @@ def test_relabel_requests_come_first_and_start_a_new_round(manager):
 
 def test_seeded_random_order_is_reproducible_and_not_import_order(manager):
     project = make_project(manager, overlap=2, queue_order=Project.QueueOrder.RANDOM, queue_seed=7)
-    made = items(project, 12)
+    made = make_items(project, 12)
     orders = []
     for name in ("first", "second"):
         ann = add_member(project, name)
@@ -142,7 +130,7 @@ def test_seeded_random_order_is_reproducible_and_not_import_order(manager):
 
 def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
     project = make_project(manager, overlap=2)
-    (only,) = items(project, 1)
+    (only,) = make_items(project, 1)
     guideline = project.current_guideline()
     crowd = [add_member(project, f"crowd{i}") for i in range(2)]
     Annotation.objects.bulk_create(
@@ -160,7 +148,7 @@ def test_progress_refresh_repairs_counts_after_a_bulk_import(manager):
 def test_an_annotator_alone_moves_on_past_a_window_of_items_they_started(manager, monkeypatch):
     monkeypatch.setattr(queue, "CANDIDATE_WINDOW", 3)  # the first 3 started items are looked at
     project = make_project(manager, overlap=2)
-    made = items(project, 8)
+    made = make_items(project, 8)
     alone, late = add_member(project, "alone"), add_member(project, "late")
     seen = []
     for _ in range(5):
@@ -178,7 +166,7 @@ def test_an_annotator_alone_moves_on_past_a_window_of_items_they_started(manager
 
 def test_a_relabel_request_made_between_two_calls_is_seen_by_the_next(manager):
     project = make_project(manager, overlap=1)
-    first, second, third = items(project, 3)
+    first, second, third = make_items(project, 3)
     ann = add_member(project, "ann")
     assert next_item(project=project, annotator=ann) == first
     annotation_submit(item=first, annotator=ann, label="positive")

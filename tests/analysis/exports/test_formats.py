@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from labeling.importing.jobs import import_file
 from labeling.models import Annotation, ImportBatch, Item, Membership, Project
-from tests.factories import add_member, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project, simulate_crowd
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -28,24 +28,26 @@ TRICKY = [
 
 
 @pytest.fixture
-def project(make_user):
-    manager = make_user("boss")
+def project(manager):
     project = make_project(manager, labels=("neg", "pos, maybe"))
     annotators = [add_member(project, f"ann{i}", Membership.Role.ANNOTATOR) for i in range(3)]
-    guideline = project.current_guideline()
-    neg, pos = project.labels.all()
-    for i, text in enumerate(TRICKY):
-        item = Item.objects.create(
-            project=project,
-            external_id=f"item,{i}",
-            data={"text": text, "score": i * 1.5, "rank": i, "flag": i % 2 == 0},
-            metadata={"source": ["amazon", "yelp"][i % 2], "tags": {"n": i}},
-        )
-        for j, annotator in enumerate(annotators):
-            label = pos if (i + j) % 3 else neg
-            Annotation.objects.create(
-                project=project, item=item, annotator=annotator, guideline=guideline, label=label
-            )
+    items = make_items(
+        project,
+        [
+            {"text": text, "score": i * 1.5, "rank": i, "flag": i % 2 == 0}
+            for i, text in enumerate(TRICKY)
+        ],
+        prefix="item,",
+        metadata=lambda i: {"source": ["amazon", "yelp"][i % 2], "tags": {"n": i}},
+    )
+    make_annotations(
+        project,
+        (
+            (item, annotator, "pos, maybe" if (i + j) % 3 else "neg")
+            for i, item in enumerate(items)
+            for j, annotator in enumerate(annotators)
+        ),
+    )
     project.manager = manager
     return project
 
@@ -118,7 +120,7 @@ def test_jsonl_rows_keep_types_and_nested_metadata(project):
     assert records[0]["n_annotations"] == 3
 
 
-def test_labelstudio_export_reimports_into_a_new_project_with_nothing_lost(project, make_user):
+def test_labelstudio_export_reimports_into_a_new_project_with_nothing_lost(project):
     body = export(project, format="labelstudio")
     tasks = json.loads(body)
     assert len(tasks) == 4
@@ -153,8 +155,8 @@ def test_labelstudio_export_reimports_into_a_new_project_with_nothing_lost(proje
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "labelstudio"])
-def test_a_project_without_items_exports_an_empty_but_valid_file(make_user, fmt):
-    project = make_project(make_user("boss"), labels=("neg", "pos"))
+def test_a_project_without_items_exports_an_empty_but_valid_file(manager, fmt):
+    project = make_project(manager, labels=("neg", "pos"))
     project.manager = project.created_by
     body = export(project, format=fmt)
     if fmt == "csv":
@@ -188,14 +190,15 @@ def project_contents(project: Project) -> tuple[Counter, dict]:
     return annotations, items
 
 
-def test_dog_project_exported_as_labelstudio_restores_into_an_empty_instance(make_user, crowd_data):
-    manager = make_user("restorer")
+def test_a_crowd_project_exported_as_labelstudio_restores_into_an_empty_instance(
+    manager, api_client_for
+):
     labels = ("0", "1", "2", "3")
-    source = make_project(manager, labels=labels, name="dog")
-    truth = (crowd_data / "dog" / "truth.csv").read_text().splitlines()[1:]
+    source = make_project(manager, labels=labels, name="crowd")
+    workers = {f"worker-{n}": 0.9 - 0.04 * n for n in range(15)}
+    crowd = simulate_crowd(classes=labels, n_items=300, workers=workers, per_item=10, seed=51)
     items_csv = "external_id,text,breed_group\n" + "".join(
-        f"{line.split(',')[0]},dog photo {line.split(',')[0]},g{int(line.split(',')[0]) % 3}\n"
-        for line in truth
+        f"{question},dog photo {question},g{n % 3}\n" for n, question in enumerate(crowd.truth)
     )
     import_file(
         project=source,
@@ -206,11 +209,9 @@ def test_dog_project_exported_as_labelstudio_restores_into_an_empty_instance(mak
         options={"metadata_columns": "breed_group"},
         user=manager,
     )
-    answers = (crowd_data / "dog" / "answers.csv").read_text()
-    answers = answers.replace("question,worker,answer", "external_id,annotator,label", 1)
     batch = import_file(
         project=source,
-        fileobj=io.BytesIO(answers.encode()),
+        fileobj=io.BytesIO(crowd.answers_csv()),
         filename="answers.csv",
         format="csv",
         kind="annotations",
@@ -219,10 +220,11 @@ def test_dog_project_exported_as_labelstudio_restores_into_an_empty_instance(mak
     )
     assert batch.status == ImportBatch.Status.SUCCEEDED, batch.errors
     before_annotations, before_items = project_contents(source)
-    assert sum(before_annotations.values()) == 8070 and len(before_items) == 807
+    assert before_annotations == Counter(crowd.answers)
+    assert sum(before_annotations.values()) == 3000
+    assert len(before_items) == 300
 
-    client = APIClient()
-    client.force_authenticate(manager)
+    client = api_client_for(manager)
     response = client.get(f"/api/v1/projects/{source.pk}/export/", {"format": "labelstudio"})
     assert response.status_code == 200
     backup = b"".join(response.streaming_content)

@@ -6,7 +6,6 @@ from dataclasses import fields
 import pytest
 import yaml
 from django.http import QueryDict
-from rest_framework.test import APIClient
 
 from analysis.exports.formats import FORMATS
 from analysis.exports.params import BY_NAME, PARAMETERS, ExportParams, export_params_parse
@@ -16,8 +15,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    return make_voted_project(make_user)
+def project(manager):
+    return make_voted_project(manager)
 
 
 @pytest.mark.parametrize(
@@ -74,9 +73,8 @@ def test_repeated_and_comma_separated_values_are_the_same(project):
     assert export_params_parse(comma, project=project).exclude == ("ambiguous", "unresolved")
 
 
-def test_the_openapi_schema_documents_every_parameter(project):
-    client = APIClient()
-    client.force_authenticate(project.manager)
+def test_the_openapi_schema_documents_every_parameter(project, api_client_for):
+    client = api_client_for(project.manager)
     schema = yaml.safe_load(client.get("/api/schema/").content)
     operation = schema["paths"]["/api/v1/projects/{project_id}/export/"]["get"]
     documented = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}

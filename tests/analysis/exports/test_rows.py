@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def project(make_user):
-    return make_voted_project(make_user)
+def project(manager):
+    return make_voted_project(manager)
 
 
 def test_include_annotations_gives_one_row_per_annotation_of_kept_items(project):

@@ -8,24 +8,26 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from rest_framework.test import APIClient
 
 from analysis.models import DatasetVersion
-from labeling.models import Membership, Review
-from tests.factories import add_member, load_crowd_answers, make_project
+from labeling.models import Review
+from tests.factories import make_project, simulated_crowd
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def duck(make_user, crowd_data):
-    manager = make_user("boss")
+def project(manager):
+    """108 items, five of nine noisy workers on each: no ties, some items unanimous."""
     project = make_project(manager, labels=("0", "1"))
-    load_crowd_answers(project, crowd_data / "duck")
-    reviewer = add_member(project, "rev", Membership.Role.REVIEWER)
-    client = APIClient()
-    client.force_authenticate(reviewer)
-    return project, reviewer, client
+    workers = {f"w{n}": 0.9 - 0.05 * n for n in range(9)}
+    simulated_crowd(project, n_items=108, workers=workers, per_item=5, seed=21)
+    return project
+
+
+@pytest.fixture
+def crowd(project, reviewer, api_client_for):
+    return project, reviewer, api_client_for(reviewer)
 
 
 def download(client, url, **params) -> tuple[bytes, object]:
@@ -35,8 +37,8 @@ def download(client, url, **params) -> tuple[bytes, object]:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "labelstudio"])
-def test_export_is_recorded_and_downloads_again_byte_identical(duck, fmt):
-    project, reviewer, client = duck
+def test_export_is_recorded_and_downloads_again_byte_identical(crowd, fmt):
+    project, reviewer, client = crowd
     body, response = download(
         client, f"/api/v1/projects/{project.pk}/export/", format=fmt, labels="dawid_skene"
     )
@@ -53,8 +55,8 @@ def test_export_is_recorded_and_downloads_again_byte_identical(duck, fmt):
     assert DatasetVersion.objects.filter(project=project).count() == 1  # not a new version
 
 
-def test_versions_are_listed_newest_first_with_their_facts(duck):
-    project, reviewer, client = duck
+def test_versions_are_listed_newest_first_with_their_facts(crowd):
+    project, reviewer, client = crowd
     download(client, f"/api/v1/projects/{project.pk}/export/", format="csv")
     download(client, f"/api/v1/projects/{project.pk}/export/", format="parquet", min_agreement=0.8)
     listed = client.get(f"/api/v1/projects/{project.pk}/datasets/").json()
@@ -64,12 +66,12 @@ def test_versions_are_listed_newest_first_with_their_facts(duck):
     assert newest["params"]["min_agreement"] == 0.8
     assert 0 < newest["row_count"] < oldest["row_count"] == 108
     assert len(newest["sha256"]) == 64 and newest["complete"] is True
-    assert newest["created_by"] == "rev" and newest["runs"] == []
+    assert newest["created_by"] == reviewer.username and newest["runs"] == []
     assert newest["download"] == f"/api/v1/projects/{project.pk}/datasets/{newest['id']}/"
 
 
-def test_diff_lists_the_items_whose_label_changed(duck):
-    project, reviewer, client = duck
+def test_diff_lists_the_items_whose_label_changed(crowd):
+    project, reviewer, client = crowd
     url = f"/api/v1/projects/{project.pk}/export/"
     _, first = download(client, url, labels="majority")
     items = list(project.items.order_by("id")[:3])
@@ -91,8 +93,8 @@ def test_diff_lists_the_items_whose_label_changed(duck):
     assert same["count"] == 0
 
 
-def test_diff_counts_items_that_left_the_dataset(duck):
-    project, reviewer, client = duck
+def test_diff_counts_items_that_left_the_dataset(crowd):
+    project, reviewer, client = crowd
     url = f"/api/v1/projects/{project.pk}/export/"
     _, everything = download(client, url)
     _, strict = download(client, url, min_agreement=0.9)
@@ -102,8 +104,8 @@ def test_diff_counts_items_that_left_the_dataset(duck):
     assert diff["removed"] == 108 - kept > 0 and diff["count"] == 0
 
 
-def test_data_changes_change_the_download(duck):
-    project, reviewer, client = duck
+def test_data_changes_change_the_download(crowd):
+    project, reviewer, client = crowd
     body, response = download(client, f"/api/v1/projects/{project.pk}/export/")
     version = response["X-Concord-Dataset-Version"]
     item = project.items.order_by("id").first()
@@ -113,8 +115,8 @@ def test_data_changes_change_the_download(duck):
     assert again != body and b"edited" in again
 
 
-def test_unknown_versions_and_other_projects_answer_404(duck, make_user):
-    project, reviewer, client = duck
+def test_unknown_versions_and_other_projects_answer_404(crowd, make_user):
+    project, reviewer, client = crowd
     other = make_project(make_user(), labels=("x",))
     assert client.get(f"/api/v1/projects/{project.pk}/datasets/999999/").status_code == 404
     assert client.get(f"/api/v1/projects/{other.pk}/datasets/").status_code == 404
@@ -128,8 +130,8 @@ def test_unknown_versions_and_other_projects_answer_404(duck, make_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_versions_recorded_before_the_move_to_analysis_keep_their_rows(make_user):
-    project = make_project(make_user("boss"), labels=("0", "1"))
+def test_versions_recorded_before_the_move_to_analysis_keep_their_rows(manager):
+    project = make_project(manager, labels=("0", "1"))
     content_type = ContentType.objects.get_for_model(DatasetVersion)
     before = [("labeling", "0001_initial"), ("analysis", "0001_initial")]
     executor = MigrationExecutor(connection)

@@ -16,29 +16,20 @@ from sklearn.datasets import load_digits
 
 from analysis.models import AnalysisRun, DatasetVersion, LabelIssue
 from labeling.management.commands.load_demo import digit_svg
-from labeling.models import Annotation, Item, Membership, Review
-from labeling.services.projects import member_set
-from tests.factories import add_member, load_crowd_answers, make_project
+from labeling.models import Membership, Review
+from tests.conftest import log_in
+from tests.factories import add_member, make_annotations, make_items, make_project, simulated_crowd
 
 VIEWPORT = {"width": 1366, "height": 900}
 
 
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("button[type=submit]")
-
-
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_reviewer_previews_downloads_and_sees_the_version(
-    live_server, page, make_user, crowd_data, artifacts
-):
-    manager = make_user("boss")
+def test_reviewer_previews_downloads_and_sees_the_version(live_server, page, manager, artifacts):
     project = make_project(manager, name="Ducks", labels=("0", "1"))
-    truth = load_crowd_answers(project, crowd_data / "duck")
-    member_set(project=project, user=make_user("rita"), role=Membership.Role.REVIEWER)
+    workers = {f"w{n}": 0.95 - 0.05 * n for n in range(10)}
+    truth = simulated_crowd(project, n_items=108, workers=workers, per_item=6, seed=41).truth
+    add_member(project, "rita", Membership.Role.REVIEWER)
 
     page.set_viewport_size(VIEWPORT)
     log_in(page, live_server, "rita")
@@ -80,17 +71,15 @@ def test_reviewer_previews_downloads_and_sees_the_version(
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_bad_parameters_are_explained_and_annotators_are_kept_out(live_server, page, make_user):
-    manager = make_user("boss")
+def test_bad_parameters_are_explained_and_annotators_are_kept_out(live_server, page, manager):
     project = make_project(manager, name="Ducks", labels=("0", "1"))
-    member_set(project=project, user=make_user("ann"), role=Membership.Role.ANNOTATOR)
-    member_set(project=project, user=make_user("rita"), role=Membership.Role.REVIEWER)
+    add_member(project, "ann", Membership.Role.ANNOTATOR)
+    add_member(project, "rita", Membership.Role.REVIEWER)
     log_in(page, live_server, "rita")
     page.goto(f"{live_server.url}/projects/{project.pk}/export/?min_agreement=3&format=xml")
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("min_agreement must be a number from 0 to 1")
     expect(alert).to_contain_text("csv, jsonl, parquet, labelstudio")
-    page.context.clear_cookies()
     log_in(page, live_server, "ann")
     response = page.goto(f"{live_server.url}/projects/{project.pk}/export/")
     assert response.status == 403
@@ -108,23 +97,18 @@ def item_votes(i: int) -> tuple[str, str, str]:
 
 
 @pytest.fixture
-def issues_project(make_user):
-    manager = make_user("boss")
+def issues_project(manager):
     project = make_project(manager, name="Issues", labels=("a", "b", "c"), overlap=3)
     annotators = [add_member(project, f"ann{k}") for k in range(3)]
     add_member(project, "rita", Membership.Role.REVIEWER)
-    guideline = project.current_guideline()
-    labels = {label.name: label for label in project.labels.all()}
-    items = Item.objects.bulk_create(
-        Item(project=project, external_id=f"item-{i:02d}", data={"text": f"text {i}"})
-        for i in range(N_ITEMS)
-    )
-    Annotation.objects.bulk_create(
-        Annotation(
-            project=project, item=item, annotator=annotator, guideline=guideline, label=labels[vote]
-        )
-        for i, item in enumerate(items)
-        for annotator, vote in zip(annotators, item_votes(i), strict=True)
+    items = make_items(project, {f"item-{i:02d}": f"text {i}" for i in range(N_ITEMS)})
+    make_annotations(
+        project,
+        (
+            (item, annotator, vote)
+            for i, item in enumerate(items)
+            for annotator, vote in zip(annotators, item_votes(i), strict=True)
+        ),
     )
     run = AnalysisRun.objects.create(
         project=project,
@@ -187,23 +171,15 @@ def test_download_without_preview_is_exactly_what_the_form_shows(
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_image_project_preview_shows_thumbnails_and_never_data_urls(
-    live_server, page, make_user, artifacts
+    live_server, page, manager, artifacts
 ):
-    manager = make_user("boss")
     project = make_project(
         manager, name="Digits", labels=[str(d) for d in range(10)], data_type="image"
     )
     add_member(project, "rita", Membership.Role.REVIEWER)
     digits = load_digits()
-    Item.objects.bulk_create(
-        Item(
-            project=project,
-            external_id=f"digit-{i}",
-            data={"image": digit_svg(digits.images[i])},
-            metadata={"source": "sklearn"},
-        )
-        for i in range(25)
-    )
+    images = [{"image": digit_svg(digits.images[i])} for i in range(25)]
+    make_items(project, images, prefix="digit-", metadata={"source": "sklearn"})
     page.set_viewport_size(VIEWPORT)
     log_in(page, live_server, "rita")
     page.goto(f"{live_server.url}/projects/{project.pk}/export/")
@@ -218,12 +194,9 @@ def test_image_project_preview_shows_thumbnails_and_never_data_urls(
 # --- preview numbers ------------------------------------------------------------------------
 
 
-def test_preview_rounds_numbers_for_display_and_the_file_keeps_them(client, make_user):
-    manager = make_user("boss")
+def test_preview_rounds_numbers_for_display_and_the_file_keeps_them(client, manager):
     project = make_project(manager, labels=("a", "b"))
-    Item.objects.create(
-        project=project, external_id="x", data={"text": "t", "score": 0.9999999999999665}
-    )
+    make_items(project, {"x": {"text": "t", "score": 0.9999999999999665}})
     client.force_login(manager)
     html = client.get(f"/projects/{project.pk}/export/").content.decode()
     preview = html[html.index('id="preview"') :]
@@ -235,8 +208,7 @@ def test_preview_rounds_numbers_for_display_and_the_file_keeps_them(client, make
     assert next(csv.DictReader(io.StringIO(body)))["score"] == "0.9999999999999665"
 
 
-def test_the_form_is_built_from_the_parameters_and_keeps_what_was_chosen(client, make_user):
-    manager = make_user("boss")
+def test_the_form_is_built_from_the_parameters_and_keeps_what_was_chosen(client, manager):
     project = make_project(manager, labels=("a", "b"))
     client.force_login(manager)
     query = "?format=jsonl&labels=reviewed&exclude=ambiguous,unresolved&min_agreement=0.55"
@@ -256,24 +228,21 @@ def test_the_form_is_built_from_the_parameters_and_keeps_what_was_chosen(client,
 
 
 @pytest.fixture
-def two_versions(make_user, client):
+def two_versions(manager, client):
     """Version 1 by majority, then reviews flip items 0 and 1; version 2 keeps unanimous only."""
-    manager = make_user("boss")
     project = make_project(manager, name="Diffs", labels=("a", "b"), overlap=2)
     annotators = [add_member(project, f"ann{k}") for k in range(2)]
     reviewer = add_member(project, "rita", Membership.Role.REVIEWER)
-    guideline = project.current_guideline()
     labels = {label.name: label for label in project.labels.all()}
-    for i in range(6):
-        item = Item.objects.create(
-            project=project, external_id=f"e{i}", data={"text": f"sentence {i}"}
-        )
-        for k, annotator in enumerate(annotators):
-            vote = "b" if i == 5 and k == 1 else "a"
-            Annotation.objects.create(
-                project=project, item=item, annotator=annotator, guideline=guideline,
-                label=labels[vote],
-            )  # fmt: skip
+    items = make_items(project, [f"sentence {i}" for i in range(6)])
+    make_annotations(
+        project,
+        (
+            (item, annotator, "b" if i == 5 and k == 1 else "a")
+            for i, item in enumerate(items)
+            for k, annotator in enumerate(annotators)
+        ),
+    )
     client.force_login(reviewer)
     url = f"/api/v1/projects/{project.pk}/export/"
     first = client.get(url, {"labels": "majority"})
@@ -322,18 +291,13 @@ def test_diff_page_of_an_unknown_version_is_404_and_annotators_get_403(
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_diff_link_opens_a_readable_page(live_server, page, make_user, artifacts):
-    manager = make_user("boss")
+def test_diff_link_opens_a_readable_page(live_server, page, manager, artifacts):
     project = make_project(manager, name="Ducks", labels=("a", "b"), overlap=1)
     reviewer = add_member(project, "rita", Membership.Role.REVIEWER)
     ann = add_member(project, "ann0")
     labels = {label.name: label for label in project.labels.all()}
-    guideline = project.current_guideline()
-    for i in range(8):
-        item = Item.objects.create(project=project, external_id=f"q{i}", data={"text": f"q {i}"})
-        Annotation.objects.create(
-            project=project, item=item, annotator=ann, guideline=guideline, label=labels["a"]
-        )
+    items = make_items(project, [f"q {i}" for i in range(8)], prefix="q")
+    make_annotations(project, ((item, ann, "a") for item in items))
     page.set_viewport_size(VIEWPORT)
     log_in(page, live_server, "rita")
     page.goto(f"{live_server.url}/projects/{project.pk}/export/")

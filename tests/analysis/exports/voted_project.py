@@ -7,8 +7,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun, LabelIssue
-from labeling.models import Annotation, Guideline, Item, Membership, Review
-from tests.factories import add_member, make_project
+from labeling.models import Guideline, Membership, Review
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 # external_id -> labels of annotators 0, 1, 2 under guideline version 1 (None: not labeled)
 VOTES = {
@@ -21,33 +21,29 @@ VOTES = {
 }
 
 
-def make_voted_project(make_user):
+def make_voted_project(manager):
     """VOTES under version 1, a review of "reviewed", and "two-thirds" relabeled "b" under v2."""
-    manager = make_user("boss")
     project = make_project(manager, labels=("a", "b", "c"), overlap=3)
     annotators = [add_member(project, f"ann{i}", Membership.Role.ANNOTATOR) for i in range(3)]
-    v1 = project.current_guideline()
     labels = {label.name: label for label in project.labels.all()}
-    for external_id, votes in VOTES.items():
-        item = Item.objects.create(project=project, external_id=external_id, data={"text": "t"})
-        for annotator, vote in zip(annotators, votes, strict=True):
-            if vote:
-                Annotation.objects.create(
-                    project=project,
-                    item=item,
-                    annotator=annotator,
-                    guideline=v1,
-                    label=labels[vote],
-                )
+    items = make_items(project, dict.fromkeys(VOTES, "t"))
+    make_annotations(
+        project,
+        (
+            (item, annotator, vote)
+            for item, votes in zip(items, VOTES.values(), strict=True)
+            for annotator, vote in zip(annotators, votes, strict=True)
+            if vote
+        ),
+    )
     Review.objects.create(
         item=project.items.get(external_id="reviewed"), reviewer=manager, label=labels["c"]
     )
     v2 = Guideline.objects.create(project=project, version=2, published_at=timezone.now())
     relabeled = project.items.get(external_id="two-thirds")
-    for annotator in annotators:
-        Annotation.objects.create(
-            project=project, item=relabeled, annotator=annotator, guideline=v2, label=labels["b"]
-        )
+    make_annotations(
+        project, ((relabeled, annotator, "b") for annotator in annotators), guideline=v2
+    )
     project.manager, project.labels_by_name, project.annotators = manager, labels, annotators
     return project
 

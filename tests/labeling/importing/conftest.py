@@ -3,18 +3,7 @@ import pytest
 # The shared checks (assert_rejected) report their values like a test's own asserts.
 pytest.register_assert_rewrite("tests.labeling.importing.uploads")
 
-from tests.factories import make_project  # noqa: E402
 from tests.labeling.importing.uploads import run_import  # noqa: E402
-
-
-@pytest.fixture
-def manager(make_user):
-    return make_user("importer")
-
-
-@pytest.fixture
-def project(manager):
-    return make_project(manager, labels=("negative", "positive"))
 
 
 @pytest.fixture

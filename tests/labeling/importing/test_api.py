@@ -11,12 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def setup(make_user):
-    manager = make_user("boss")
-    project = make_project(manager)
-    client = APIClient()
-    client.force_authenticate(manager)
-    return project, client
+def setup(manager, project, api_client_for):
+    return project, api_client_for(manager)
 
 
 def upload(client, project, content: bytes, **fields):
@@ -69,7 +65,7 @@ def test_bad_option_is_a_400_naming_the_field(setup):
     assert "file" in response.json()
 
 
-def test_list_and_detail(setup):
+def test_imports_are_listed_newest_first_and_each_has_its_detail(setup):
     project, client = setup
     first = upload(client, project, b"external_id,text\n1,a\n").json()
     upload(client, project, b"external_id,text\n2,\n")
@@ -89,20 +85,18 @@ def test_list_and_detail(setup):
 
 
 @pytest.mark.parametrize("role", ["reviewer", "annotator"])
-def test_reviewers_and_annotators_get_403(setup, role):
+def test_reviewers_and_annotators_get_403(setup, role, api_client_for):
     project, _ = setup
-    client = APIClient()
-    client.force_authenticate(add_member(project, f"member-{role}", role))
+    client = api_client_for(add_member(project, f"member-{role}", role))
     assert upload(client, project, b"external_id,text\n1,a\n").status_code == 403
     assert client.get(f"/api/v1/projects/{project.pk}/imports/").status_code == 403
     assert not ImportBatch.objects.filter(project=project).exists()
 
 
-def test_non_members_get_404_and_anonymous_401(setup, make_user):
+def test_non_members_get_404_and_anonymous_401(setup, make_user, api_client_for):
     project, manager_client = setup
     batch_id = upload(manager_client, project, b"external_id,text\n1,a\n").json()["id"]
-    stranger = APIClient()
-    stranger.force_authenticate(make_user("stranger"))
+    stranger = api_client_for(make_user("stranger"))
     assert upload(stranger, project, b"external_id,text\n1,a\n").status_code == 404
     assert stranger.get(f"/api/v1/projects/{project.pk}/imports/{batch_id}/").status_code == 404
     assert upload(APIClient(), project, b"external_id,text\n1,a\n").status_code in (401, 403)

@@ -5,7 +5,6 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from labeling.importing import jobs as importing
 from labeling.models import ImportBatch, ImportUpload, Item
@@ -29,16 +28,12 @@ def sentiment_csv(sentiment_data, *, break_row: int | None = None) -> bytes:
 
 
 @pytest.fixture
-def manager_client(make_user, settings, monkeypatch):
+def manager_client(manager, api_client_for, settings, monkeypatch):
     # The web process decides what runs as a job: a low threshold here, small stored chunks
     # so the worker reads the upload back from several rows.
     settings.CONCORD_IMPORT_ASYNC_BYTES = 10_000
     monkeypatch.setattr(importing, "UPLOAD_CHUNK_BYTES", 64 * 1024)
-    manager = make_user("job-boss")
-    project = make_project(manager, labels=("0", "1"))
-    client = APIClient()
-    client.force_authenticate(manager)
-    return project, client
+    return make_project(manager, labels=("0", "1")), api_client_for(manager)
 
 
 def post(client, project, content: bytes):

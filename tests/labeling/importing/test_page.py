@@ -4,19 +4,13 @@ import pytest
 from playwright.sync_api import expect
 
 from labeling.models import ImportBatch, Item
+from tests.conftest import log_in
 from tests.factories import make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BAD = b"external_id,text,source\na,fine,web\nb,,web\na,again,web\n"
 GOOD = b"external_id,text,source\na,first sentence,web\nb,second sentence,mail\nc,third,web\n"
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("button[type=submit]")
 
 
 def upload(page, name: str, content: bytes):
@@ -29,11 +23,10 @@ def upload(page, name: str, content: bytes):
 
 
 def test_bad_file_shows_error_table_then_good_file_shows_rows(
-    live_server, page, make_user, artifacts
+    live_server, page, manager, artifacts
 ):
-    manager = make_user("page-boss")
     project = make_project(manager, name="Reviews")
-    log_in(page, live_server, "page-boss")
+    log_in(page, live_server, manager.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/imports/")
     expect(page.get_by_role("heading", name="No imports yet")).to_be_visible()
 
@@ -59,8 +52,7 @@ def test_bad_file_shows_error_table_then_good_file_shows_rows(
     assert Item.objects.get(project=project, external_id="b").metadata == {"source": "mail"}
 
 
-def test_running_import_progress_bar_updates_until_done(live_server, page, make_user, artifacts):
-    manager = make_user("job-watcher")
+def test_running_import_progress_bar_updates_until_done(live_server, page, manager, artifacts):
     project = make_project(manager, name="Big upload")
     batch = ImportBatch.objects.create(
         project=project,
@@ -69,7 +61,7 @@ def test_running_import_progress_bar_updates_until_done(live_server, page, make_
         progress=0.4,
         message="writing items",
     )
-    log_in(page, live_server, "job-watcher")
+    log_in(page, live_server, manager.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/imports/")
     bar = page.get_by_role("progressbar")
     expect(bar).to_have_attribute("aria-valuenow", "40")
@@ -89,11 +81,7 @@ def test_running_import_progress_bar_updates_until_done(live_server, page, make_
     page.screenshot(path=str(artifacts / "import-finished.png"), full_page=True)
 
 
-def test_reviewer_cannot_open_the_imports_page(client, make_user):
-    from tests.factories import add_member
-
-    project = make_project(make_user("owner"))
-    reviewer = add_member(project, "rev", "reviewer")
+def test_reviewer_cannot_open_the_imports_page(client, project, reviewer, make_user):
     client.force_login(reviewer)
     assert client.get(f"/projects/{project.pk}/imports/").status_code == 403
     client.force_login(make_user("outsider"))
@@ -101,12 +89,11 @@ def test_reviewer_cannot_open_the_imports_page(client, make_user):
 
 
 def test_headerless_tsv_imports_with_first_row_is_data_ticked_and_says_so_once(
-    live_server, page, make_user, artifacts, sentiment_data
+    live_server, page, manager, artifacts, sentiment_data
 ):
-    manager = make_user("tsv-boss")
     project = make_project(manager, name="Amazon reviews", labels=("0", "1"))
     page.set_viewport_size({"width": 1366, "height": 900})
-    log_in(page, live_server, "tsv-boss")
+    log_in(page, live_server, manager.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/imports/")
     content = (sentiment_data / "amazon.tsv").read_bytes()
     page.set_input_files(

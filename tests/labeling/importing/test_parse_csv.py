@@ -40,7 +40,7 @@ def test_missing_metadata_column_names_the_column(project, manager):
     assert batch.errors[0]["reason"].startswith("Missing column 'source'")
 
 
-def test_row_with_wrong_number_of_columns(project, manager):
+def test_a_row_with_the_wrong_number_of_columns_imports_nothing(project, manager):
     batch = run_import(project, manager, b"external_id,text\n1,hello\n2,hi,extra\n")
     assert_rejected(batch, project, [{"row": 3, "reason": "expected 2 columns, found 3"}])
 
@@ -54,7 +54,7 @@ def test_empty_text_and_empty_id_are_both_listed(project, manager):
     )
 
 
-def test_oversize_field(project, manager, settings):
+def test_a_field_over_the_length_limit_imports_nothing(project, manager, settings):
     settings.CONCORD_IMPORT_MAX_FIELD_CHARS = 1000
     content = b"external_id,text\na,short\nb," + b"x" * 1001 + b"\n"
     batch = run_import(project, manager, content)

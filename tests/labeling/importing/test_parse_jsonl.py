@@ -32,7 +32,7 @@ def test_jsonl_items_keep_fields_and_metadata(make_user):
     assert r2.metadata == {"region": "eu", "lang": "en"}
 
 
-def test_invalid_jsonl_line(project, manager):
+def test_a_line_that_is_not_json_fails_the_import_naming_its_row(project, manager):
     content = b'{"external_id": "a", "text": "ok"}\n{"external_id": "b", "text": \n'
     batch = run_import(project, manager, content, format="jsonl")
     assert batch.status == "failed"

@@ -34,7 +34,7 @@ def test_latin1_file_is_refused_naming_the_line(project, manager):
     assert "is not UTF-8 text (byte 0xe9)" in batch.errors[0]["reason"]
 
 
-def test_oversize_file(project, manager, settings):
+def test_a_file_over_the_size_limit_is_refused_naming_both_sizes(project, manager, settings):
     settings.CONCORD_MAX_UPLOAD_BYTES = 100
     content = ("external_id,text\n" + good_rows(20)).encode()
     batch = run_import(project, manager, content)

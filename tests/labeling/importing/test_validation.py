@@ -15,7 +15,7 @@ def test_file_with_one_bad_row_among_5000_imports_nothing(project, manager):
     assert not Item.objects.filter(project=project).exists()
 
 
-def test_duplicate_id_within_the_file(project, manager):
+def test_a_file_repeating_an_external_id_imports_nothing(project, manager):
     batch = run_import(project, manager, b"external_id,text\na,one\nb,two\na,three\n")
     assert_rejected(
         batch, project, [{"row": 4, "reason": "duplicate external_id 'a' within the file"}]

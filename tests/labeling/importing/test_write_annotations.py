@@ -1,4 +1,5 @@
-"""Importing annotations made elsewhere: the crowd `dog` answers (8070 by 109 workers)."""
+"""Importing annotations made elsewhere: a crowd's answers (4000 by 30 workers), updates,
+existing accounts and multi-label answers."""
 
 import csv
 import io
@@ -7,11 +8,21 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from labeling.importing.jobs import import_file
-from labeling.models import Annotation, ImportBatch, Item, Profile
-from tests.factories import make_project
+from labeling.models import Annotation, ImportBatch, Profile
+from tests.factories import make_items, make_project, simulate_crowd
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
+
+# Dog breeds (four classes): 400 photos, ten of 30 crowd workers on each.
+CROWD = simulate_crowd(
+    classes=("0", "1", "2", "3"),
+    n_items=400,
+    workers={str(n): 0.9 - 0.015 * n for n in range(1, 31)},
+    per_item=10,
+    seed=71,
+)
+ANSWERS = CROWD.answers_csv(("question", "worker", "answer"))
 
 
 def as_csv(header, rows) -> bytes:
@@ -35,11 +46,9 @@ def run_import(project, user, content, *, kind, format="csv", **options):
 
 
 @pytest.fixture
-def dog_project(make_user, crowd_data):
-    manager = make_user("dog-manager")
+def crowd_project(manager):
     project = make_project(manager, labels=("0", "1", "2", "3"), overlap=10)
-    with open(crowd_data / "dog" / "truth.csv", newline="") as f:
-        questions = [(row["question"], f"dog photo {row['question']}") for row in csv.DictReader(f)]
+    questions = [(question, f"dog photo {question}") for question in CROWD.truth]
     batch = run_import(
         project,
         manager,
@@ -51,50 +60,47 @@ def dog_project(make_user, crowd_data):
     return project, manager
 
 
-def test_dog_answers_import_as_8070_annotations_by_109_external_workers(dog_project, crowd_data):
-    project, manager = dog_project
-    content = (crowd_data / "dog" / "answers.csv").read_bytes()
+def test_crowd_answers_import_as_annotations_by_external_workers(crowd_project):
+    project, manager = crowd_project
     batch = run_import(
         project,
         manager,
-        content,
+        ANSWERS,
         kind="annotations",
         id_column="question",
         annotator_column="worker",
         label_column="answer",
     )
     assert batch.status == ImportBatch.Status.SUCCEEDED, batch.errors
-    assert batch.rows == 8070
+    assert batch.rows == len(CROWD.answers) == 4000
     annotations = Annotation.objects.filter(project=project)
-    assert annotations.count() == 8070
-    assert annotations.values("annotator").distinct().count() == 109
-    assert annotations.values("item").distinct().count() == 807
+    assert annotations.count() == 4000
+    assert annotations.values("annotator").distinct().count() == 30
+    assert annotations.values("item").distinct().count() == 400
     guideline = project.current_guideline()
     assert set(annotations.values_list("guideline_id", flat=True)) == {guideline.pk}
 
     workers = User.objects.filter(annotations__project=project).distinct()
-    assert workers.count() == 109
+    assert workers.count() == 30
     assert not workers.filter(is_active=True).exists()
     assert not any(w.has_usable_password() for w in workers)
-    assert Profile.objects.filter(user__in=workers, is_external=True).count() == 109
+    assert Profile.objects.filter(user__in=workers, is_external=True).count() == 30
 
-    # Spot-check rows against the file: worker 1's answer on question 1 is 3.
-    with open(crowd_data / "dog" / "answers.csv", newline="") as f:
-        answers = list(csv.DictReader(f))
+    # Every row of the file, and nothing else, is stored.
     stored = {
         (q, w): label
         for q, w, label in annotations.values_list(
             "item__external_id", "annotator__username", "label__name"
         )
     }
-    assert stored == {(a["question"], a["worker"]): a["answer"] for a in answers}
+    assert stored == {(q, w): label for q, w, label in CROWD.answers}
 
 
-def test_importing_the_same_answers_twice_is_refused_then_skipped(dog_project, crowd_data):
-    project, manager = dog_project
-    content = (crowd_data / "dog" / "answers.csv").read_bytes()
+def test_importing_the_same_answers_twice_is_refused_then_skipped(crowd_project):
+    project, manager = crowd_project
+    content = ANSWERS
     options = dict(id_column="question", annotator_column="worker", label_column="answer")
-    assert run_import(project, manager, content, kind="annotations", **options).rows == 8070
+    assert run_import(project, manager, content, kind="annotations", **options).rows == 4000
     again = run_import(project, manager, content, kind="annotations", **options)
     assert again.status == "failed"
     assert again.errors[0]["row"] == 2
@@ -104,14 +110,14 @@ def test_importing_the_same_answers_twice_is_refused_then_skipped(dog_project, c
     )
     assert skipped.status == "succeeded"
     assert skipped.rows == 0
-    assert Annotation.objects.filter(project=project).count() == 8070
+    assert Annotation.objects.filter(project=project).count() == 4000
 
 
-def test_update_replaces_an_existing_annotations_label(dog_project):
-    project, manager = dog_project
-    first = as_csv(["question", "annotator", "label"], [["344", "w-1", "2"]])
+def test_update_replaces_an_existing_annotations_label(crowd_project):
+    project, manager = crowd_project
+    first = as_csv(["question", "annotator", "label"], [["q0", "w-1", "2"]])
     assert run_import(project, manager, first, kind="annotations", id_column="question").rows == 1
-    second = as_csv(["question", "annotator", "label"], [["344", "w-1", "0"]])
+    second = as_csv(["question", "annotator", "label"], [["q0", "w-1", "0"]])
     batch = run_import(
         project, manager, second, kind="annotations", id_column="question", on_duplicate="update"
     )
@@ -120,10 +126,10 @@ def test_update_replaces_an_existing_annotations_label(dog_project):
     assert annotation.label.name == "0"
 
 
-def test_existing_accounts_are_used_not_recreated(dog_project, make_user):
-    project, manager = dog_project
+def test_existing_accounts_are_used_not_recreated(crowd_project, make_user):
+    project, manager = crowd_project
     ada = make_user("ada")
-    content = as_csv(["question", "annotator", "label"], [["344", "ada", "1"], ["345", "ada", "2"]])
+    content = as_csv(["question", "annotator", "label"], [["q0", "ada", "1"], ["q1", "ada", "2"]])
     batch = run_import(project, manager, content, kind="annotations", id_column="question")
     assert batch.status == "succeeded", batch.errors
     assert Annotation.objects.filter(annotator=ada).count() == 2
@@ -132,11 +138,9 @@ def test_existing_accounts_are_used_not_recreated(dog_project, make_user):
     assert not Profile.objects.filter(user=ada, is_external=True).exists()
 
 
-def test_multi_label_project_takes_pipes_or_json_lists(make_user):
-    manager = make_user()
+def test_multi_label_project_takes_pipes_or_json_lists(manager):
     project = make_project(manager, labels=("cat", "dog", "bird"), task_type="multi_label")
-    Item.objects.create(project=project, external_id="p1", data={"text": "a photo"})
-    Item.objects.create(project=project, external_id="p2", data={"text": "another"})
+    make_items(project, {"p1": "a photo", "p2": "another"})
     content = as_csv(
         ["external_id", "annotator", "label"],
         [["p1", "x", "dog|cat"], ["p2", "x", '["bird"]'], ["p1", "y", "bird"]],
