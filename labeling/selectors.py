@@ -84,7 +84,8 @@ def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[
 def current_guideline(*, project: Project, with_text: bool = True):
     """The newest published guideline version of a project (None before the first).
 
-    `with_text=False` leaves out the body and changelog (hot paths need only id and version).
+    `with_text=False` leaves out the body and changelog (hot paths need only id and version)
+    and reads it without the ORM; otherwise this is `project.current_guideline()`.
     """
     if not with_text and hasattr(project, "current_guideline_id"):
         # `permissions.project_for` read it with the project, in the same statement.
@@ -96,7 +97,8 @@ def current_guideline(*, project: Project, with_text: bool = True):
             (project.current_guideline_id, project.pk, project.current_guideline_version),
         )
     if not with_text:
-        # Raw SQL: the queue and the submit service ask on every call (see labeling/rawsql.py).
+        # Raw SQL: the queue and the submit service ask on every call (see labeling/rawsql.py);
+        # the rule of `GuidelineQuerySet.current`, written out.
         fields = ("id", "project_id", "version", "published_at")
         return rawsql.fetch_one(
             Guideline,
@@ -105,8 +107,7 @@ def current_guideline(*, project: Project, with_text: bool = True):
             [project.pk],
             fields,
         )
-    guidelines = Guideline.objects.filter(project=project, published_at__isnull=False)
-    return guidelines.order_by("-version").first()
+    return project.current_guideline()
 
 
 def annotation_rows_for_api(*, project: Project, filters: dict):
