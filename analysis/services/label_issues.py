@@ -15,9 +15,9 @@ from analysis import loaders
 from analysis.metrics.label_issues import LabelIssues, find_issues
 from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
-from analysis.services.copy_rows import rows_insert
 from analysis.services.predictions import predictions_store
 from analysis.services.runs import RunRecorder
+from labeling.rawsql import copy_in_rows
 
 BUILTIN = "builtin"
 NO_MODEL = "none"
@@ -210,7 +210,7 @@ def label_issues_persist(*, run: AnalysisRun, rows, issues: LabelIssues) -> None
     votes = issues.votes
     given_set = issues.given >= 0
     open_ = LabelIssue.Resolution.OPEN
-    rows_insert(
+    copy_in_rows(
         LabelIssue,
         ["run_id", "item_id", "given_label_id", "suggested_label_id", "quality", "is_issue",
          "rank", "votes", "resolution"],
