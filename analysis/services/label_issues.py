@@ -12,12 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from analysis import loaders
-from analysis.metrics.label_issues import LabelIssues, find_issues
+from analysis.metrics.consensus import majority_from_counts
+from analysis.metrics.label_issues import LabelIssues, find_issues, vote_table
 from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
 from analysis.services.predictions import predictions_store
 from analysis.services.runs import RunRecorder
 from labeling.rawsql import copy_in_rows
+from labeling.services.guidelines import worked_example_add
+from labeling.services.relabeling import relabel_request
+from labeling.services.reviewing import review_set
 
 BUILTIN = "builtin"
 NO_MODEL = "none"
@@ -168,9 +172,6 @@ def _align(item_ids: np.ndarray, pred_ids: np.ndarray, pred_probs: np.ndarray) -
 
 def _training_labels(matrix: np.ndarray, n_classes: int) -> np.ndarray:
     """The label a model learns per item: the only label, or the majority (ties: -1, unused)."""
-    from analysis.metrics.consensus import majority_from_counts
-    from analysis.metrics.label_issues import vote_table
-
     winner, _, _ = majority_from_counts(vote_table(matrix, n_classes), "unresolved")
     return winner
 
@@ -269,8 +270,6 @@ def issue_resolve(
     issue = LabelIssue.objects.select_for_update().select_related("item", "run").get(pk=issue.pk)
     project = issue.run.project
     if action == "accept":
-        from labeling.services.reviewing import review_set
-
         if issue.suggested_label_id is None:
             raise ValidationError({"action": "This issue has no suggested label to accept."})
         review_set(
@@ -290,12 +289,8 @@ def issue_resolve(
                 {"action": "Mark it ambiguous with relabel and/or add_example set."}
             )
         if relabel:
-            from labeling.services.relabeling import relabel_request
-
             relabel_request(project=project, item_ids=[issue.item_id], user=user)
         if add_example:
-            from labeling.services.guidelines import worked_example_add
-
             label = issue.suggested_label or issue.given_label
             worked_example_add(project=project, item=issue.item, label=label, why=why, user=user)
         resolution = LabelIssue.Resolution.AMBIGUOUS
