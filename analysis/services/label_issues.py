@@ -1,4 +1,13 @@
-"""The label-issues job (load -> model -> judge -> persist) and reviewers' decisions on issues."""
+"""The label-issues job (load -> model -> judge -> persist) and reviewers' decisions on issues.
+
+The run's result counts items two ways. `n_items`: the items judged (they have a label and,
+where a model runs, its probabilities). `n_trained`: the labeled items the built-in model
+learned from, each in the folds that did not score it; items whose vote is tied and items of
+a class with fewer labeled items than folds (`excluded_classes`) are left out, so it is at
+most `n_items` (tied items are still judged, scored by every fold's model). `n_trained` is
+None when the built-in model did not run (uploaded predictions, `model: "none"`, or a model
+that could not train).
+"""
 
 from __future__ import annotations
 
@@ -71,6 +80,7 @@ def label_issues_job(recorder: RunRecorder) -> None:
         "model_note": None,
         "folds": None,
         "excluded_classes": [],
+        "n_trained": None,
     }
     builtin = None
     probs = None
@@ -119,6 +129,8 @@ def label_issues_job(recorder: RunRecorder) -> None:
                 folds=builtin.folds,
                 features=features.kind,
                 excluded_classes=[rows.class_names[c] for c in builtin.excluded_classes],
+                # Scored items without a training label (ties) were never trained on.
+                n_trained=int((builtin.scored & (training_labels >= 0)).sum()),
             )
     recorder.progress(0.85, "finding label issues")
     judging = time.perf_counter()
