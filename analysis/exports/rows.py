@@ -15,13 +15,14 @@ from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
+from django.db import connections
 from django.db.models import BigIntegerField, BooleanField, FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from analysis.exports.decisions import LabelDecisions, LabelSource
 from labeling.models import Annotation, Item, Project
-from labeling.rawsql import positions
+from labeling.rawsql import driver_rows, positions
 from labeling.selectors import item_json_keys
 
 ITEM_COLUMNS = ("external_id", "label", "label_source", "agreement", "n_annotations")
@@ -203,6 +204,10 @@ def item_pages(
     else:
         fields = [KeyTextTransform(c.key, c.field) for c in columns]
     bool_text = np.array(["false", "true"], dtype=object)
+    bool_fields = []
+    if typed and not whole_json and connections[Item.objects.db].vendor != "postgresql":
+        # SQLite has no boolean type: its cast gives 0/1 (and driver_rows runs no converter).
+        bool_fields = [i for i, c in enumerate(columns) if c.kind == "bool"]
     for start in range(0, len(kept), PAGE_SIZE):
         page_positions = kept[start : start + PAGE_SIZE]
         ids = d.item_ids[page_positions]
@@ -210,7 +215,8 @@ def item_pages(
             project=project, id__gte=int(ids[0]), id__lte=int(ids[-1])
         ).order_by("id")
         rows = found.values_list("id", "external_id", *fields)
-        fetched = list(rows)
+        # Django decodes the JSON columns; text and cast columns need no conversion.
+        fetched = list(rows) if whole_json else driver_rows(rows)
         # The range holds items the filters left out, and kept items may have been deleted
         # since the decisions were made: take the kept ones that are still there.
         fetched_ids = np.fromiter(map(itemgetter(0), fetched), dtype=np.int64, count=len(fetched))
@@ -221,6 +227,8 @@ def item_pages(
         if len(fetched) != len(at):
             fetched = [fetched[i] for i in at.tolist()]
         by_column = transpose(fetched, 2 + len(fields))
+        for i in bool_fields:
+            by_column[2 + i] = [None if v is None else bool(v) for v in by_column[2 + i]]
         agreement = d.agreement[page_positions]
         quality = d.quality[page_positions]
         issue = d.issue[page_positions]

@@ -4,7 +4,8 @@
 model it reads on the annotator's hot path is compared here, field by field, with what the
 ORM returns for the same rows (JSON, datetimes, nulls, booleans). Rows written by COPY (or its
 bulk_create fallback) read back through the ORM as written, awkward values included; a NUL
-character is refused on both databases. Integer arrays and positions match plain Python.
+character is refused on both databases. Integer arrays, driver rows and positions match
+what the ORM and plain Python give.
 """
 
 import json
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -240,6 +242,17 @@ def test_int_rows_reads_what_values_list_reads(rows):
     assert empty.shape == (0, 2)
     with pytest.raises(ValueError, match="3 columns, not 2"):
         rawsql.int_rows(queryset.values_list("id", "done_count", "project_id"), width=2)
+
+
+def test_driver_rows_read_text_columns_as_values_list_does(rows):
+    project = rows
+    queryset = (
+        Item.objects.filter(project=project)
+        .order_by("id")
+        .values_list("id", "external_id", KeyTextTransform("text", "data"))
+    )
+    assert rawsql.driver_rows(queryset) == list(queryset)
+    assert ("i1", "naïve ☃\nline two") in [row[1:] for row in rawsql.driver_rows(queryset)]
 
 
 def test_positions_finds_each_id_in_a_sorted_array_or_answers_minus_one(rows):
