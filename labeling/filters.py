@@ -57,8 +57,8 @@ def with_counts(items):
 def item_status(item: Item, *, overlap: int) -> str:
     """The item's one status, as `?status=` filters it; `item` comes from `with_counts`.
 
-    A reviewer's final label wins; then an open relabel request; then the annotation count
-    (all of the item's annotations) against the project's overlap.
+    A reviewer's final label wins; then a relabel request (the status stays until a review);
+    then the count of all the item's annotations against the project's overlap.
     """
     if item.is_reviewed:
         return ItemStatus.REVIEWED

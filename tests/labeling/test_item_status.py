@@ -1,6 +1,6 @@
 """An item's status has one rule: the status an item shows is the `?status=` that lists it.
 
-Reviewed wins, then an open relabel request, then the annotation count against the overlap.
+Reviewed wins, then a relabel request, then the annotation count against the overlap.
 """
 
 import pytest
