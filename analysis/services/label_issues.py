@@ -29,8 +29,6 @@ from analysis.services.predictions import predictions_store
 from analysis.services.runs import RunRecorder
 from labeling.rawsql import copy_in_rows
 from labeling.services.guidelines import worked_example_add
-from labeling.services.relabeling import relabel_request
-from labeling.services.reviewing import review_set
 
 BUILTIN = "builtin"
 NO_MODEL = "none"
@@ -277,6 +275,12 @@ def issue_resolve(
     ambiguous: the item goes back to annotators (relabel, the default) and/or becomes a worked
     example of the guideline draft with the suggested label and the reviewer's `why`.
     """
+    # Imported here: their role checks (labeling.permissions) bring in Django REST framework,
+    # 6 MB more RSS in every worker that imports this module for the job (measured: the
+    # bench/label_issues.py job child, 297 -> 303 MB peak); the web process has it loaded.
+    from labeling.services.relabeling import relabel_request
+    from labeling.services.reviewing import review_set
+
     if action not in ACTIONS:
         raise ValidationError({"action": f"action must be one of {', '.join(ACTIONS)}."})
     issue = LabelIssue.objects.select_for_update().select_related("item", "run").get(pk=issue.pk)
