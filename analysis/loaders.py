@@ -1,7 +1,8 @@
 """The one place that turns database rows into arrays for the metrics.
 
-Rows are streamed with `values_list(...).iterator()` straight into numpy; no ORM object is
-built per annotation, so five million annotations fit in a few hundred megabytes.
+Rows are streamed with `values_list(...)` straight into numpy (integer columns through
+`labeling.rawsql.int_rows`); no ORM object is built per annotation, so five million
+annotations fit in a few hundred megabytes.
 """
 
 import itertools
@@ -9,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db import connections
 from django.db.models import Exists, OuterRef
 from django.db.models.fields.json import KT
 from django.db.models.functions import Length
 
 from analysis.models import AnalysisRun, LabelIssue, Prediction, PredictionSet
 from labeling.models import Annotation, Guideline, Item, LabelClass, Project, Review
+from labeling.rawsql import int_rows, positions
 
 CHUNK = 50_000
 
@@ -60,32 +61,6 @@ def label_classes(project: Project) -> tuple[list[int], list[str]]:
         LabelClass.objects.filter(project=project).order_by("order", "id").values_list("id", "name")
     )
     return [r[0] for r in rows], [r[1] for r in rows]
-
-
-def int_rows(queryset, *, width: int) -> np.ndarray:
-    """(n, width) int64 array of a `values_list` queryset of non-null integer columns.
-
-    Read through a server-side cursor in CHUNK-row blocks straight into one preallocated
-    array: no Django row objects, about 3x faster than iterating the queryset.
-    """
-    n = queryset.count()
-    out = np.empty((n, width), dtype=np.int64)
-    extra = []
-    filled = 0
-    sql, params = queryset.query.sql_with_params()
-    connection = connections[queryset.db]
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
-            block = np.array(rows, dtype=np.int64).reshape(-1, width)
-            take = min(len(block), n - filled)
-            out[filled : filled + take] = block[:take]
-            filled += take
-            if take < len(block):  # rows added since the count
-                extra.append(block[take:])
-    if extra:
-        return np.concatenate([out, *extra])
-    return out[:filled]
 
 
 def _annotation_queryset(*, project: Project, version: int | None):
@@ -338,15 +313,6 @@ def item_attributes(
     )
 
 
-def positions(ids: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Index of each of `ids` in the ascending array `among`, -1 where absent. (n,) int64."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if not len(among):
-        return np.full(len(ids), -1, dtype=np.int64)
-    found = np.clip(np.searchsorted(among, ids), 0, len(among) - 1)
-    return np.where(among[found] == ids, found, -1).astype(np.int64)
-
-
 def reviews(
     *, project: Project, item_ids: np.ndarray, class_ids: list[int], annotator_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -387,10 +353,9 @@ def issue_flags(*, project: Project, item_ids: np.ndarray) -> tuple[np.ndarray |
         return None, None
     run_id = run.pk
     flags = np.full(len(item_ids), np.nan)
-    rows = LabelIssue.objects.filter(run_id=run_id).values_list("item_id", "is_issue")
-    flat = np.fromiter(
-        itertools.chain.from_iterable(rows.iterator(chunk_size=CHUNK)), dtype=np.int64
-    ).reshape(-1, 2)
+    flat = int_rows(
+        LabelIssue.objects.filter(run_id=run_id).values_list("item_id", "is_issue"), width=2
+    )
     at = positions(flat[:, 0], np.asarray(item_ids, dtype=np.int64))
     keep = at >= 0
     flags[at[keep]] = flat[keep, 1].astype(np.float64)

@@ -22,20 +22,23 @@ The job's modules (scikit-learn, scipy, krippendorff) are imported before timing
 worker that has started up.
 
 Prints JSON `{annotations, job_s, bare_s, ratio, peak_rss_mb, alpha, bare_alpha}`.
+
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`benchdb.setup_django`), which happens once the command line has named the database.
 """
 
 import argparse
 import time
 
 import benchdb
+import krippendorff
+import numpy as np
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_agreement"
 
 
 def build(items: int, per_item: int, annotators: int, classes: int, seed: int = 11) -> int:
     """Schema, project, users, items and annotations; returns the project id."""
-    import numpy as np
-
     benchdb.create_tables()
     project, _ = benchdb.annotated_project(
         name="Agreement bench",
@@ -52,9 +55,6 @@ def build(items: int, per_item: int, annotators: int, classes: int, seed: int = 
 
 def child(project_id: int) -> None:
     """The timed part, in its own process."""
-    import krippendorff
-    import numpy as np
-
     import analysis.services.agreement  # noqa: F401 (imported before timing, as in a warm worker)
     from analysis import loaders
     from analysis.models import AnalysisRun, ItemDisagreement

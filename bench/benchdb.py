@@ -6,14 +6,21 @@ and builds the tables from the models with migrations switched off (as `pytest
 --nomigrations` does), so a bench never depends on migration files being current. The timed
 part runs in a child process so that its peak RSS is its own: `ru_maxrss` would not do, since
 a process started by `subprocess` inherits its parent's peak there, hence `peak_rss_mb`.
+
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`setup_django`), which happens once the bench's command line has named the database.
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 COPY_BLOCK = 100_000  # annotations made in numpy per block of items, then streamed to COPY
@@ -21,8 +28,6 @@ COPY_BLOCK = 100_000  # annotations made in numpy per block of items, then strea
 
 def recreate_database(url: str) -> None:
     """Drop the database named in `url` (closing its connections) and create it empty."""
-    import psycopg
-
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
@@ -101,7 +106,6 @@ def copy_model_rows(model, columns: list[str], rows) -> None:
 
 def create_annotators(count: int):
     """`count` users annotator-000, annotator-001, ...; returns their ids (count,) in order."""
-    import numpy as np
     from django.contrib.auth import get_user_model
 
     User = get_user_model()
@@ -115,8 +119,6 @@ def copy_items(project, count: int, *, text=lambda i: f"item {i}", metadata=None
     `text(i)` gives item i's data["text"]; `metadata(i)`, if given, its metadata dict.
     Returns the item ids (count,) in the same order.
     """
-    import numpy as np
-
     from labeling.models import Item
 
     columns = ["project_id", "external_id", "data"] + (["metadata"] if metadata else [])
@@ -141,8 +143,6 @@ def simulated_labels(rng, *, items: int, classes: int, annotators: int, per_item
     Returns (truth (items,), who (items, per_item) annotator indices, labels (items, per_item)
     class indices), drawn from `rng` in that order.
     """
-    import numpy as np
-
     truth = rng.integers(0, classes, items)
     who = np.argsort(rng.random((items, annotators)), axis=1)[:, :per_item]
     wrong = rng.random((items, per_item)) < noise
@@ -154,8 +154,6 @@ def copy_annotations(project, *, item_ids, annotator_ids, label_ids, who, labels
     """COPY one annotation per cell of `who`/`labels` (items, per_item): item `item_ids[i]`,
     annotator `annotator_ids[who[i, j]]`, label `label_ids[labels[i, j]]`, under the project's
     current guideline."""
-    import numpy as np
-
     from labeling.models import Annotation
 
     guideline_id = project.current_guideline().pk
@@ -196,7 +194,6 @@ def annotated_project(
 
     `project_options` go to `project_create` (overlap, tie_rule, ...).
     """
-    import numpy as np
     from django.contrib.auth import get_user_model
 
     from labeling.services.projects import project_create
@@ -248,8 +245,6 @@ def run_analysis_job(task, *, project, kind, params=None):
     Returns (the finished run, its seconds, this process's peak RSS in MB right after it).
     Exits with the run's error if it did not succeed.
     """
-    import time
-
     from analysis.models import AnalysisRun
 
     run = AnalysisRun.objects.create(project=project, kind=kind, params=params or {})

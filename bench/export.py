@@ -27,8 +27,8 @@ labels. The machine's load average is reported because the machine may be shared
 
 Prints JSON.
 
-The project's modules are imported inside the functions: they need Django set up first
-(`benchdb.setup_django`), which happens once the command line has named the database.
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`benchdb.setup_django`), which happens once the command line has named the database.
 """
 
 import argparse
@@ -37,6 +37,8 @@ import os
 import time
 
 import benchdb
+import numpy as np
+import psycopg
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_export"
 PROJECT_NAME = "Export bench"
@@ -44,7 +46,6 @@ SOURCES = ("amazon", "imdb", "yelp")
 
 
 def build(items: int, per_item: int, annotators: int, seed: int = 7) -> int:
-    import numpy as np
     from django.contrib.auth import get_user_model
 
     from labeling.models import Membership
@@ -167,8 +168,6 @@ COPY (
 
 
 def copy_out(url: str, sql: str) -> dict:
-    import psycopg
-
     start = time.perf_counter()
     size = 0
     with psycopg.connect(url) as conn, conn.cursor() as cursor:

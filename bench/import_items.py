@@ -15,6 +15,9 @@ process's CPU seconds and the load average, since both timings depend on how bus
 
 The bench database is dropped and recreated each run, its tables built from the current
 models (like `pytest --nomigrations`), so it never depends on migration files being current.
+
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`benchdb.setup_django`), which happens once the command line has named the database.
 """
 
 import argparse

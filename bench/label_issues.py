@@ -25,6 +25,9 @@ n-grams, logistic regression, 5-fold stratified CV) on `texts` generated short t
 `builtin_text_s`, `builtin_text_peak_rss_mb`, `builtin_text_accuracy`.
 
 Prints one JSON line `{items, job_s, bare_s, ratio, peak_rss_mb, ...}`.
+
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`benchdb.setup_django`), which happens once the command line has named the database.
 """
 
 import argparse
@@ -32,13 +35,13 @@ import sys
 import time
 
 import benchdb
+import numpy as np
+import pandas as pd
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/concord_bench_issues"
 
 
 def model_probabilities(truth, classes: int, rng):
-    import numpy as np
-
     logits = rng.normal(0.0, 1.0, (len(truth), classes))
     logits[np.arange(len(truth)), truth] += 2.2
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -46,8 +49,6 @@ def model_probabilities(truth, classes: int, rng):
 
 
 def build(items: int, classes: int, per_item: int, annotators: int, seed: int = 6) -> dict:
-    import numpy as np
-
     from analysis.services.predictions import predictions_upload
 
     benchdb.create_tables()
@@ -80,8 +81,8 @@ def build(items: int, classes: int, per_item: int, annotators: int, seed: int = 
 
 def job_child(project_id: int) -> None:
     """The job and bare cleanlab, timed in this process."""
-    import numpy as np
-    import pandas as pd
+    # cleanlab here, not at the top: the text child does not use it, and its peak RSS is
+    # reported (builtin_text_peak_rss_mb).
     from cleanlab.filter import find_label_issues
     from cleanlab.multiannotator import get_label_quality_multiannotator
 
@@ -133,8 +134,6 @@ def job_child(project_id: int) -> None:
 
 def short_texts(n: int, classes: int, seed: int = 7):
     """n texts of 6-14 words; each class favours its own slice of a Zipf vocabulary."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     vocabulary = ["".join(rng.choice(letters, rng.integers(3, 9))) for _ in range(20_000)]

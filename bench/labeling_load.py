@@ -19,6 +19,9 @@ What it does, all on loopback and bounded in time:
    the rates, it hardly depends on what else the machine is doing.
    `duplicates`: (item, annotator) pairs with more than one annotation; `overfilled`: items
    with more annotations than the overlap.
+
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`setup_django`), which happens once the command line has named the database.
 """
 
 import argparse
@@ -32,6 +35,9 @@ import threading
 import time
 import uuid
 from pathlib import Path
+
+import numpy as np
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -242,8 +248,6 @@ def worker_pids(server: subprocess.Popen) -> list[int]:
 
 def backend_pids(database_url: str) -> list[int]:
     """The PostgreSQL backends serving the bench database (but not this query's own)."""
-    import psycopg
-
     with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity"
@@ -253,8 +257,6 @@ def backend_pids(database_url: str) -> list[int]:
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    import numpy as np
-
     return round(float(np.percentile(values, q)), 2) if values else None
 
 

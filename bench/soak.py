@@ -17,6 +17,9 @@ loopback and bounded in time:
    `acknowledged` (201 answers) == `stored` (the annotators' annotations in the database),
    `duplicates` == 0, `overfilled` == 0, every agreement run `succeeded`, every export's row
    count == the number of items. `ok` is true only when all of them hold.
+
+Django's and the project's modules are imported inside the functions: they need Django set
+up first (`setup_django`), which happens once the command line has named the database.
 """
 
 import argparse

@@ -54,12 +54,19 @@ def with_counts(items):
     )
 
 
-def item_status(*, n_annotations: int, is_reviewed: bool, overlap: int) -> str:
-    if is_reviewed:
+def item_status(item: Item, *, overlap: int) -> str:
+    """The item's one status, as `?status=` filters it; `item` comes from `with_counts`.
+
+    A reviewer's final label wins; then a relabel request (the status stays until a review);
+    then the count of all the item's annotations against the project's overlap.
+    """
+    if item.is_reviewed:
         return ItemStatus.REVIEWED
-    if n_annotations >= overlap:
+    if item.relabel_requested_at is not None:
+        return ItemStatus.RELABEL
+    if item.n_annotations >= overlap:
         return ItemStatus.COMPLETE
-    return ItemStatus.IN_PROGRESS if n_annotations else ItemStatus.UNLABELED
+    return ItemStatus.IN_PROGRESS if item.n_annotations else ItemStatus.UNLABELED
 
 
 def metadata_values(raw: str) -> list:
@@ -163,13 +170,15 @@ class ItemFilter(django_filters.FilterSet):
         return items.filter(by_label)
 
     def filter_status(self, items, name, status: str):
+        """The items whose `item_status` is `status` (same order of rules)."""
         overlap = self.project.overlap if self.project is not None else 1
         reviewed = Exists(Review.objects.filter(item=OuterRef("pk")))
-        if status == ItemStatus.RELABEL:
-            return items.filter(relabel_requested_at__isnull=False)
         if status == ItemStatus.REVIEWED:
             return items.filter(reviewed)
         items = items.filter(~reviewed)
+        if status == ItemStatus.RELABEL:
+            return items.filter(relabel_requested_at__isnull=False)
+        items = items.filter(relabel_requested_at__isnull=True)
         if status == ItemStatus.UNLABELED:
             return items.filter(~Exists(Annotation.objects.filter(item=OuterRef("pk"))))
         items = items.alias(n_for_status=annotation_count())

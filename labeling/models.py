@@ -63,7 +63,8 @@ class Project(models.Model):
         return self.task_type == self.TaskType.MULTI
 
     def current_guideline(self) -> "Guideline | None":
-        return self.guidelines.filter(published_at__isnull=False).order_by("-version").first()
+        """The newest published guideline version (None before the first)."""
+        return self.guidelines.current()
 
 
 class LabelClass(models.Model):
@@ -216,6 +217,20 @@ class Item(models.Model):
         return self.external_id
 
 
+class GuidelineQuerySet(models.QuerySet):
+    """The publication rule in one place: a draft has no `published_at`."""
+
+    def published(self):
+        return self.filter(published_at__isnull=False)
+
+    def drafts(self):
+        return self.filter(published_at__isnull=True)
+
+    def current(self) -> "Guideline | None":
+        """The newest published version among these (None when none is published)."""
+        return self.published().order_by("-version").first()
+
+
 class Guideline(models.Model):
     """One version of a project's labeling instructions.
 
@@ -232,6 +247,8 @@ class Guideline(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GuidelineQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "version"]

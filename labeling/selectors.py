@@ -89,8 +89,9 @@ def current_guideline(
 
     Give the `project`, or the `access` that `permissions.project_for` returned: it read the
     version's id and number with the role, in the same statement, so with `with_text=False`
-    no query runs. `with_text=False` leaves out the body and changelog (hot paths need only id
-    and version).
+    no query runs. Otherwise `with_text=False` leaves out the body and changelog (hot paths
+    need only id and version) and reads it without the ORM, and with the text this is
+    `project.current_guideline()`.
     """
     if access is not None:
         if not with_text:
@@ -103,7 +104,8 @@ def current_guideline(
             )
         project = access.project
     if not with_text:
-        # Raw SQL: the queue and the submit service ask on every call (see labeling/rawsql.py).
+        # Raw SQL: the queue and the submit service ask on every call (see labeling/rawsql.py);
+        # the rule of `GuidelineQuerySet.current`, written out.
         fields = ("id", "project_id", "version", "published_at")
         return rawsql.fetch_one(
             Guideline,
@@ -112,8 +114,7 @@ def current_guideline(
             [project.pk],
             fields,
         )
-    guidelines = Guideline.objects.filter(project=project, published_at__isnull=False)
-    return guidelines.order_by("-version").first()
+    return project.current_guideline()
 
 
 def annotation_rows_for_api(*, project: Project, filters: dict):

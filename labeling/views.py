@@ -478,15 +478,7 @@ def items(request, pk):
         page = list(with_counts(filtered)[: ITEMS_PAGE_SIZE + 1])
         has_next = len(page) > ITEMS_PAGE_SIZE
         for item in page[:ITEMS_PAGE_SIZE]:
-            item.status = (
-                "relabel"
-                if item.relabel_requested_at and not item.is_reviewed
-                else item_status(
-                    n_annotations=item.n_annotations,
-                    is_reviewed=item.is_reviewed,
-                    overlap=project.overlap,
-                )
-            )
+            item.status = item_status(item, overlap=project.overlap)
             rows.append(item)
     else:
         errors = item_filter.errors

@@ -15,7 +15,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 
 from analysis.exports.params import ExportParams
-from analysis.loaders import annotation_rows, annotation_votes, int_rows, label_classes
+from analysis.loaders import annotation_rows, annotation_votes, label_classes
 from analysis.metrics.consensus import (
     dawid_skene_long,
     majority_from_counts,
@@ -24,6 +24,7 @@ from analysis.metrics.consensus import (
 )
 from analysis.models import AnalysisRun, LabelIssue
 from labeling.models import Item, Project, Review
+from labeling.rawsql import int_rows, positions
 
 BLOCK = 50_000
 
@@ -72,21 +73,6 @@ class LabelDecisions:
         return self.item_ids[self.keep]
 
 
-def positions(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each id in sorted_ids, and whether it is there at all."""
-    pos = np.searchsorted(sorted_ids, ids)
-    pos = np.minimum(pos, max(len(sorted_ids) - 1, 0))
-    found = sorted_ids[pos] == ids if len(sorted_ids) else np.zeros(len(ids), bool)
-    return pos, found
-
-
-def _int_array(queryset, width: int) -> np.ndarray:
-    flat = np.fromiter(
-        itertools.chain.from_iterable(queryset.iterator(chunk_size=BLOCK)), dtype=np.int64
-    )
-    return flat.reshape(-1, width)
-
-
 def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions:
     """Compute the exported label of every item and which items the filters keep."""
 
@@ -101,9 +87,10 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
     if params.labels == "dawid_skene":
         # Dawid-Skene needs who labeled what; the other strategies only need the votes.
         rows = annotation_rows(project=project, version=params.guideline_version)
-        pos, _ = positions(item_ids, rows.item_ids)
-        item_pos = pos[rows.item_index] if len(rows.item_index) else np.zeros(0, np.int64)
-        label_index = rows.label_index
+        pos = positions(rows.item_ids, item_ids)
+        item_pos = pos[rows.item_index]
+        # An item added since item_ids was read (pos -1) is not exported: nor are its votes.
+        label_index = np.where(item_pos >= 0, rows.label_index, -1)
     else:
         item_pos, label_index = annotation_votes(
             project=project, item_ids=item_ids, version=params.guideline_version
@@ -129,7 +116,8 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
         runs.append(run.pk)
         issue_table = _label_issue_arrays(run)
         if len(issue_table["item_id"]):
-            p, found = positions(item_ids, issue_table["item_id"])
+            p = positions(issue_table["item_id"], item_ids)
+            found = p >= 0
             p = p[found]
             quality[p] = issue_table["quality"][found]
             flagged = issue_table["is_issue"][found]
@@ -161,19 +149,20 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
             n_classes=n_classes,
         )
         winner, _ = posterior_winner(posteriors)
-        has = winner >= 0
+        has = (winner >= 0) & (pos >= 0)
         label[pos[has]] = winner[has]
         source[pos[has]] = LabelSource.DAWID_SKENE
 
-    reviews = _int_array(
+    reviews = int_rows(
         Review.objects.filter(item__project=project, label__isnull=False).values_list(
             "item_id", "label_id"
         ),
-        2,
+        width=2,
     )
     reviewed = np.zeros(n, dtype=bool)
     if len(reviews):
-        p, found = positions(item_ids, reviews[:, 0])
+        p = positions(reviews[:, 0], item_ids)
+        found = p >= 0
         label[p[found]] = class_index(reviews[found, 1])
         source[p[found]] = LabelSource.REVIEW
         reviewed[p[found]] = True
@@ -255,15 +244,15 @@ def _label_issue_arrays(run: AnalysisRun) -> dict[str, np.ndarray]:
 
 def _ambiguous(*, project: Project, item_ids: np.ndarray) -> np.ndarray:
     """Items a reviewer marked ambiguous in any label-issue run of the project."""
-    ids = np.fromiter(
+    ids = int_rows(
         LabelIssue.objects.filter(run__project=project, resolution=LabelIssue.Resolution.AMBIGUOUS)
-        .values_list("item_id", flat=True)
-        .distinct()
-        .iterator(),
-        dtype=np.int64,
-    )
+        .order_by()  # the model's ordering would add its column to SELECT DISTINCT
+        .values_list("item_id")
+        .distinct(),
+        width=1,
+    )[:, 0]
     mask = np.zeros(len(item_ids), dtype=bool)
     if len(ids):
-        p, found = positions(item_ids, ids)
-        mask[p[found]] = True
+        p = positions(ids, item_ids)
+        mask[p[p >= 0]] = True
     return mask

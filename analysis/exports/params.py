@@ -57,9 +57,7 @@ class ExportParameter:
 
 def published_versions(project: Project) -> tuple[int, ...]:
     return tuple(
-        project.guidelines.filter(published_at__isnull=False)
-        .order_by("version")
-        .values_list("version", flat=True)
+        project.guidelines.published().order_by("version").values_list("version", flat=True)
     )
 
 

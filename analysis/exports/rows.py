@@ -20,8 +20,9 @@ from django.db.models import BigIntegerField, BooleanField, FloatField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from analysis.exports.decisions import LabelDecisions, LabelSource, positions
+from analysis.exports.decisions import LabelDecisions, LabelSource
 from labeling.models import Annotation, Item, Project
+from labeling.rawsql import driver_rows, positions
 from labeling.selectors import item_json_keys
 
 ITEM_COLUMNS = ("external_id", "label", "label_source", "agreement", "n_annotations")
@@ -202,11 +203,10 @@ def item_pages(
         fields = [_typed_expression(c) for c in columns]
     else:
         fields = [KeyTextTransform(c.key, c.field) for c in columns]
-    connection = connections[Item.objects.db]
     bool_text = np.array(["false", "true"], dtype=object)
     bool_fields = []
-    if typed and not whole_json and connection.vendor != "postgresql":
-        # SQLite has no boolean type: its cast gives 0/1.
+    if typed and not whole_json and connections[Item.objects.db].vendor != "postgresql":
+        # SQLite has no boolean type: its cast gives 0/1 (and driver_rows runs no converter).
         bool_fields = [i for i, c in enumerate(columns) if c.kind == "bool"]
     for start in range(0, len(kept), PAGE_SIZE):
         page_positions = kept[start : start + PAGE_SIZE]
@@ -215,18 +215,13 @@ def item_pages(
             project=project, id__gte=int(ids[0]), id__lte=int(ids[-1])
         ).order_by("id")
         rows = found.values_list("id", "external_id", *fields)
-        if whole_json:
-            fetched = list(rows)  # Django decodes the JSON columns
-        else:
-            # Text and cast columns need no conversion: skip Django's row machinery.
-            sql, sql_params = rows.query.sql_with_params()
-            with connection.cursor() as cursor:
-                cursor.execute(sql, sql_params)
-                fetched = cursor.fetchall()
+        # Django decodes the JSON columns; text and cast columns need no conversion.
+        fetched = list(rows) if whole_json else driver_rows(rows)
         # The range holds items the filters left out, and kept items may have been deleted
         # since the decisions were made: take the kept ones that are still there.
         fetched_ids = np.fromiter(map(itemgetter(0), fetched), dtype=np.int64, count=len(fetched))
-        at, present = positions(fetched_ids, ids)
+        at = positions(ids, fetched_ids)
+        present = at >= 0
         if not present.all():
             page_positions, at = page_positions[present], at[present]
         if len(fetched) != len(at):
@@ -278,6 +273,6 @@ def annotation_pages(
             return
         last = rows[-1][0]
         item_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        _, keep = positions(kept_ids, item_ids)
+        keep = positions(item_ids, kept_ids) >= 0
         kept_rows = [r[2:] for r, k in zip(rows, keep.tolist(), strict=True) if k]
         yield AnnotationPage(*transpose(kept_rows, 5))

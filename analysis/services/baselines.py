@@ -19,6 +19,7 @@ from analysis.models import AnalysisRun, AnnotatorScore
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
 from labeling.models import Project
+from labeling.rawsql import positions
 
 BUILTIN = "builtin"
 BATCH = 5_000
@@ -97,7 +98,7 @@ def label_state(
     annotated ones); annotations of other items are left out."""
     rows = loaders.annotation_rows(project=project, version=version)
     universe = rows.item_ids if item_ids is None else np.asarray(item_ids, dtype=np.int64)
-    item_index = loaders.positions(rows.item_ids, universe)[rows.item_index]
+    item_index = positions(rows.item_ids, universe)[rows.item_index]
     keep = item_index >= 0
     item_index = item_index[keep]
     annotator_index = rows.annotator_index[keep]
@@ -141,7 +142,7 @@ def model_probs(
     except ValueError as exc:
         return None, str(exc)
     aligned = np.full((len(item_ids), probs.shape[1]), np.nan)
-    at = loaders.positions(pred_ids, np.asarray(item_ids, dtype=np.int64))
+    at = positions(pred_ids, np.asarray(item_ids, dtype=np.int64))
     aligned[at[at >= 0]] = probs[at >= 0]
     if np.isnan(aligned).all():
         return None, f"The predictions {model!r} cover none of the labeled items."

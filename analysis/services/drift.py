@@ -17,6 +17,7 @@ from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
 from analysis.services.slices import json_ready
 from labeling.models import ImportBatch, Item, Project
+from labeling.rawsql import positions
 
 
 @dataclass(frozen=True)
@@ -176,15 +177,15 @@ def drift_job(recorder: RunRecorder) -> None:
     recorder.progress(0.35, "loading labels")
     both_ids = np.union1d(side_a.item_ids, side_b.item_ids)
     state = label_state(project=project, version=params.guideline_version, item_ids=both_ids)
-    final_a = state.final[loaders.positions(side_a.item_ids, both_ids)]
-    final_b = state.final[loaders.positions(side_b.item_ids, both_ids)]
+    final_a = state.final[positions(side_a.item_ids, both_ids)]
+    final_b = state.final[positions(side_b.item_ids, both_ids)]
     probs, model_note = model_probs(project=project, model=params.model, item_ids=both_ids)
     confidence_a = confidence_b = None
     if probs is not None:
         top = np.nanmax(np.where(np.isnan(probs), -np.inf, probs), axis=1)
         top[np.isinf(top)] = np.nan
-        confidence_a = top[loaders.positions(side_a.item_ids, both_ids)]
-        confidence_b = top[loaders.positions(side_b.item_ids, both_ids)]
+        confidence_a = top[positions(side_a.item_ids, both_ids)]
+        confidence_b = top[positions(side_b.item_ids, both_ids)]
     recorder.progress(0.6, "comparing distributions")
     is_text = project.data_type == Project.DataType.TEXT
     report = metrics.drift_report(

@@ -1,4 +1,13 @@
-"""The label-issues job (load -> model -> judge -> persist) and reviewers' decisions on issues."""
+"""The label-issues job (load -> model -> judge -> persist) and reviewers' decisions on issues.
+
+The run's result counts items two ways. `n_items`: the items judged (they have a label and,
+where a model runs, its probabilities). `n_trained`: the labeled items the built-in model
+learned from, each in the folds that did not score it; items whose vote is tied and items of
+a class with fewer labeled items than folds (`excluded_classes`) are left out, so it is at
+most `n_items` (tied items are still judged, scored by every fold's model). `n_trained` is
+None when the built-in model did not run (uploaded predictions, `model: "none"`, or a model
+that could not train).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +26,11 @@ from analysis.metrics.consensus import majority_from_counts
 from analysis.metrics.label_issues import LabelIssues, find_issues, vote_table
 from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
-from analysis.services.copy_rows import rows_insert
 from analysis.services.predictions import predictions_store
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
 from labeling.models import LabelClass
+from labeling.rawsql import copy_in_rows
 from labeling.services.guidelines import worked_example_add
 from labeling.services.relabeling import relabel_request
 from labeling.services.reviewing import review_set
@@ -94,6 +103,7 @@ def label_issues_job(recorder: RunRecorder) -> None:
         "model_note": None,
         "folds": None,
         "excluded_classes": [],
+        "n_trained": None,
     }
     builtin = None
     probs = None
@@ -142,6 +152,8 @@ def label_issues_job(recorder: RunRecorder) -> None:
                 folds=builtin.folds,
                 features=features.kind,
                 excluded_classes=[rows.class_names[c] for c in builtin.excluded_classes],
+                # Scored items without a training label (ties) were never trained on.
+                n_trained=int((builtin.scored & (training_labels >= 0)).sum()),
             )
     recorder.progress(0.85, "finding label issues")
     judging = time.perf_counter()
@@ -234,7 +246,7 @@ def label_issues_persist(*, run: AnalysisRun, rows, issues: LabelIssues) -> None
     votes = issues.votes
     given_set = issues.given >= 0
     open_ = LabelIssue.Resolution.OPEN
-    rows_insert(
+    copy_in_rows(
         LabelIssue,
         ["run_id", "item_id", "given_label_id", "suggested_label_id", "quality", "is_issue",
          "rank", "votes", "resolution"],

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from analysis.models import Prediction, PredictionSet
-from analysis.services.copy_rows import rows_insert
 from labeling.models import Item, Project
+from labeling.rawsql import copy_in_rows
 
 SUM_TOLERANCE = 1e-3
 MAX_REPORTED_ERRORS = 100
@@ -178,7 +178,7 @@ def predictions_store(
     else:
         # A fast SQL delete: Prediction has no dependents, so no rows are loaded.
         Prediction.objects.filter(prediction_set=prediction_set)._raw_delete(Prediction.objects.db)
-    rows_insert(
+    copy_in_rows(
         Prediction,
         ["prediction_set_id", "item_id", "probabilities"],
         (

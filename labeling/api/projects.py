@@ -278,13 +278,7 @@ class ItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_status(self, item) -> str:
-        if item.relabel_requested_at is not None and not item.is_reviewed:
-            return "relabel"
-        return item_status(
-            n_annotations=item.n_annotations,
-            is_reviewed=item.is_reviewed,
-            overlap=self.context["project"].overlap,
-        )
+        return item_status(item, overlap=self.context["project"].overlap)
 
 
 class AnnotationSerializer(serializers.ModelSerializer):

@@ -6,7 +6,6 @@ elsewhere through `bulk_create`. Existing items and annotations are skipped or u
 """
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,20 +13,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from psycopg.copy import QueuedLibpqWriter
 
 from labeling.importing.parsers import PARSERS
 from labeling.importing.progress import Progress
-from labeling.importing.readers import READ_BYTES, ByteCounter
+from labeling.importing.readers import ByteCounter
 from labeling.importing.records import AnnotationRow, ItemChunk, ItemRow, ParseContext, Record
 from labeling.importing.validation import LOOKUP_BATCH, Plan, in_batches
 from labeling.models import Annotation, ImportBatch, Item, Profile, Project
+from labeling.rawsql import copy_defaults, copy_escape, copy_in_text
 
 User = get_user_model()
 
 WRITE_BATCH = 10_000
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 @dataclass(frozen=True)
@@ -58,30 +55,6 @@ class Write:
 # COPY
 
 
-def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
-
-
-def _default_columns(model, given: tuple[str, ...]) -> tuple[str, str]:
-    """Columns that COPY must fill with their Django defaults (NOT NULL with a default).
-
-    COPY bypasses the ORM, so a field added later with a Python-side default would otherwise
-    make every import fail. Returns (", col1, col2", "\\tvalue1\\tvalue2").
-    """
-    names, values = [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key or f.column in given or f.null or not f.has_default():
-            continue
-        value = f.get_db_prep_save(f.get_default(), connection)
-        if hasattr(value, "dumps"):  # psycopg's Jsonb adapter
-            value = value.dumps(value.obj)
-        elif isinstance(value, bool):
-            value = "t" if value else "f"
-        names.append(f.column)
-        values.append(_copy_text(str(value)))
-    return "".join(f", {n}" for n in names), "".join(f"\t{v}" for v in values)
-
-
 def _skip_constant_fk_checks(project, batch) -> bool:
     """Check the items' two foreign keys once instead of once per row, where allowed.
 
@@ -106,23 +79,6 @@ def _skip_constant_fk_checks(project, batch) -> bool:
         except DatabaseError:
             return False
     return True
-
-
-def _copy(sql: str, lines) -> None:
-    """Stream tab-separated text lines into `COPY ... FROM STDIN` in ~1 MB writes."""
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        # A writer thread sends each buffer while this thread builds the next one.
-        with raw.copy(sql, writer=QueuedLibpqWriter(raw)) as copy:
-            buffer, size = [], 0
-            for line in lines:
-                buffer.append(line)
-                size += len(line)
-                if size > READ_BYTES:
-                    copy.write("".join(buffer).encode())
-                    buffer, size = [], 0
-            if buffer:
-                copy.write("".join(buffer).encode())
 
 
 # --------------------------------------------------------------------------------------
@@ -173,7 +129,7 @@ def _copy_lines(items: NewItems, prefix: str, suffix: str) -> Iterator[str]:
             # JSON text never holds a raw tab or newline: only backslashes are escaped.
             yield (
                 prefix
-                + _copy_text(record.external_id)
+                + copy_escape(record.external_id)
                 + "\t"
                 + record.data_json.replace("\\", "\\\\")
                 + "\t"
@@ -188,11 +144,11 @@ def write_items(write: Write) -> int:
     items = NewItems(write)
     if connection.vendor == "postgresql":
         given = ("project_id", "batch_id", "external_id", "data", "metadata", "created_at")
-        extra_names, extra_values = _default_columns(Item, given)
+        extra_names, extra_values = copy_defaults(Item, given)
         prefix = f"{project.pk}\t{batch.pk}\t"
         suffix = f"\t{timezone.now().isoformat()}{extra_values}\n"
         skipping = _skip_constant_fk_checks(project, batch)
-        _copy(
+        copy_in_text(
             f"COPY {Item._meta.db_table} ({', '.join(given)}{extra_names}) FROM STDIN",
             _copy_lines(items, prefix, suffix),
         )
@@ -335,11 +291,11 @@ def _insert_annotations(project, target: AnnotationTarget, new: list[tuple]) -> 
             "created_at",
             "updated_at",
         )
-        extra_names, extra_values = _default_columns(Annotation, given)
+        extra_names, extra_values = copy_defaults(Annotation, given)
         prefix = f"{project.pk}\t"
         suffix = f"\t{guideline.pk}\t"
         tail = f"\tf\t\t{stamp.isoformat()}\t{stamp.isoformat()}{extra_values}\n"
-        _copy(
+        copy_in_text(
             f"COPY {Annotation._meta.db_table} ({', '.join(given)}{extra_names}) FROM STDIN",
             (
                 f"{prefix}{item_id}\t{user_id}{suffix}"

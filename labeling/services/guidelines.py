@@ -37,7 +37,7 @@ def _lock_project(project: Project) -> None:
 
 def _draft(project: Project, user) -> Guideline:
     """The project's draft, created from the newest version when there is none."""
-    draft = project.guidelines.filter(published_at__isnull=True).first()
+    draft = project.guidelines.drafts().first()
     if draft is not None:
         return draft
     newest = project.current_guideline()
@@ -99,7 +99,7 @@ def guideline_publish(*, project: Project, user, changelog: str | None = None) -
     changelog = line_endings_normalized(changelog)
     _check_lengths(None, changelog)
     _lock_project(project)
-    draft = project.guidelines.filter(published_at__isnull=True).first()
+    draft = project.guidelines.drafts().first()
     if draft is None:
         raise ValidationError({"detail": "There is no draft to publish; edit the guideline first."})
     if changelog is not None:
@@ -153,7 +153,7 @@ def worked_example_remove(*, project: Project, example_id: int, user) -> None:
     """Remove an example from the draft; published versions keep theirs."""
     _lock_project(project)
     deleted, _ = WorkedExample.objects.filter(
-        pk=example_id, guideline__project=project, guideline__published_at__isnull=True
+        pk=example_id, guideline__in=project.guidelines.drafts()
     ).delete()
     if not deleted:
         raise ValidationError({"example": "Only examples of the draft can be removed."})

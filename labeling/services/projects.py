@@ -7,7 +7,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import Guideline, LabelClass, Lease, Membership, Project
+from labeling.models import (
+    Annotation,
+    AnnotationRevision,
+    Guideline,
+    LabelClass,
+    Lease,
+    Membership,
+    Project,
+    Review,
+    WorkedExample,
+)
+from labeling.selectors import labels_contain
 
 User = get_user_model()
 DEFAULT_KEYS = "1234567890"
@@ -148,9 +159,6 @@ def project_update(*, project: Project, user, **fields) -> Project:
 
 
 def _label_in_use(label: LabelClass) -> bool:
-    from labeling.models import Annotation, AnnotationRevision, Review, WorkedExample
-    from labeling.selectors import labels_contain
-
     return (
         Annotation.objects.filter(label=label).exists()
         or labels_contain(Annotation.objects.filter(project_id=label.project_id), label.pk).exists()

@@ -27,7 +27,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling import rawsql, selectors
@@ -308,9 +309,6 @@ def progress_refresh(*, project: Project, item_ids=None) -> int:
             cursor.execute(sql, params)
             return cursor.rowcount
     # SQLite: a correlated subquery per item, still one statement.
-    from django.db.models import OuterRef, Subquery
-    from django.db.models.functions import Coalesce
-
     in_round = (
         Annotation.objects.filter(item=OuterRef("pk"))
         .filter(

@@ -200,6 +200,7 @@ def test_builtin_model_runs_through_the_folds_and_stores_its_predictions(
         4,
     )
     assert result["n_items"] == N and result["excluded_classes"] == []
+    assert result["n_trained"] == N  # one label per item: every item is a training example
     assert 0.6 < result["model_accuracy"] < 0.95
     builtin = PredictionSet.objects.get(project=project, model="builtin")
     assert builtin.n_rows == N and builtin.classes == ["0", "1"]
@@ -218,7 +219,7 @@ def test_crowd_answers_without_features_use_dawid_skene(manager, reviewer_client
     run = run_to_end(client, project, {}, celery_worker)
     result = run["result"]
     assert (result["method"], result["model"]) == ("dawid_skene", "none")
-    assert result["n_items"] == 300
+    assert result["n_items"] == 300 and result["n_trained"] is None
     rows = issue_rows(client, project)
     assert rows["count"] == 300
     suggested = {}
@@ -280,5 +281,20 @@ def test_a_class_too_small_for_the_folds_is_reported_and_its_items_left_out(
     result = run_to_end(client, project, {}, celery_worker)["result"]
     assert result["excluded_classes"] == ["2"]
     assert (result["n_items"], result["n_unjudged"]) == (197, 3)
+    assert result["n_trained"] == 197
     listed = {r["external_id"] for r in issue_rows(client, project)["results"]}
     assert listed.isdisjoint({"s0", "s1", "s2"}) and len(listed) == 197
+
+
+def test_the_builtin_model_learns_from_agreed_items_and_still_judges_the_ties(
+    make_user, celery_worker
+):
+    texts, truth, noisy = sentiment(300)
+    tied = int((noisy != truth).sum())  # two annotators who split on these items
+    project = text_project(make_user(), texts, [truth, noisy])
+    client = reviewer_client(project)
+    result = run_to_end(client, project, {"folds": 3}, celery_worker)["result"]
+    assert (result["method"], result["model"]) == ("crowdlab", "builtin")
+    assert tied == 30
+    assert result["n_trained"] == 300 - tied
+    assert result["n_items"] == 300  # every fold's model scores the ties

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from analysis.exports.formats.file_format import FileFormat
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the plan imports the registry (see file_format.py)
     from analysis.exports.plan import DatasetExport
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from analysis.exports.formats.file_format import FileFormat
 from labeling.models import Annotation, Project
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the plan imports the registry (see file_format.py)
     from analysis.exports.plan import DatasetExport
 
 
