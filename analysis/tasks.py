@@ -9,10 +9,9 @@ import socket
 
 from celery import shared_task
 
-from analysis.kinds import KINDS, AnalysisKind
+from analysis.kinds import KINDS, AnalysisKind, task_name
 from analysis.models import AnalysisRun, WorkerHeartbeat
 from analysis.services.run_recording import analysis_run
-from analysis.services.runs import task_name
 
 
 @shared_task(name="analysis.heartbeat")

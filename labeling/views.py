@@ -313,7 +313,7 @@ def _guideline_context(access: ProjectAccess, **forms_by_name):
     project = access.project
     guidelines = project.guidelines.select_related("created_by")
     is_manager = access.at_least(MANAGER)
-    draft = guidelines.filter(published_at__isnull=True).first() if is_manager else None
+    draft = guidelines.drafts().first() if is_manager else None
     current = project.current_guideline()
     shown = draft or current
     context = {
@@ -321,7 +321,7 @@ def _guideline_context(access: ProjectAccess, **forms_by_name):
         "project": project,
         "draft": draft,
         "current": current,
-        "versions": guidelines.filter(published_at__isnull=False).order_by("-version"),
+        "versions": guidelines.published().order_by("-version"),
         "examples": shown.examples.select_related("item", "label") if shown else [],
         "is_manager": is_manager,
     }
@@ -399,7 +399,7 @@ def guideline_version(request, pk, version):
     access = project_for(request.user, pk, min_role=ANNOTATOR)
     project = access.project
     guideline = get_object_or_404(
-        project.guidelines.select_related("created_by"), version=version, published_at__isnull=False
+        project.guidelines.published().select_related("created_by"), version=version
     )
     previous = project.guidelines.filter(version=version - 1).first()
     return render(
@@ -665,9 +665,7 @@ def dashboard(request, pk):
     """
     access = project_for(request.user, pk, min_role=REVIEWER)
     project = access.project
-    versions = {
-        g.version: g for g in project.guidelines.filter(published_at__isnull=False).only("version")
-    }
+    versions = {g.version: g for g in project.guidelines.published().only("version")}
     form = DashboardForm(request.GET or None, versions=list(versions))
     chosen = None
     if form.is_valid():

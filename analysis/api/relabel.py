@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis.services.relabeling import relabel_by_disagreement
-from labeling.permissions import REVIEWER, ProjectRoleMixin
+from labeling.api.project_role import ProjectRoleMixin
+from labeling.permissions import REVIEWER
 from labeling.services.relabeling import relabel_request
 
 

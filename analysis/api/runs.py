@@ -11,9 +11,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis.kinds import KINDS
+from analysis.kinds import KINDS, run_start
 from analysis.models import AnalysisRun
-from analysis.services.runs import run_start
 from config.celery import JobQueueUnavailable
 from labeling.permissions import REVIEWER, project_for
 

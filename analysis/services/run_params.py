@@ -2,7 +2,7 @@
 
 Each kind declares its parameters once, as a `RunParams` serializer beside its job
 (analysis/services/<kind>.py), and `analysis.kinds` names it. The runs API and the pages check
-a start request with it (`services.runs.run_start`), drf-spectacular documents it, and the job
+a start request with it (`kinds.run_start`), drf-spectacular documents it, and the job
 parses the stored `run.params` with it.
 """
 

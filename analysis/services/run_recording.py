@@ -6,8 +6,10 @@ Every job runs inside `analysis_run` (see analysis/tasks.py) and reports through
 
 import logging
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -101,3 +103,20 @@ def analysis_run(run_id: int, kind: str | None = None):
             message="failed",
             finished_at=timezone.now(),
         )
+
+
+def runs_fail_stuck(*, timeout_seconds: int | None = None) -> int:
+    """Mark runs `running` for longer than the timeout as failed (their worker was lost).
+
+    Called whenever a run starts and by `manage.py fail_stuck_runs`; cheap (one indexed UPDATE).
+    """
+    timeout = timeout_seconds or settings.CONCORD_RUN_TIMEOUT_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    return AnalysisRun.objects.filter(
+        status=AnalysisRun.Status.RUNNING, started_at__lt=cutoff
+    ).update(
+        status=AnalysisRun.Status.FAILED,
+        error=f"No result after {timeout} s: the worker running it was lost. Start it again.",
+        message="timed out",
+        finished_at=timezone.now(),
+    )

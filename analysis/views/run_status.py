@@ -1,5 +1,5 @@
 """A run's progress bar, polled by htmx; and what every analysis page shares to start a run
-(one path with the API: `services.runs.run_start`) and to show the newest run."""
+(one path with the API: `kinds.run_start`) and to show the newest run."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,8 +9,8 @@ from django.utils.html import escape
 from rest_framework.exceptions import ValidationError
 
 from analysis import kinds
+from analysis.kinds import INVALID_PARAMS, run_start
 from analysis.models import AnalysisRun, PredictionSet
-from analysis.services.runs import INVALID_PARAMS, run_start
 from config.celery import JobQueueUnavailable
 from labeling.models import Project
 from labeling.permissions import REVIEWER, ProjectAccess, project_for

@@ -38,9 +38,7 @@ def slices(request, pk):
         "run": latest,
         "status_run": status_run,
         "models": model_names(project),
-        "versions": project.guidelines.filter(published_at__isnull=False).values_list(
-            "version", flat=True
-        ),
+        "versions": project.guidelines.published().values_list("version", flat=True),
     }
     if latest is not None:
         result = latest.result or {}

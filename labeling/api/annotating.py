@@ -11,8 +11,9 @@ from labeling import selectors
 from labeling.api.negotiation import ViewRenderer
 from labeling.api.pagination import PageNumberPagination
 from labeling.api.parsers import StrictJSONParser
+from labeling.api.project_role import ProjectRoleMixin
 from labeling.models import Item
-from labeling.permissions import ANNOTATOR, ProjectRoleMixin
+from labeling.permissions import ANNOTATOR
 from labeling.services.annotating import ItemFull, annotation_submit
 from labeling.services.queue import next_item
 

@@ -10,11 +10,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from config.celery import JobQueueUnavailable
+from labeling.api.project_role import ProjectRoleMixin
 from labeling.importing.jobs import import_submit
 from labeling.importing.options import ImportOptionsSerializer, options_in
 from labeling.importing.parsers import FORMAT_CHOICES
 from labeling.models import ImportBatch
-from labeling.permissions import MANAGER, ProjectRoleMixin
+from labeling.permissions import MANAGER
 
 
 class ImportBatchSerializer(serializers.ModelSerializer):

@@ -14,16 +14,11 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 
 from labeling.api.parsers import API_PARSERS
+from labeling.api.project_role import ProjectRoleMixin
 from labeling.filters import ItemFilter, item_status, with_counts
 from labeling.markdown_render import render_markdown
 from labeling.models import Annotation, Guideline, Item, LabelClass, Membership, Project
-from labeling.permissions import (
-    ANNOTATOR,
-    MANAGER,
-    REVIEWER,
-    ProjectRoleMixin,
-    projects_visible_to,
-)
+from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER, projects_visible_to
 from labeling.services.guidelines import (
     guideline_diff,
     guideline_draft_update,
@@ -134,7 +129,7 @@ class ProjectListCreate(generics.ListCreateAPIView):
     def get_queryset(self):
         user = self.request.user
         roles = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk)
-        versions = Guideline.objects.filter(project=OuterRef("pk"), published_at__isnull=False)
+        versions = Guideline.objects.published().filter(project=OuterRef("pk"))
         return (
             projects_visible_to(user)
             .annotate(
@@ -450,7 +445,7 @@ def guidelines_visible(view):
         "examples__item", "examples__label"
     )
     if not view.access.at_least(REVIEWER):
-        guidelines = guidelines.filter(published_at__isnull=False)
+        guidelines = guidelines.published()
     return guidelines
 
 
@@ -460,7 +455,7 @@ def guideline_by_version(view, version: str) -> Guideline:
     if version == "draft":
         if not view.access.at_least(REVIEWER):
             raise PermissionDenied("Only reviewers and managers read the draft.")
-        found = guidelines.filter(published_at__isnull=True).first()
+        found = guidelines.drafts().first()
     elif version.isdigit():
         found = guidelines.filter(version=int(version)).first()
     else:

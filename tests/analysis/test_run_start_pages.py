@@ -1,4 +1,4 @@
-"""Every analysis page starts runs the way the API does (`services.runs.run_start`, checked by
+"""Every analysis page starts runs the way the API does (`kinds.run_start`, checked by
 the kind's parameters in `analysis.kinds`): refusals answer alike, escaped, and a run stores
 the parameters the API would store."""
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from analysis.kinds import run_start
 from analysis.models import AnalysisRun
 from analysis.services.predictions import predictions_store
-from analysis.services.runs import run_start
 from labeling.models import Review
 from tests.analysis.test_potential_gain import FIRST, PREDICTED, REVIEW, SECOND, SOURCE
 from tests.conftest import wait_for

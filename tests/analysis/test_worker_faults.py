@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from analysis.models import AnalysisRun, LabelIssue
-from analysis.services.runs import runs_fail_stuck
+from analysis.services.run_recording import runs_fail_stuck
 from config.celery import app as celery_app
 from labeling.models import Annotation, Membership
 from tests.conftest import wait_for

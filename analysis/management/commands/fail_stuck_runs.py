@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analysis.services.runs import runs_fail_stuck
+from analysis.services.run_recording import runs_fail_stuck
 
 
 class Command(BaseCommand):
