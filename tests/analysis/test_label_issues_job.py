@@ -287,11 +287,11 @@ def test_a_class_too_small_for_the_folds_is_reported_and_its_items_left_out(
 
 
 def test_the_builtin_model_learns_from_agreed_items_and_still_judges_the_ties(
-    make_user, celery_worker
+    manager, reviewer_client, celery_worker
 ):
     texts, truth, noisy = sentiment(300)
     tied = int((noisy != truth).sum())  # two annotators who split on these items
-    project = text_project(make_user(), texts, [truth, noisy])
+    project = text_project(manager, texts, [truth, noisy])
     client = reviewer_client(project)
     result = run_to_end(client, project, {"folds": 3}, celery_worker)["result"]
     assert (result["method"], result["model"]) == ("crowdlab", "builtin")
