@@ -141,7 +141,7 @@ def test_every_analysis_page_shows_digits_as_images_and_fits_1366px(
     assert images_loaded(digit) == 1
     assert digit.bounding_box()["width"] >= 300  # full size, not a thumbnail
     expect(page.locator("table.item-annotations")).to_contain_text("crowd-ann")
-    expect(page.locator("table.item-issues")).to_contain_text("dawid_skene")
+    expect(page.locator("table.item-issues")).to_contain_text("crowdlab")  # pixels: built-in model
     fits_the_window(page)
     shows_no_data_url(page)
     page.screenshot(path=str(artifacts / "first-day-item.png"), full_page=True)
