@@ -59,7 +59,7 @@ def upload_pixel_model(project) -> None:
 
 @pytest.fixture
 def demo():
-    """The demo project with 40 digits: 26 labeled by three simulated crowd workers."""
+    """The demo project with 40 digits: 24 labeled by three simulated crowd workers."""
     call_command("load_demo", "--items", "40")
     project = Project.objects.get(name="Handwritten digits (demo)")
     upload_pixel_model(project)
