@@ -503,12 +503,17 @@ class Person:
     def status(self, path: str) -> int:
         return self.context.request.get(f"{self.url}{path}", max_redirects=0).status
 
-    def open(self, path: str, shot: Path, says: tuple[str, ...] = ()) -> list[str]:
-        """Open a page, keep its screenshot and say what is wrong with it."""
+    def open(
+        self, path: str, shot: Path, says: tuple[str, ...] = (), ready: str | None = None
+    ) -> list[str]:
+        """Open a page, keep its screenshot and say what is wrong with it. ready: a text the
+        page shows once its scripts have built it (the API docs)."""
         self.events.clear()
         response = self.page.goto(f"{self.url}{path}")
         problems = [] if response.status == 200 else [f"answered {response.status}"]
         self.page.wait_for_function(CHARTS_DRAWN, timeout=15_000)
+        if ready:
+            expect(self.page.get_by_text(ready).first).to_be_visible(timeout=15_000)
         facts = self.page.evaluate(PAGE_FACTS, list(says))
         if facts["width"] > WIDTH:
             problems.append(f"{facts['width']} px wide")
@@ -519,7 +524,7 @@ class Person:
         problems += [f"an empty state says only {t!r}" for t in facts["mute"]]
         problems += [f"does not say {t!r}" for t in facts["unsaid"]]
         shot.parent.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(shot), type="jpeg", quality=70)
+        self.page.screenshot(path=str(shot))
         return problems + self.events
 
     def links(self, selector: str) -> list[str]:
@@ -596,7 +601,7 @@ def walk(person: Person, role: str, state: State, found: Found, shots: Path) -> 
         name = page_name(path, base)
         found.names.add(name)
         says = SAYS.get((state.name, name), ())
-        shot = shots / state.name / f"{role}-{name}.jpg"
+        shot = shots / state.name / f"{role}-{name}.png"
         report.extend(f"{state.name} / {role} / {path}: {p}" for p in person.open(path, shot, says))
 
     opened(base)
@@ -632,6 +637,34 @@ def walk(person: Person, role: str, state: State, found: Found, shots: Path) -> 
     return report
 
 
+# The top navigation by role: staff also reach the admin site. The API docs are one page for
+# everyone: the annotator walks them, the others check they answer.
+TOP_LINKS = {"/", "/api/docs/"}
+TOP_WALKS = {
+    "annotator": ("/", "/projects/new/", "/api/docs/"),
+    "staff": ("/", "/projects/new/", "/admin/"),
+}
+
+
+def walk_top(person: Person, role: str, shots: Path) -> list[str]:
+    report = []
+    for path in TOP_WALKS.get(role, ("/", "/projects/new/")):
+        name = {"/": "projects", "/api/docs/": "api-docs"}.get(
+            path, path.strip("/").replace("/", "-")
+        )
+        ready = "/api/v1/projects/" if path == "/api/docs/" else None
+        shot = shots / f"{role}-{name}.png"
+        report += [f"{role} / {path}: {p}" for p in person.open(path, shot, ready=ready)]
+        if path == "/":
+            linked = set(person.links("nav.nav a"))
+            expected = TOP_LINKS | ({"/admin/"} if role == "staff" else set())
+            if linked != expected:
+                report.append(f"{role}: the top navigation links {sorted(linked)}")
+    if (status := person.status("/api/docs/")) != 200:
+        report.append(f"{role} / /api/docs/: answered {status}")
+    return report
+
+
 def test_every_page_in_every_state_opens_for_its_roles_fits_and_shows_no_errors(
     live_server, browser, sentiment_data, celery_worker, artifacts
 ):
@@ -645,9 +678,7 @@ def test_every_page_in_every_state_opens_for_its_roles_fits_and_shows_no_errors(
     outsider = Person(browser, live_server, "crawl-outsider")
     report = []
     for role, person in persons.items():
-        for path in ("/", "/projects/new/"):
-            shot = shots / f"{role}-{page_name(path, '/')}.jpg"
-            report.extend(f"{role} / {path}: {p}" for p in person.open(path, shot))
+        report += walk_top(person, role, shots)
 
     walked = {}
     for state in states:  # the first two need no worker: it works on the others meanwhile
@@ -702,7 +733,7 @@ def download(person: Person, name: str, value: str, shots: Path) -> tuple[dict, 
     assert file.suggested_filename.endswith(
         {"labelstudio": ".json"}.get(file_format, f".{file_format}")
     ), file.suggested_filename
-    page.screenshot(path=str(shots / f"export-{name}-{value}.jpg"), type="jpeg", quality=70)
+    page.screenshot(path=str(shots / f"export-{name}-{value}.png"))
     return query, read_export(Path(file.path()), file_format), kept
 
 
