@@ -135,8 +135,9 @@ def model_probs(
     except LookupError:
         if model == BUILTIN:
             return None, (
-                "No model predictions yet: run the label-issues job (it stores the built-in "
-                "model's cross-validated probabilities) or upload predictions."
+                "No predictions of the built-in model: the label-issues job stores them when "
+                "its model can learn from the items (text, table fields or embeddings, with "
+                "enough labeled items per class). Run it, or upload predictions."
             )
         return None, f"The project has no predictions named {model!r}."
     except ValueError as exc:

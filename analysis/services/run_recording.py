@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -97,9 +98,11 @@ def analysis_run(run_id: int, kind: str | None = None):
         yield RunRecorder(run)
     except Exception as exc:
         logger.exception("analysis run %s failed", run_id)
+        # A ValidationError prints as the repr of its dict; its messages are what people read.
+        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         AnalysisRun.objects.filter(pk=run_id).update(
             status=AnalysisRun.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
+            error=f"{type(exc).__name__}: {reason}"[:2000],
             message="failed",
             finished_at=timezone.now(),
         )

@@ -59,7 +59,7 @@ def upload_pixel_model(project) -> None:
 
 @pytest.fixture
 def demo():
-    """The demo project with 40 digits: 26 labeled by three simulated crowd workers."""
+    """The demo project with 40 digits: 24 labeled by three simulated crowd workers."""
     call_command("load_demo", "--items", "40")
     project = Project.objects.get(name="Handwritten digits (demo)")
     upload_pixel_model(project)
@@ -141,7 +141,7 @@ def test_every_analysis_page_shows_digits_as_images_and_fits_1366px(
     assert images_loaded(digit) == 1
     assert digit.bounding_box()["width"] >= 300  # full size, not a thumbnail
     expect(page.locator("table.item-annotations")).to_contain_text("crowd-ann")
-    expect(page.locator("table.item-issues")).to_contain_text("dawid_skene")
+    expect(page.locator("table.item-issues")).to_contain_text("crowdlab")  # pixels: built-in model
     fits_the_window(page)
     shows_no_data_url(page)
     page.screenshot(path=str(artifacts / "first-day-item.png"), full_page=True)
