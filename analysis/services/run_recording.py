@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError as ParamsRefused
 
 from analysis.models import AnalysisRun
 from labeling.models import Project
@@ -53,6 +54,25 @@ class RunRecorder:
                 error="",
                 finished_at=timezone.now(),
             )
+
+
+def _messages(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [m for value in detail.values() for m in _messages(value)]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _messages(value)]
+    return [str(detail)]
+
+
+def failure_reason(exc: Exception) -> str:
+    """What people read of a failure. A validation error (Django's, or a kind's parameters
+    refused by its serializer when the job checks them again) prints as the repr of its dict;
+    its messages are the reason."""
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    if isinstance(exc, ParamsRefused):
+        return " ".join(_messages(exc.detail))
+    return str(exc)
 
 
 @contextmanager
@@ -98,8 +118,7 @@ def analysis_run(run_id: int, kind: str | None = None):
         yield RunRecorder(run)
     except Exception as exc:
         logger.exception("analysis run %s failed", run_id)
-        # A ValidationError prints as the repr of its dict; its messages are what people read.
-        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        reason = failure_reason(exc)
         AnalysisRun.objects.filter(pk=run_id).update(
             status=AnalysisRun.Status.FAILED,
             error=f"{type(exc).__name__}: {reason}"[:2000],
