@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from analysis.exports.params import PARAMETERS, ExportParameter, export_params_parse, query_values
@@ -67,13 +68,15 @@ def form_fields(project: Project, query) -> list[FormField]:
 class PreviewCell(NamedTuple):
     """A preview value for display: text (floats to 3 decimals), or an image thumbnail.
 
-    exact: the value in full where the text shortens it (a tooltip).
+    exact: the value in full where the text shortens it (a tooltip); link: the item page, for
+    an external id.
     """
 
     text: str
     exact: str = ""
     image: str | None = None
     empty: bool = False
+    link: str | None = None
 
 
 def preview_cell(column: str, value) -> PreviewCell:
@@ -93,6 +96,22 @@ def preview_cell(column: str, value) -> PreviewCell:
     return PreviewCell(str(value))
 
 
+def with_item_links(project, header: list[str], preview: list[list[PreviewCell]]):
+    """The preview with each external id linked to its item page (one query for the page)."""
+    if "external_id" not in header:
+        return preview
+    column = header.index("external_id")
+    wanted = {row[column].text for row in preview}
+    item_ids = dict(project.items.filter(external_id__in=wanted).values_list("external_id", "pk"))
+    for row in preview:
+        item_id = item_ids.get(row[column].text)
+        if item_id is not None:
+            row[column] = row[column]._replace(
+                link=reverse("analysis:item", args=[project.pk, item_id])
+            )
+    return preview
+
+
 @login_required
 @require_GET
 def export_page(request, pk):
@@ -103,10 +122,12 @@ def export_page(request, pk):
     try:
         params = export_params_parse(request.GET, project=project)
         plan = DatasetExport(project=project, params=params, typed_columns=True)
+        rows = plan.preview(PREVIEW_ROWS)
         preview = [
             [preview_cell(column, value) for column, value in zip(plan.header, row, strict=True)]
-            for row in plan.preview(PREVIEW_ROWS)
+            for row in rows
         ]
+        preview = with_item_links(project, plan.header, preview)
     except ValidationError as exc:
         errors = exc.message_dict
     fields = form_fields(project, request.GET)

@@ -208,6 +208,17 @@ def test_preview_rounds_numbers_for_display_and_the_file_keeps_them(client, mana
     assert next(csv.DictReader(io.StringIO(body)))["score"] == "0.9999999999999665"
 
 
+def test_preview_links_each_external_id_to_its_item_page(client, manager):
+    project = make_project(manager, labels=("a", "b"))
+    items = make_items(project, {"first": "one", "second": "two"})
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/export/").content.decode()
+    preview = html[html.index('id="preview"') :]
+    for item in items:
+        link = f'<a href="/projects/{project.pk}/items/{item.pk}/">{item.external_id}</a>'
+        assert link in preview
+
+
 def test_the_form_is_built_from_the_parameters_and_keeps_what_was_chosen(client, manager):
     project = make_project(manager, labels=("a", "b"))
     client.force_login(manager)
