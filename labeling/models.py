@@ -15,6 +15,7 @@ class Project(models.Model):
     class TaskType(models.TextChoices):
         SINGLE = "single_label", "Single label"
         MULTI = "multi_label", "Multi label"
+        SPANS = "spans", "Spans (named entities)"
 
     class QueueOrder(models.TextChoices):
         IMPORT = "import", "Import order"
@@ -61,6 +62,14 @@ class Project(models.Model):
     @property
     def is_multi_label(self) -> bool:
         return self.task_type == self.TaskType.MULTI
+
+    @property
+    def is_spans(self) -> bool:
+        return self.task_type == self.TaskType.SPANS
+
+    def clean(self):
+        if self.is_spans and self.data_type != self.DataType.TEXT:
+            raise ValidationError({"task_type": "Span projects label text items."})
 
     def current_guideline(self) -> "Guideline | None":
         """The newest published guideline version (None before the first)."""
@@ -296,7 +305,10 @@ class WorkedExample(models.Model):
 class Annotation(models.Model):
     """One annotator's label(s) for one item under one guideline version.
 
-    Single-label projects use `label`; multi-label projects use `labels` (label class ids).
+    Single-label projects use `label`; multi-label projects use `labels` (label class ids);
+    span projects use `spans`: `[[start, end, label_id], ...]`, character offsets into the
+    item's text on token boundaries, sorted, not overlapping (`labeling/spans.py`). Flat
+    integer lists rather than a row per span, so a million spans load as one column.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
@@ -309,6 +321,7 @@ class Annotation(models.Model):
         LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="annotations"
     )
     labels = models.JSONField(default=list, blank=True)
+    spans = models.JSONField(default=list, blank=True)
     unsure = models.BooleanField(default=False)
     comment = models.TextField(blank=True)
     lead_time_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -339,6 +352,7 @@ class AnnotationRevision(models.Model):
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
     label = models.ForeignKey(LabelClass, null=True, on_delete=models.RESTRICT, related_name="+")
     labels = models.JSONField(default=list, blank=True)
+    spans = models.JSONField(default=list, blank=True)
     unsure = models.BooleanField(default=False)
     comment = models.TextField(blank=True)
     replaced_at = models.DateTimeField(auto_now_add=True)
@@ -395,6 +409,7 @@ class Review(models.Model):
     )
     label = models.ForeignKey(LabelClass, null=True, on_delete=models.RESTRICT, related_name="+")
     labels = models.JSONField(default=list, blank=True)
+    spans = models.JSONField(default=list, blank=True)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from labeling import rawsql
 from labeling.models import Annotation, Guideline, Item, LabelClass, Lease, Project, Skip
 from labeling.permissions import ProjectAccess
+from labeling.spans import spans_as_dicts
 
 
 def item_json_keys(*, project: Project, field: str, types: bool = True) -> dict[str, set[str]]:
@@ -124,7 +125,7 @@ def annotation_rows_for_api(*, project: Project, filters: dict):
         .select_related("item", "annotator", "guideline")
         .only(
             "id", "item__id", "item__external_id", "annotator__username", "guideline__version",
-            "label_id", "labels", "unsure", "comment", "lead_time_ms", "request_id",
+            "label_id", "labels", "spans", "unsure", "comment", "lead_time_ms", "request_id",
             "created_at", "updated_at",
         )
         .order_by("id")
@@ -138,6 +139,7 @@ def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> li
     """
     if names is None:
         names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
+    spans = project.is_spans
     return [
         {
             "id": a.pk,
@@ -146,6 +148,7 @@ def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> li
             "annotator": a.annotator.username,
             "label": names.get(a.label_id),
             "labels": [names.get(i, str(i)) for i in (a.labels or [])],
+            **({"spans": spans_as_dicts(a.spans, names)} if spans else {}),
             "unsure": a.unsure,
             "comment": a.comment,
             "lead_time_ms": a.lead_time_ms,

@@ -91,7 +91,8 @@ def make_annotations(
 ) -> list[Annotation]:
     """Bulk-create annotations from (item, annotator, label name) rows (objects or ids).
 
-    A list of names is a multi-label answer. Every row gets `guideline` (default: the
+    A list of names is a multi-label answer; in a span project the label is a list of
+    `(start, end, label name)` spans (taken as given: on token boundaries, not overlapping). Every row gets `guideline` (default: the
     current version) and `fields` (e.g. lead_time_ms). The items' queue counts are refreshed,
     as an import of annotations does.
     """
@@ -99,11 +100,12 @@ def make_annotations(
     label_ids = dict(project.labels.values_list("name", "id"))
     rows = []
     for item, annotator, label in votes:
-        chosen = (
-            {"label_id": label_ids[label]}
-            if isinstance(label, str)
-            else {"labels": sorted(label_ids[name] for name in label)}
-        )
+        if project.is_spans:
+            chosen = {"spans": sorted([s, e, label_ids[name]] for s, e, name in label)}
+        elif isinstance(label, str):
+            chosen = {"label_id": label_ids[label]}
+        else:
+            chosen = {"labels": sorted(label_ids[name] for name in label)}
         rows.append(
             Annotation(
                 project=project,

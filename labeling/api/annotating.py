@@ -16,6 +16,7 @@ from labeling.models import Item
 from labeling.permissions import ANNOTATOR
 from labeling.services.annotating import ItemFull, annotation_submit
 from labeling.services.queue import next_item
+from labeling.spans import item_text, token_bounds
 
 
 class NextItemView(ProjectRoleMixin, APIView):
@@ -49,18 +50,21 @@ class NextItemView(ProjectRoleMixin, APIView):
         item = next_item(project=self.project, annotator=request.user, guideline=guideline)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(
-            {
-                "item": {"id": item.pk, "external_id": item.external_id, "data": item.data},
-                "guideline_version": guideline.version,
-            }
-        )
+        answer = {"id": item.pk, "external_id": item.external_id, "data": item.data}
+        if self.project.is_spans:
+            answer["tokens"] = token_bounds(item_text(item.data))
+        return Response({"item": answer, "guideline_version": guideline.version})
 
 
 class AnnotationInSerializer(serializers.Serializer):
     item = serializers.IntegerField(min_value=1)
     label = serializers.JSONField(required=False, allow_null=True)
     labels = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True)
+    spans = serializers.ListField(
+        child=serializers.JSONField(), required=False, allow_null=True,
+        help_text="Span projects: [{start, end, label}], character offsets on token "
+        "boundaries, end exclusive; [] = no entities.",
+    )  # fmt: skip
     unsure = serializers.BooleanField(required=False, default=False)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     lead_time_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
@@ -82,6 +86,9 @@ def _submission(data) -> dict:
     labels = data.get("labels")
     if labels is not None and not isinstance(labels, list):
         errors["labels"] = ["A list of label names."]
+    spans = data.get("spans")
+    if spans is not None and not isinstance(spans, list):
+        errors["spans"] = ["A list of {start, end, label}."]
     unsure = data.get("unsure", False)
     if not isinstance(unsure, bool):
         errors["unsure"] = ["true or false."]
@@ -102,6 +109,7 @@ def _submission(data) -> dict:
         "item": item,
         "label": data.get("label"),
         "labels": labels,
+        "spans": spans,
         "unsure": unsure,
         "comment": comment,
         "lead_time_ms": lead_time_ms,
@@ -116,6 +124,9 @@ class AnnotationOutSerializer(serializers.Serializer):
     annotator = serializers.CharField()
     label = serializers.CharField(allow_null=True)
     labels = serializers.ListField(child=serializers.CharField())
+    spans = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text="Span projects only."
+    )
     unsure = serializers.BooleanField()
     comment = serializers.CharField()
     lead_time_ms = serializers.IntegerField(allow_null=True)
@@ -178,6 +189,7 @@ class AnnotationsView(ProjectRoleMixin, APIView):
                 annotator=request.user,
                 label=data.get("label"),
                 labels=data.get("labels"),
+                spans=data.get("spans"),
                 request_id=data.get("request_id") or request.headers.get("Idempotency-Key"),
                 unsure=data["unsure"],
                 comment=data["comment"],

@@ -32,6 +32,7 @@ from labeling.services.projects import (
     project_labels_set,
     project_update,
 )
+from labeling.spans import item_text, spans_as_dicts, token_bounds
 
 User = get_user_model()
 
@@ -280,6 +281,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
     annotator = serializers.CharField(source="annotator.username", read_only=True)
     label = serializers.CharField(source="label.name", read_only=True, allow_null=True)
     labels = serializers.SerializerMethodField()
+    spans = serializers.SerializerMethodField()
     guideline_version = serializers.IntegerField(source="guideline.version", read_only=True)
 
     class Meta:
@@ -289,6 +291,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
             "annotator",
             "label",
             "labels",
+            "spans",
             "guideline_version",
             "unsure",
             "comment",
@@ -301,14 +304,25 @@ class AnnotationSerializer(serializers.ModelSerializer):
         names = self.context["label_names"]
         return [names.get(pk, str(pk)) for pk in annotation.labels or []]
 
+    def get_spans(self, annotation) -> list[dict]:
+        """Span projects: `[{start, end, label}]`; [] otherwise."""
+        return spans_as_dicts(annotation.spans or [], self.context["label_names"])
+
 
 class ItemDetailSerializer(ItemSerializer):
     annotations = AnnotationSerializer(many=True, read_only=True)
     review = serializers.SerializerMethodField()
+    tokens = serializers.SerializerMethodField()
 
     class Meta(ItemSerializer.Meta):
-        fields = [*ItemSerializer.Meta.fields, "annotations", "review"]
+        fields = [*ItemSerializer.Meta.fields, "tokens", "annotations", "review"]
         read_only_fields = fields
+
+    def get_tokens(self, item) -> list[list[int]] | None:
+        """Span projects: the text's tokens as `[start, end]` (DESIGN.md); null otherwise."""
+        if not self.context["project"].is_spans:
+            return None
+        return [list(bounds) for bounds in token_bounds(item_text(item.data))]
 
     def get_review(self, item) -> dict | None:
         review = getattr(item, "review", None)
@@ -319,6 +333,7 @@ class ItemDetailSerializer(ItemSerializer):
             "reviewer": review.reviewer.username if review.reviewer else None,
             "label": review.label.name if review.label else None,
             "labels": [names.get(pk, str(pk)) for pk in review.labels or []],
+            "spans": spans_as_dicts(review.spans or [], names),
             "note": review.note,
         }
 

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from labeling import rawsql, selectors
+from labeling import spans as span_rules
 from labeling.models import (
     Annotation,
     AnnotationRevision,
@@ -50,7 +51,7 @@ def _class_for(project: Project, value, classes: dict) -> LabelClass:
     raise ValidationError({"label": f"Unknown label {value!r}; the labels are: {names}."})
 
 
-def _resolve_labels(project: Project, label, labels) -> tuple[LabelClass | None, list[int]]:
+def _label_classes(project: Project) -> dict:
     classes_list = rawsql.fetch(  # every submission asks (see labeling/rawsql.py)
         LabelClass,
         f"SELECT {rawsql.columns(LabelClass, LABEL_FIELDS)} FROM {LabelClass._meta.db_table}"
@@ -58,10 +59,24 @@ def _resolve_labels(project: Project, label, labels) -> tuple[LabelClass | None,
         [project.pk],
         LABEL_FIELDS,
     )
-    classes = {
+    return {
         "by_id": {c.pk: c for c in classes_list},
         "by_name": {c.name: c for c in classes_list},
     }
+
+
+def _resolve_spans(project: Project, item: Item, spans, classes: dict) -> list[list[int]]:
+    if spans is None:
+        raise ValidationError({"spans": "Give `spans`: a list of {start, end, label} ([] = none)."})
+    data = Item.objects.filter(pk=item.pk, project=project).values_list("data", flat=True).first()
+    if data is None:
+        raise ValidationError({"item": "No such item in this project."})
+    names = {name: c.pk for name, c in classes["by_name"].items()}
+    return span_rules.spans_clean(span_rules.item_text(data), spans, labels=names)
+
+
+def _resolve_labels(project: Project, label, labels, classes: dict):
+    """(single class or None, multi-label class ids) from what the annotator gave."""
     if project.is_multi_label:
         if labels is None and label is not None:
             labels = [label]
@@ -112,6 +127,7 @@ def annotation_submit(
     annotator,
     label=None,
     labels=None,
+    spans=None,
     request_id: str | None = None,
     unsure: bool = False,
     comment: str = "",
@@ -120,7 +136,8 @@ def annotation_submit(
 ) -> Annotation:
     """Record the annotator's label(s) for the item under the current guideline version.
 
-    - `label` (single-label) or `labels` (multi-label): names or class ids of the project.
+    - `label` (single-label) or `labels` (multi-label): names or class ids of the project;
+      `spans` (span projects): `[{start, end, label}]` on the item's text, `[]` for none.
     - `request_id`: a client id per submission; a retry with the same id returns the stored
       annotation instead of writing again.
     - Submitting again for an item already labeled under this version changes the label; the
@@ -132,7 +149,13 @@ def annotation_submit(
     """
     project = item.project
     comment, lead_time_ms, request_id = _clean_extras(comment, lead_time_ms, request_id)
-    label_class, label_ids = _resolve_labels(project, label, labels)
+    classes = _label_classes(project)
+    if project.is_spans:
+        label_class, label_ids = None, []
+        span_list = _resolve_spans(project, item, spans, classes)
+    else:
+        label_class, label_ids = _resolve_labels(project, label, labels, classes)
+        span_list = []
     guideline = guideline or selectors.current_guideline(project=project, with_text=False)
     if guideline is None:
         raise ValidationError({"detail": "The project has no published guideline yet."})
@@ -164,6 +187,7 @@ def annotation_submit(
                 guideline=guideline,
                 label=label_class,
                 labels=label_ids,
+                spans=span_list,
                 unsure=bool(unsure),
                 comment=comment,
                 lead_time_ms=lead_time_ms,
@@ -175,6 +199,7 @@ def annotation_submit(
                 Annotation.objects.get(pk=existing.id),
                 label_class=label_class,
                 label_ids=label_ids,
+                span_list=span_list,
                 unsure=unsure,
                 comment=comment,
                 lead_time_ms=lead_time_ms,
@@ -254,18 +279,20 @@ def _lock_and_read(cursor, *, item: Item, project: Project, annotator, request_i
     )
 
 
-def _change(existing: Annotation, *, label_class, label_ids, unsure, comment, lead_time_ms,
-            request_id) -> Annotation:  # fmt: skip
+def _change(existing: Annotation, *, label_class, label_ids, span_list, unsure, comment,
+            lead_time_ms, request_id) -> Annotation:  # fmt: skip
     """Change the annotator's label within the same version, keeping the old value."""
     AnnotationRevision.objects.create(
         annotation=existing,
         label_id=existing.label_id,
         labels=existing.labels,
+        spans=existing.spans,
         unsure=existing.unsure,
         comment=existing.comment,
     )
     existing.label = label_class
     existing.labels = label_ids
+    existing.spans = span_list
     existing.unsure = bool(unsure)
     existing.comment = comment
     if lead_time_ms is not None:

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from labeling.models import Item, LabelClass, Review
+from labeling.spans import item_text, spans_clean
 
 MAX_NOTE = 5000
 
@@ -22,18 +23,26 @@ def _label_class(item: Item, label) -> LabelClass:
 
 
 @transaction.atomic
-def review_set(*, item: Item, reviewer, label, note: str = "") -> Review:
+def review_set(*, item: Item, reviewer, label=None, spans=None, note: str = "") -> Review:
     """Set (or replace) the item's reviewed label.
 
     label: a LabelClass, a label name or id; for multi-label projects a list of those (the
-    chosen classes, possibly empty). The caller checked that `reviewer` is a reviewer or
+    chosen classes, possibly empty). spans (span projects): `[{start, end, label}]` on the
+    item's text, `[]` for none. The caller checked that `reviewer` is a reviewer or
     manager of the item's project.
     """
     project = item.project
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
         raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
-    if project.is_multi_label:
+    final_spans = []
+    if project.is_spans:
+        if spans is None:
+            raise ValidationError({"spans": "Give the final spans ([] = no entities)."})
+        names = dict(LabelClass.objects.filter(project=project).values_list("name", "id"))
+        final_spans = spans_clean(item_text(item.data), spans, labels=names)
+        single, chosen = None, []
+    elif project.is_multi_label:
         values = label if isinstance(label, list | tuple) else [label]
         chosen = sorted({_label_class(item, value).pk for value in values if value != ""})
         single = None
@@ -43,6 +52,12 @@ def review_set(*, item: Item, reviewer, label, note: str = "") -> Review:
         single, chosen = _label_class(item, label), []
     review, _ = Review.objects.update_or_create(
         item=item,
-        defaults={"reviewer": reviewer, "label": single, "labels": chosen, "note": note},
+        defaults={
+            "reviewer": reviewer,
+            "label": single,
+            "labels": chosen,
+            "spans": final_spans,
+            "note": note,
+        },
     )
     return review

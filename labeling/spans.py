@@ -1,0 +1,105 @@
+"""Spans of text (named entities): the contract's tokens, and the rules a span set obeys.
+
+The contract (DESIGN.md, "Span projects"): a text is split by `\\w+|[^\\w\\s]` (words, and each
+other non-space character on its own); offsets are Python string indices, `end` exclusive; a
+span covers whole tokens and the spans of one annotation do not overlap. Stored spans are
+`[start, end, label_id]` lists, sorted by start.
+"""
+
+import re
+
+from django.core.exceptions import ValidationError
+
+TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
+MAX_SPANS = 10_000
+
+
+def token_bounds(text: str) -> list[tuple[int, int]]:
+    """The text's tokens as `(start, end)` character offsets, in order."""
+    return [m.span() for m in TOKEN_PATTERN.finditer(text)]
+
+
+def token_spans(bounds: list[tuple[int, int]], spans) -> list[tuple[int, int, int]]:
+    """Stored spans `[start, end, label_id]` -> `(first token, last token + 1, label_id)`.
+
+    The spans must be on token boundaries (as every stored span is).
+    """
+    first = {start: i for i, (start, _) in enumerate(bounds)}
+    after = {end: i + 1 for i, (_, end) in enumerate(bounds)}
+    return [(first[start], after[end], label_id) for start, end, label_id in spans]
+
+
+def _label_id(value, by_name: dict[str, int], ids: set[int]) -> int:
+    if isinstance(value, str) and value in by_name:
+        return by_name[value]
+    if isinstance(value, int) and not isinstance(value, bool) and value in ids:
+        return value
+    raise ValueError(f"unknown label {value!r}; the labels are: {', '.join(by_name)}")
+
+
+def _describe(text: str, start, end) -> str:
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+        return f"[{start}, {end}) {text[start:end]!r}"
+    return f"[{start!r}, {end!r})"
+
+
+def spans_clean(text: str, spans, *, labels: dict[str, int]) -> list[list[int]]:
+    """Check spans given as `{start, end, label}` (or `[start, end, label]`) against the text.
+
+    labels: the project's label names -> ids (a label may be given by name or id).
+    Returns the stored form, `[[start, end, label_id], ...]` sorted by start. Raises
+    ValidationError({"spans": ...}) naming the first span that is not on token boundaries,
+    overlaps another, or names an unknown label.
+    """
+    if not isinstance(spans, list | tuple):
+        raise ValidationError({"spans": "`spans` must be a list of {start, end, label}."})
+    if len(spans) > MAX_SPANS:
+        raise ValidationError({"spans": f"At most {MAX_SPANS} spans per annotation."})
+    bounds = token_bounds(text)
+    starts = {s for s, _ in bounds}
+    ends = {e for _, e in bounds}
+    ids = set(labels.values())
+    cleaned = []
+    for n, span in enumerate(spans, start=1):
+        if isinstance(span, dict):
+            start, end, label = span.get("start"), span.get("end"), span.get("label")
+        elif isinstance(span, list | tuple) and len(span) == 3:
+            start, end, label = span
+        else:
+            raise ValidationError({"spans": f"Span {n}: give {{start, end, label}}."})
+        where = f"Span {n} {_describe(text, start, end)}"
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+            raise ValidationError({"spans": f"{where}: start and end are whole numbers."})
+        if not 0 <= start < end <= len(text):
+            raise ValidationError(
+                {"spans": f"{where}: needs 0 <= start < end <= {len(text)} (the text's length)."}
+            )
+        if start not in starts or end not in ends:
+            why = "does not fall on token boundaries (a span covers whole words and marks)"
+            raise ValidationError({"spans": f"{where}: {why}."})
+        try:
+            label_id = _label_id(label, labels, ids)
+        except ValueError as exc:
+            raise ValidationError({"spans": f"{where}: {exc}."}) from None
+        cleaned.append([start, end, label_id])
+    cleaned.sort()
+    for before, after in zip(cleaned, cleaned[1:], strict=False):
+        if after[0] < before[1]:
+            raise ValidationError(
+                {
+                    "spans": f"Spans {_describe(text, before[0], before[1])} and "
+                    f"{_describe(text, after[0], after[1])} overlap; spans may not overlap."
+                }  # fmt: skip
+            )
+    return cleaned
+
+
+def spans_as_dicts(spans, names: dict[int, str]) -> list[dict]:
+    """Stored spans -> the contract's `[{start, end, label}]` (label by name)."""
+    return [{"start": s, "end": e, "label": names.get(label_id, "")} for s, e, label_id in spans]
+
+
+def item_text(data) -> str:
+    """The text of a span project's item (`data.text`; '' when missing)."""
+    text = data.get("text") if isinstance(data, dict) else None
+    return text if isinstance(text, str) else ""
