@@ -6,17 +6,19 @@ annotations fit in a few hundred megabytes.
 """
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, TextField
 from django.db.models.fields.json import KT
-from django.db.models.functions import Length
+from django.db.models.functions import Cast, Length
 
 from analysis.models import AnalysisRun, LabelIssue, Prediction, PredictionSet
 from labeling.models import Annotation, Guideline, Item, LabelClass, Project, Review
-from labeling.rawsql import int_rows, positions
+from labeling.rawsql import driver_rows, int_rows, positions
+from labeling.spans import TOKEN_PATTERN
 
 CHUNK = 50_000
 
@@ -457,4 +459,108 @@ def annotation_choices(*, project: Project, version: int | None = None) -> Choic
         item_index=item_index.astype(np.int64),
         annotator_index=annotator_index.astype(np.int64),
         chosen=chosen,
+    )
+
+
+@dataclass(frozen=True)
+class SpanRows:
+    """A span project's annotations in long form, spans as token ranges (`metrics.span_tags`).
+
+    Items: `item_ids` (n_items,) sorted ids of the items that have annotations, their texts
+    and `item_lengths` (token counts). Annotations: `annotation_item`, `annotation_annotator`
+    (indexing `item_ids`, `annotator_ids`) and `annotation_version`, (n_annotations,).
+    Spans: `span_annotation`, `span_start`, `span_end` (token indices within the item, end
+    exclusive), `span_label` (class index in `class_names` order), (n_spans,), sorted by
+    annotation and start.
+    """
+
+    item_ids: np.ndarray
+    item_texts: list[str]
+    item_lengths: np.ndarray
+    annotator_ids: np.ndarray
+    class_ids: list[int]
+    class_names: list[str]
+    annotation_item: np.ndarray
+    annotation_annotator: np.ndarray
+    annotation_version: np.ndarray
+    span_annotation: np.ndarray
+    span_start: np.ndarray
+    span_end: np.ndarray
+    span_label: np.ndarray
+
+    @property
+    def annotation_lengths(self) -> np.ndarray:
+        return self.item_lengths[self.annotation_item]
+
+    def token_bounds(self, item: int) -> list[tuple[int, int]]:
+        """The (start, end) character offsets of item position `item`'s tokens."""
+        return [m.span() for m in TOKEN_PATTERN.finditer(self.item_texts[item])]
+
+
+def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
+    """Every span annotation of a project (or of one guideline version) as arrays.
+
+    As in `annotation_rows`, the annotation under the newest guideline version wins for an
+    item an annotator labeled under several. Spans are JSON per annotation (one column, no
+    row per span): read as text and parsed in one `json.loads` call; character offsets become
+    token indices by one `searchsorted` over every item's token starts.
+    """
+    class_ids, class_names = label_classes(project)
+    queryset = Annotation.objects.filter(project=project)
+    if version is not None:
+        queryset = queryset.filter(guideline__version=version)
+    rows = driver_rows(
+        queryset.order_by("-guideline__version", "id")
+        .annotate(spans_text=Cast("spans", TextField()))
+        .values_list("item_id", "annotator_id", "guideline__version", "spans_text")
+    )
+    seen, kept = set(), []
+    for row in rows:  # newest version first: keep the first row per (item, annotator)
+        if (row[0], row[1]) not in seen:
+            seen.add((row[0], row[1]))
+            kept.append(row)
+    kept.sort(key=lambda row: (row[0], row[1]))
+    ids = np.array([r[:3] for r in kept], dtype=np.int64).reshape(-1, 3)
+    item_ids, annotation_item = np.unique(ids[:, 0], return_inverse=True)
+    annotator_ids, annotation_annotator = np.unique(ids[:, 1], return_inverse=True)
+    texts = dict(
+        driver_rows(Item.objects.filter(project=project).values_list("id", KT("data__text")))
+    )
+    item_texts = [texts.get(int(i)) or "" for i in item_ids]
+
+    bounds = [[m.span() for m in TOKEN_PATTERN.finditer(text)] for text in item_texts]
+    item_lengths = np.fromiter(map(len, bounds), dtype=np.int64, count=len(bounds))
+    # Every item's text laid end to end (+1 apart): global character offsets, one search.
+    char_base = np.zeros(len(item_texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) + 1 for t in item_texts], out=char_base[1:])
+    token_base = np.zeros(len(bounds) + 1, dtype=np.int64)
+    np.cumsum(item_lengths, out=token_base[1:])
+    flat_bounds = np.array(list(itertools.chain.from_iterable(bounds)), dtype=np.int64)
+    flat_bounds = flat_bounds.reshape(-1, 2) + np.repeat(char_base[:-1], item_lengths)[:, None]
+
+    parsed = json.loads("[" + ",".join(r[3] or "[]" for r in kept) + "]")
+    counts = np.fromiter(map(len, parsed), dtype=np.int64, count=len(parsed))
+    spans = np.array(list(itertools.chain.from_iterable(parsed)), dtype=np.int64).reshape(-1, 3)
+    span_annotation = np.repeat(np.arange(len(parsed), dtype=np.int64), counts)
+    base = char_base[annotation_item[span_annotation]]
+    first_token = np.searchsorted(flat_bounds[:, 0], spans[:, 0] + base)
+    last_token = np.searchsorted(flat_bounds[:, 1], spans[:, 1] + base) + 1
+    item_token_base = token_base[annotation_item[span_annotation]]
+    class_id_array = np.asarray(class_ids, dtype=np.int64)
+    order = np.argsort(class_id_array)
+    span_label = order[np.searchsorted(class_id_array[order], spans[:, 2])]
+    return SpanRows(
+        item_ids=item_ids,
+        item_texts=item_texts,
+        item_lengths=item_lengths,
+        annotator_ids=annotator_ids,
+        class_ids=class_ids,
+        class_names=class_names,
+        annotation_item=annotation_item.astype(np.int64),
+        annotation_annotator=annotation_annotator.astype(np.int64),
+        annotation_version=ids[:, 2],
+        span_annotation=span_annotation,
+        span_start=first_token - item_token_base,
+        span_end=last_token - item_token_base,
+        span_label=span_label.astype(np.int64),
     )
