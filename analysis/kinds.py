@@ -34,6 +34,7 @@ class AnalysisKind:
     params: type[RunParams]
     job: Callable[[RunRecorder], None]
     page: str  # URL name of the page that starts it and shows its newest result
+    task_types: tuple[str, ...]  # the project task types (Project.TaskType) it covers
 
     @property
     def title(self) -> str:
@@ -48,6 +49,7 @@ KINDS = (
         params=AgreementParams,
         job=agreement_job,
         page="analysis:agreement",
+        task_types=(Project.TaskType.SINGLE, Project.TaskType.MULTI, Project.TaskType.SPANS),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.LABEL_ISSUES.value,
@@ -56,6 +58,7 @@ KINDS = (
         params=LabelIssueParams,
         job=label_issues_job,
         page="analysis:issues",
+        task_types=(Project.TaskType.SINGLE,),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.BASELINES.value,
@@ -64,6 +67,7 @@ KINDS = (
         params=BaselineParams,
         job=baselines_job,
         page="analysis:baselines",
+        task_types=(Project.TaskType.SINGLE,),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.SLICES.value,
@@ -71,6 +75,7 @@ KINDS = (
         params=BaselineParams,
         job=slices_job,
         page="analysis:slices",
+        task_types=(Project.TaskType.SINGLE,),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.DRIFT.value,
@@ -78,6 +83,7 @@ KINDS = (
         params=DriftParams,
         job=drift_job,
         page="analysis:drift",
+        task_types=(Project.TaskType.SINGLE, Project.TaskType.MULTI, Project.TaskType.SPANS),
     ),
 )
 BY_NAME = {kind.name: kind for kind in KINDS}
@@ -100,6 +106,11 @@ def run_start(*, project: Project, kind: str, params: dict, user) -> AnalysisRun
     """
     if kind not in BY_NAME:
         raise ValueError(f"Unknown kind {kind!r}; allowed: {', '.join(BY_NAME)}.")
+    if project.task_type not in BY_NAME[kind].task_types:
+        covered = ", ".join(Project.TaskType(t).label.lower() for t in BY_NAME[kind].task_types)
+        task = project.get_task_type_display().lower()
+        detail = f"{BY_NAME[kind].title} runs on {covered} projects only; this one is {task}."
+        raise ValidationError({"detail": detail})
     checked = BY_NAME[kind].params(data=params, context={"project": project})
     unknown = sorted(set(params) - set(checked.fields))
     if unknown:

@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from labeling.models import Annotation, Item, LabelClass, Project, Review
-from labeling.selectors import labels_contain
+from labeling.selectors import items_with_span_label, labels_contain
 
 METADATA_PREFIXES = ("meta_", "metadata.", "metadata__")
 MAX_METADATA_FILTERS = 20
@@ -163,6 +163,10 @@ class ItemFilter(django_filters.FilterSet):
         by_label = Exists(Annotation.objects.filter(item=OuterRef("pk"), label=label)) | Exists(
             Review.objects.filter(item=OuterRef("pk"), label=label)
         )
+        if self.project is not None and self.project.is_spans:
+            return items.filter(
+                pk__in=items_with_span_label(project=self.project, label_id=label.pk)
+            )
         if self.project is not None and self.project.is_multi_label:
             by_label |= Exists(
                 labels_contain(Annotation.objects.filter(item=OuterRef("pk")), label.pk)

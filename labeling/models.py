@@ -64,6 +64,10 @@ class Project(models.Model):
         return self.task_type == self.TaskType.MULTI
 
     @property
+    def is_single_label(self) -> bool:
+        return self.task_type == self.TaskType.SINGLE
+
+    @property
     def is_spans(self) -> bool:
         return self.task_type == self.TaskType.SPANS
 

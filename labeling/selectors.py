@@ -6,10 +6,20 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count, F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from labeling import rawsql
-from labeling.models import Annotation, Guideline, Item, LabelClass, Lease, Project, Skip
+from labeling.models import (
+    Annotation,
+    Guideline,
+    Item,
+    LabelClass,
+    Lease,
+    Project,
+    Review,
+    Skip,
+)
 from labeling.permissions import ProjectAccess
 from labeling.spans import spans_as_dicts
 
@@ -289,6 +299,33 @@ def labeling_dashboard(*, project: Project, guideline=None) -> dict:
         "throughput": throughput,
         "n_annotations": len(annotator_ids),
     }
+
+
+def items_with_span_label(*, project: Project, label_id: int) -> RawSQL:
+    """The ids of the project's items with a span of `label_id` in an annotation or review
+    (for `pk__in`): raw SQL, since no ORM lookup reaches into the `[start, end, label_id]`
+    lists, and a raw subquery is not re-aliased inside the outer query."""
+    annotation, review, item = (
+        Annotation._meta.db_table,
+        Review._meta.db_table,
+        Item._meta.db_table,
+    )
+    if connection.vendor == "postgresql":  # strict: lax mode would flatten the inner lists
+        has = (
+            "jsonb_path_exists({}.spans, 'strict $[*] ? (@[2] == $label)',"
+            " jsonb_build_object('label', %s::int))"
+        )
+    else:
+        has = (
+            "EXISTS (SELECT 1 FROM json_each({}.spans)"
+            " WHERE json_extract(json_each.value, '$[2]') = %s)"
+        )
+    sql = (
+        f"SELECT a.item_id FROM {annotation} a WHERE a.project_id = %s AND {has.format('a')}"
+        f" UNION SELECT r.item_id FROM {review} r JOIN {item} i ON i.id = r.item_id"
+        f" WHERE i.project_id = %s AND {has.format('r')}"
+    )
+    return RawSQL(sql, [project.pk, label_id, project.pk, label_id])
 
 
 def labels_contain(rows, label_id: int):

@@ -10,6 +10,8 @@ from analysis.kinds import BY_NAME, KINDS
 from analysis.models import AnalysisRun
 from analysis.tasks import RUN_TASKS
 from config.celery import app as celery_app
+from labeling.models import Project
+from tests.factories import make_project
 
 
 def test_every_kind_of_run_has_one_entry():
@@ -42,3 +44,17 @@ def test_the_schema_documents_each_kinds_parameters(make_user):
         documented = components[params_ref.rsplit("/", 1)[1]]["properties"]
         assert sorted(documented) == sorted(BY_NAME[name].params().fields), name
         assert all(field.get("description") for field in documented.values()), name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["label_issues", "baselines", "slices"])
+def test_a_kind_refuses_a_project_task_it_does_not_cover(kind, make_user, api_client_for):
+    manager = make_user("manager")
+    project = make_project(manager, labels=("PER", "LOC"), task_type=Project.TaskType.SPANS)
+    answer = api_client_for(manager).post(
+        f"/api/v1/projects/{project.pk}/runs/", {"kind": kind}, format="json"
+    )
+    assert answer.status_code == 400
+    assert "runs on single label projects only" in answer.json()["detail"]
+    assert "this one is spans (named entities)" in answer.json()["detail"]
+    assert not AnalysisRun.objects.exists()

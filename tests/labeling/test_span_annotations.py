@@ -7,7 +7,7 @@ from labeling.models import Annotation, Project
 from labeling.services.annotating import annotation_submit
 from labeling.services.reviewing import review_set
 from labeling.spans import spans_clean, token_bounds, token_spans
-from tests.factories import add_member, make_items, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +134,20 @@ def test_a_reviewer_sets_the_final_spans_and_the_item_shows_them(
 def test_a_span_project_labels_text_only(manager):
     with pytest.raises(ValidationError, match="Span projects label text items"):
         make_project(manager, task_type=Project.TaskType.SPANS, data_type=Project.DataType.IMAGE)
+
+
+def test_the_items_label_filter_finds_items_with_a_span_of_that_type(
+    project, manager, api_client_for
+):
+    ada, rain = make_items(project, {"ada": TEXT, "rain": "Rain in Lyon ."})
+    ann = add_member(project, "ann")
+    make_annotations(project, [(ada, ann, [(0, 12, "PER")]), (rain, ann, [(8, 12, "LOC")])])
+    client = api_client_for(manager)
+    url = f"/api/v1/projects/{project.pk}/items/"
+    assert [i["external_id"] for i in client.get(url, {"label": "PER"}).json()["results"]] == [
+        "ada"
+    ]
+    assert [i["external_id"] for i in client.get(url, {"label": "LOC"}).json()["results"]] == [
+        "rain"
+    ]
+    assert client.get(url, {"label": "DATE"}).json()["count"] == 0
