@@ -34,7 +34,7 @@ from playwright.sync_api import expect
 from rest_framework.test import APIClient
 from sklearn.datasets import load_digits, load_iris
 
-from analysis.kinds import run_start, task_name
+from analysis.kinds import BY_NAME, run_start, task_name
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.services.label_issues import issue_resolve
 from config.celery import enqueue
@@ -348,7 +348,8 @@ def state_tiny(users, sentiment_data, rng) -> State:
 
 def state_multi(users, sentiment_data, rng) -> State:
     """Multi-label topics; baselines, slices and label issues cover single-label projects
-    only, so those runs fail with their reason."""
+    only, so those runs are refused at the start (tests/analysis/test_kinds.py) and their
+    pages say why."""
     topics = ("food", "service", "price", "place")
     project = new_project(users, "Topics", topics, overlap=3, task_type=Project.TaskType.MULTI)
     frame = sentences(sentiment_data, "yelp").iloc[300:380]
@@ -356,7 +357,7 @@ def state_multi(users, sentiment_data, rng) -> State:
     ids += add_items(project, text_rows(frame.iloc[40:], "n", "yelp", rng), "topics-2.jsonl")
     truth = rng.random((len(ids), len(topics))) < 0.35
     add_votes(project, ids, truth, crowd(project, 3), [0.05, 0.1, 0.2], rng, multi=True)
-    return State("multi", project, fails=("label_issues", "baselines", "slices"))
+    return State("multi", project)
 
 
 def state_tabular(users, sentiment_data, rng) -> State:
@@ -410,6 +411,8 @@ def start_runs(state: State, manager, kinds: tuple[str, ...] = KINDS) -> None:
     defaults = {"drift": {"batch_a": batches[0], "batch_b": batches[-1]}}
     for kind in sorted(kinds, key=lambda k: k != "label_issues"):
         if kind == "drift" and len(batches) < 2 and kind not in params:
+            continue
+        if state.project.task_type not in BY_NAME[kind].task_types:
             continue
         given = params.get(kind, defaults.get(kind, {}))
         if kind in state.unchecked_start:
