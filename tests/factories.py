@@ -92,9 +92,9 @@ def make_annotations(
     """Bulk-create annotations from (item, annotator, label name) rows (objects or ids).
 
     A list of names is a multi-label answer; in a span project the label is a list of
-    `(start, end, label name)` spans (taken as given: on token boundaries, not overlapping). Every row gets `guideline` (default: the
-    current version) and `fields` (e.g. lead_time_ms). The items' queue counts are refreshed,
-    as an import of annotations does.
+    `(start, end, label name)` spans (taken as given: on token boundaries, not overlapping).
+    Every row gets `guideline` (default: the current version) and `fields` (e.g.
+    lead_time_ms). The items' queue counts are refreshed, as an import of annotations does.
     """
     guideline = guideline or project.current_guideline()
     label_ids = dict(project.labels.values_list("name", "id"))
