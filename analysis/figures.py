@@ -14,12 +14,16 @@ B_COLOR = "#e8590c"
 
 
 def alpha_by_version(
-    versions: list[dict], *, key: str = "alpha", ci_key: str = "alpha_ci", what: str = ""
+    versions: list[dict],
+    *,
+    key: str = "alpha",
+    ci_key: str = "alpha_ci",
+    title: str = "Krippendorff's alpha per guideline version (95% interval)",
 ) -> dict:
     """Krippendorff's alpha per guideline version with its 95% interval, against the 0.8 and
     0.667 reference lines. versions: the agreement result's `by_guideline_version` rows;
     key/ci_key: where the alpha and its interval are (span projects: `token_alpha`,
-    `token_alpha_ci`); what: words after "alpha" in the title (e.g. "over tokens")."""
+    `token_alpha_ci`)."""
     rows = [v for v in versions if v.get(key) is not None]
     x = [f"v{v['version']}" for v in rows]
     y = [v[key] for v in rows]
@@ -41,10 +45,7 @@ def alpha_by_version(
             }
         ],
         "layout": {
-            "title": {
-                "text": f"Krippendorff's alpha{' ' + what if what else ''} per guideline version "
-                "(95% interval)"
-            },
+            "title": {"text": title},
             "yaxis": {"title": {"text": "alpha"}, "range": y_range},
             "xaxis": {"title": {"text": "guideline version"}, "type": "category"},
             "shapes": [

@@ -148,8 +148,10 @@ def pair_counts(
         sequence_offsets(per_direction)[:-1], per_direction
     )
     span = span_offsets[source][direction] + within
+    del within  # temporaries go as soon as they are used: a million spans make big arrays
     label = span_label[span]
     start, end = span_start[span], span_end[span]
+    del span
 
     width, keys, found_start, found_end = _span_lookup(
         n_annotations, n_types, span_annotation, span_start, span_end, span_label
@@ -157,10 +159,12 @@ def pair_counts(
     base = (target[direction] * n_types + label) * width
     at = np.searchsorted(keys, base + end - 1, side="right") - 1
     valid = at >= 0
-    at = np.where(valid, at, 0)
+    at[~valid] = 0
     valid &= keys[at] >= base  # the same annotation and type
+    del base
     overlap = valid & (found_end[at] > start)
     exact = valid & (found_start[at] == start) & (found_end[at] == end)
+    del at, valid, start, end, keys, found_start, found_end
 
     forward = direction < n_pairs
     pair = direction % max(n_pairs, 1)

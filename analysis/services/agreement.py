@@ -82,7 +82,8 @@ class AgreementParams(RunParams):
         max_value=10**6,
         required=False,
         help_text="Items two annotators must share for their Cohen's kappa "
-        f"(default {agreement.MIN_SHARED_ITEMS}).",
+        f"(default {agreement.MIN_SHARED_ITEMS}); on a span project, the items with two or "
+        "more annotations below which the report says too few items to judge.",
     )
 
     def settings(self) -> dict:

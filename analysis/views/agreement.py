@@ -12,6 +12,8 @@ from analysis.views.run_status import posted_params, runs_shown, start_from_page
 from labeling.permissions import REVIEWER, project_for
 
 HEATMAP_ANNOTATORS = 25
+# Partial span F1 this far above exact F1 says boundaries, not types, are the disagreement.
+BOUNDARY_GAP = 0.05
 KIND = AnalysisRun.Kind.AGREEMENT
 
 
@@ -51,12 +53,18 @@ def _span_context(result: dict) -> dict:
     )
     versions = result.get("by_guideline_version", [])
     per_label = result.get("per_label", [])
+    exact, partial = result.get("span_f1"), result.get("span_f1_partial")
+    gap = partial - exact if exact is not None and partial is not None else 0.0
     return {
         "result": result,
+        "boundary_gap": gap if gap >= BOUNDARY_GAP else None,
         "versions": versions,
         "version_figure": (
             figures.alpha_by_version(
-                versions, key="token_alpha", ci_key="token_alpha_ci", what="over tokens"
+                versions,
+                key="token_alpha",
+                ci_key="token_alpha_ci",
+                title="Alpha over tokens per guideline version (95% interval)",
             )
             if any(v.get("token_alpha") is not None for v in versions)
             else None
