@@ -13,17 +13,25 @@ A_COLOR = "#868e96"
 B_COLOR = "#e8590c"
 
 
-def alpha_by_version(versions: list[dict]) -> dict:
+def alpha_by_version(
+    versions: list[dict],
+    *,
+    key: str = "alpha",
+    ci_key: str = "alpha_ci",
+    title: str = "Krippendorff's alpha per guideline version (95% interval)",
+) -> dict:
     """Krippendorff's alpha per guideline version with its 95% interval, against the 0.8 and
-    0.667 reference lines. versions: the agreement result's `by_guideline_version` rows."""
-    rows = [v for v in versions if v.get("alpha") is not None]
+    0.667 reference lines. versions: the agreement result's `by_guideline_version` rows;
+    key/ci_key: where the alpha and its interval are (span projects: `token_alpha`,
+    `token_alpha_ci`)."""
+    rows = [v for v in versions if v.get(key) is not None]
     x = [f"v{v['version']}" for v in rows]
-    y = [v["alpha"] for v in rows]
-    upper = [(v["alpha_ci"][1] - v["alpha"]) if v.get("alpha_ci") else 0 for v in rows]
-    lower = [(v["alpha"] - v["alpha_ci"][0]) if v.get("alpha_ci") else 0 for v in rows]
+    y = [v[key] for v in rows]
+    upper = [(v[ci_key][1] - v[key]) if v.get(ci_key) else 0 for v in rows]
+    lower = [(v[key] - v[ci_key][0]) if v.get(ci_key) else 0 for v in rows]
     # The axis holds every interval whole, 0 (chance) and 1 (perfect agreement).
-    ends = [*y, *(v["alpha_ci"][0] for v in rows if v.get("alpha_ci")),
-            *(v["alpha_ci"][1] for v in rows if v.get("alpha_ci"))]  # fmt: skip
+    ends = [*y, *(v[ci_key][0] for v in rows if v.get(ci_key)),
+            *(v[ci_key][1] for v in rows if v.get(ci_key))]  # fmt: skip
     y_range = [min([0.0, *ends]) - 0.05, max([1.0, *ends]) + 0.05]
     return {
         "data": [
@@ -37,7 +45,7 @@ def alpha_by_version(versions: list[dict]) -> dict:
             }
         ],
         "layout": {
-            "title": {"text": "Krippendorff's alpha per guideline version (95% interval)"},
+            "title": {"text": title},
             "yaxis": {"title": {"text": "alpha"}, "range": y_range},
             "xaxis": {"title": {"text": "guideline version"}, "type": "category"},
             "shapes": [
@@ -47,6 +55,42 @@ def alpha_by_version(versions: list[dict]) -> dict:
             ],
         },
     }  # fmt: skip
+
+
+def span_f1_per_label(per_label: list[dict]) -> dict:
+    """Span F1 per entity type, exact and partial (overlap) side by side.
+
+    per_label: the span agreement result's rows `{label, span_f1, span_f1_partial}`; a type
+    nobody marked on a shared item has no bar.
+    """
+    labels = [str(row["label"]) for row in per_label]
+
+    def bars(key: str, name: str, color: str) -> dict:
+        values = [row.get(key) for row in per_label]
+        return {
+            "type": "bar",
+            "name": name,
+            "x": labels,
+            "y": values,
+            "marker": {"color": color},
+            "text": ["" if v is None else f"{v:.2f}" for v in values],
+            "textposition": "outside",
+            "hovertemplate": f"%{{x}}: %{{y:.3f}} {name}<extra></extra>",
+        }
+
+    return {
+        "data": [
+            bars("span_f1", "exact (same start, end, type)", MODEL_COLOR),
+            bars("span_f1_partial", "partial (same type, overlapping)", BASELINE_COLOR),
+        ],
+        "layout": {
+            "title": {"text": "Span F1 per entity type (mean over annotator pairs)"},
+            "barmode": "group",
+            "yaxis": {"title": {"text": "span F1"}, "range": [0, 1.1]},
+            "xaxis": {"type": "category", "title": {"text": "entity type"}},
+            "legend": {"orientation": "h", "y": -0.25},
+        },
+    }
 
 
 def kappa_heatmap(names: list[str], matrix: list[list]) -> dict:

@@ -179,16 +179,24 @@ class AnnotatorScore(models.Model):
 
 
 class ItemDisagreement(models.Model):
-    """Per-item disagreement of an agreement run (entropy of the item's labels)."""
+    """Per-item disagreement of an agreement run; `score` ranks the items, highest first.
+
+    Classification projects: `score` is the entropy of the item's labels in bits (the same
+    value as `entropy`), `label_counts` is {label: times given}. Span projects: `score` is
+    1 - the mean pairwise exact span F1 of the item's annotations (0: every pair marked the
+    same spans), `entropy` is null (a span item has no label distribution) and `label_counts`
+    is {annotator: spans marked}. An item with a score of 0 has no disagreement.
+    """
 
     run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="disagreements")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
-    entropy = models.FloatField()
+    score = models.FloatField(default=0.0)
+    entropy = models.FloatField(null=True, blank=True)
     n_annotations = models.PositiveIntegerField()
     label_counts = models.JSONField(default=dict)
 
     class Meta:
-        ordering = ["-entropy", "item_id"]
+        ordering = ["-score", "item_id"]
         constraints = [
             models.UniqueConstraint(fields=["run", "item"], name="disagreement_once_per_run")
         ]

@@ -316,15 +316,43 @@ def bootstrap_replicate_alphas(
         return np.full((0, len(counts_per_part)), np.nan)
     stacked = np.hstack([c[keep] for c in counts_per_part])
     patterns, inverse, frequency = count_patterns(stacked)
-    n_patterns = len(patterns)
     bounds = np.cumsum([0] + [c.shape[1] for c in counts_per_part])
     features = [
         _item_features(patterns[:, bounds[p] : bounds[p + 1]], level)
         for p in range(len(counts_per_part))
     ]
+    return _resampled_alphas(
+        features,
+        [c.shape[1] for c in counts_per_part],
+        inverse,
+        frequency,
+        level=level,
+        n_replicates=n_replicates,
+        seed=seed,
+    )
+
+
+def _resampled_alphas(
+    features: Sequence[sparse.csr_matrix | np.ndarray],
+    n_classes_per_part: Sequence[int],
+    inverse: np.ndarray,
+    frequency: np.ndarray,
+    *,
+    level: str,
+    n_replicates: int,
+    seed: int,
+) -> np.ndarray:
+    """(n_replicates, n_parts) alphas of bootstrap resamples of the sampling units.
+
+    features: per part, (n_patterns, n_features) summed coincidence features of each distinct
+    unit pattern (`_item_features`, summed over a unit's values when a unit is a cluster);
+    inverse: (n_units,) each unit's pattern; frequency: (n_patterns,) units per pattern.
+    """
+    n_units = len(inverse)
+    n_patterns = len(frequency)
     rng = np.random.default_rng(seed)
     use_multinomial = n_patterns <= max(1000, n_units // 20)
-    out = np.empty((n_replicates, len(counts_per_part)))
+    out = np.empty((n_replicates, len(features)))
     for start in range(0, n_replicates, BOOTSTRAP_CHUNK):
         size = min(BOOTSTRAP_CHUNK, n_replicates - start)
         if use_multinomial:
@@ -334,13 +362,62 @@ def bootstrap_replicate_alphas(
             flat = (draws + (np.arange(size) * n_patterns)[:, None]).ravel()
             weights = np.bincount(flat, minlength=size * n_patterns).reshape(size, n_patterns)
         weights = weights.astype(np.float64)
-        for p, (feature, counts) in enumerate(zip(features, counts_per_part, strict=True)):
+        for p, (feature, n_classes) in enumerate(zip(features, n_classes_per_part, strict=True)):
             if sparse.issparse(feature):
                 sums = np.asarray(feature.T @ weights.T).T
             else:
                 sums = weights @ feature
-            out[start : start + size, p] = _alphas_from_replicates(sums, counts.shape[1], level)
+            out[start : start + size, p] = _alphas_from_replicates(sums, n_classes, level)
     return out
+
+
+def bootstrap_clustered_alphas(
+    counts: np.ndarray,
+    clusters: np.ndarray,
+    level: str = "nominal",
+    n_replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = BOOTSTRAP_SEED,
+) -> np.ndarray:
+    """(n_replicates,) alphas of a bootstrap that resamples CLUSTERS of units, not units.
+
+    counts: (n_units, n_classes) value counts of the units (tokens, say); clusters: (n_units,)
+    int, the cluster (the sentence) each unit belongs to. Units of one cluster are not
+    independent, so the clusters are drawn with replacement, each bringing all its pairable
+    units: a replicate's coincidences are the weighted sum of each cluster's summed unit
+    features (`_item_features`), so a replicate costs one matrix product.
+    """
+    counts = np.asarray(counts)
+    keep = pairable(counts)
+    if not keep.any():
+        return np.full(0, np.nan)
+    _, cluster_index = np.unique(np.asarray(clusters)[keep], return_inverse=True)
+    cluster_index = cluster_index.ravel()
+    n_clusters = int(cluster_index.max()) + 1
+    unit_features = _item_features(counts[keep], level)
+    members = sparse.csr_matrix(
+        (np.ones(len(cluster_index)), (cluster_index, np.arange(len(cluster_index)))),
+        shape=(n_clusters, len(cluster_index)),
+    )
+    summed = members @ unit_features
+    if sparse.issparse(summed):
+        summed = sparse.csr_matrix(summed)
+        inverse, frequency = np.arange(n_clusters), np.ones(n_clusters, dtype=np.int64)
+    else:
+        # Clusters with the same summed features (say, sentences all agreed on, of one length)
+        # are one pattern: the multinomial shortcut applies when patterns are few.
+        summed, inverse, frequency = np.unique(
+            summed, axis=0, return_inverse=True, return_counts=True
+        )
+        inverse = inverse.ravel()
+    return _resampled_alphas(
+        [summed],
+        [counts.shape[1]],
+        inverse,
+        frequency,
+        level=level,
+        n_replicates=n_replicates,
+        seed=seed,
+    )[:, 0]
 
 
 def bootstrap_alpha_ci(

@@ -17,7 +17,7 @@ from django.db import connection
 from rest_framework import serializers
 
 from analysis import loaders
-from analysis.metrics import agreement
+from analysis.metrics import agreement, span_agreement
 from analysis.models import AnalysisRun, AnnotatorScore, ItemDisagreement
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
@@ -82,7 +82,8 @@ class AgreementParams(RunParams):
         max_value=10**6,
         required=False,
         help_text="Items two annotators must share for their Cohen's kappa "
-        f"(default {agreement.MIN_SHARED_ITEMS}).",
+        f"(default {agreement.MIN_SHARED_ITEMS}); on a span project, the items with two or "
+        "more annotations below which the report says too few items to judge.",
     )
 
     def settings(self) -> dict:
@@ -117,6 +118,10 @@ def agreement_run(
         if only_version not in versions:
             raise ValueError(f"No annotations were made under guideline version {only_version}.")
         versions = [only_version]
+    if project.is_spans:
+        return span_agreement_run(
+            project=project, params=params, versions=versions, progress=progress
+        )
     options = {
         "n_replicates": params["n_bootstrap"],
         "seed": params["seed"],
@@ -172,9 +177,152 @@ def agreement_run(
     def persist(run: AnalysisRun) -> None:
         progress(0.85, "saving per-annotator and per-item rows")
         _save_annotator_scores(run, result)
-        _save_disagreements(run, rows.item_ids, counts, n_ratings, entropy, rows.class_names)
+        keep = np.nonzero(n_ratings >= 2)[0]
+        # Items share few distinct count patterns: write each pattern's JSON once.
+        patterns, inverse, _ = agreement.count_patterns(counts[keep])
+        label_names = [str(n) for n in rows.class_names]
+        texts = [
+            json.dumps({label_names[c]: int(row[c]) for c in np.nonzero(row)[0]})
+            for row in patterns
+        ]
+        _save_disagreements(
+            run,
+            item_ids=rows.item_ids[keep],
+            n_annotations=n_ratings[keep],
+            score=entropy[keep],
+            entropy=entropy[keep],
+            texts=texts,
+            text_of=inverse,
+        )
 
     return result, persist
+
+
+def _span_report(rows: loaders.SpanRows, names: list[str], options: dict, counts=None) -> dict:
+    return span_agreement.report(
+        item_lengths=rows.item_lengths,
+        annotation_item=rows.annotation_item,
+        annotation_annotator=rows.annotation_annotator,
+        span_annotation=rows.span_annotation,
+        span_start=rows.span_start,
+        span_end=rows.span_end,
+        span_label=rows.span_label,
+        class_names=rows.class_names,
+        annotator_names=names,
+        counts=counts,
+        **options,
+    )
+
+
+def span_agreement_run(
+    *,
+    project: Project,
+    params: dict,
+    versions: list[int],
+    progress: Callable[[float, str], None],
+) -> tuple[dict, Callable[[AnalysisRun], None]]:
+    """The agreement report of a span project: span F1 (exact and partial) per annotator pair,
+    label and annotator, Krippendorff's alpha over tokens, overall and per guideline version
+    (`analysis.metrics.span_agreement.report`), and per item 1 - its mean pairwise F1.
+
+    `min_shared` is the number of items shared by two annotators below which the page says
+    "too few items to judge" (the classification page's minimum for Cohen's kappa).
+    """
+    only_version = params["guideline_version"]
+    options = {
+        "n_replicates": params["n_bootstrap"],
+        "seed": params["seed"],
+        "min_items": params["min_shared"],
+    }
+    progress(0.05, "loading annotations")
+    rows = loaders.span_rows(project=project, version=only_version)
+    names = _usernames(rows.annotator_ids)
+    version_rows = []
+    if len(versions) > 1:
+        for i, version in enumerate(versions):
+            progress(0.1 + 0.2 * i / len(versions), f"loading guideline version {version}")
+            loaded = loaders.span_rows(project=project, version=version)
+            version_rows.append((version, loaded, _usernames(loaded.annotator_ids)))
+    progress(0.35, "computing span agreement")
+    counts = span_agreement.pair_counts(
+        annotation_item=rows.annotation_item,
+        annotation_annotator=rows.annotation_annotator,
+        span_annotation=rows.span_annotation,
+        span_start=rows.span_start,
+        span_end=rows.span_end,
+        span_label=rows.span_label,
+        n_types=len(rows.class_names),
+    )
+    result = _span_report(rows, names, options, counts)
+    if len(versions) > 1:
+        result["by_guideline_version"] = []
+        for i, (version, loaded, version_names) in enumerate(version_rows):
+            progress(0.5 + 0.25 * i / len(versions), f"guideline version {version}")
+            result["by_guideline_version"].append(
+                {"version": int(version), **_span_report(loaded, version_names, options)}
+            )
+    elif versions:
+        # One version: its figures are the overall ones; do not compute them twice.
+        headline = {k: v for k, v in result.items() if k != "by_guideline_version"}
+        result["by_guideline_version"] = [{"version": int(versions[0]), **headline}]
+    else:
+        result["by_guideline_version"] = []
+    result["labels"] = list(rows.class_names)
+    result["params"] = params
+    ids_by_name = dict(zip(names, rows.annotator_ids.tolist(), strict=True))
+    for row in result["per_annotator"]:
+        row["annotator_id"] = ids_by_name[row["annotator"]]
+        row["agreement"] = row["span_f1"]  # what AnnotatorScore.agreement holds
+
+    progress(0.8, "ranking items by disagreement")
+    mean_f1, n_annotations = span_agreement.item_mean_f1(
+        counts, rows.annotation_item, len(rows.item_ids)
+    )
+    keep = np.nonzero(n_annotations >= 2)[0]
+
+    def persist(run: AnalysisRun) -> None:
+        progress(0.85, "saving per-annotator and per-item rows")
+        _save_annotator_scores(run, result)
+        texts, text_of = _spans_per_annotator(rows, names, keep)
+        _save_disagreements(
+            run,
+            item_ids=rows.item_ids[keep],
+            n_annotations=n_annotations[keep],
+            score=1.0 - mean_f1[keep],
+            entropy=None,
+            texts=texts,
+            text_of=text_of,
+        )
+
+    return result, persist
+
+
+def _spans_per_annotator(
+    rows: loaders.SpanRows, names: list[str], keep: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """Each kept item's `label_counts` JSON, {annotator: spans marked}: (texts, (n_keep,) text
+    of each kept item). Items with the same annotators and counts share one text."""
+    n_spans = np.bincount(rows.span_annotation, minlength=len(rows.annotation_item))
+    kept = np.isin(rows.annotation_item, keep)
+    order = np.flatnonzero(kept)[
+        np.lexsort((rows.annotation_annotator[kept], rows.annotation_item[kept]))
+    ]
+    widest = int(n_spans.max(initial=0)) + 1
+    combos, fragment_of = np.unique(
+        rows.annotation_annotator[order] * widest + n_spans[order], return_inverse=True
+    )
+    fragments = [f"{json.dumps(names[c // widest])}: {c % widest}" for c in combos.tolist()]
+    bounds = np.searchsorted(rows.annotation_item[order], keep).tolist() + [len(order)]
+    fragment_of = fragment_of.ravel().tolist()
+    texts_by_key: dict[tuple, int] = {}
+    texts, text_of = [], []
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        key = tuple(fragment_of[start:end])
+        if key not in texts_by_key:
+            texts_by_key[key] = len(texts)
+            texts.append("{" + ", ".join(fragments[f] for f in key) + "}")
+        text_of.append(texts_by_key[key])
+    return texts, np.asarray(text_of, dtype=np.int64)
 
 
 VERSION_KEYS = (
@@ -203,7 +351,7 @@ def _save_annotator_scores(run: AnalysisRun, result: dict) -> None:
         for row in entry.get("per_annotator", []):
             by_version.setdefault(row["annotator"], {})[str(entry["version"])] = {
                 "n": row["n"],
-                "agreement": row["agreement"],
+                "agreement": row.get("agreement", row.get("span_f1")),
             }
     AnnotatorScore.objects.bulk_create(
         [
@@ -215,6 +363,7 @@ def _save_annotator_scores(run: AnalysisRun, result: dict) -> None:
                 extra={
                     "n_annotations": row["n_annotations"],
                     "by_version": by_version.get(row["annotator"], {}),
+                    **{k: row[k] for k in ("n_spans", "span_f1_partial") if k in row},
                 },
             )
             for row in result["per_annotator"]
@@ -225,48 +374,54 @@ def _save_annotator_scores(run: AnalysisRun, result: dict) -> None:
 
 def _save_disagreements(
     run: AnalysisRun,
+    *,
     item_ids: np.ndarray,
-    counts: np.ndarray,
-    n_ratings: np.ndarray,
-    entropy: np.ndarray,
-    class_names: list[str],
+    n_annotations: np.ndarray,
+    score: np.ndarray,
+    entropy: np.ndarray | None,
+    texts: list[str],
+    text_of: np.ndarray,
 ) -> None:
-    """One row per item with at least two ratings; COPY on PostgreSQL, bulk insert elsewhere.
+    """One ItemDisagreement row per item given (items with at least two annotations); COPY on
+    PostgreSQL, bulk insert elsewhere.
 
-    counts: (n_items, n_classes) labels given (chosen); n_ratings: (n_items,) annotators.
+    item_ids, n_annotations, score, text_of: (n_rows,); entropy: (n_rows,) or None (span
+    projects: null); texts: the distinct `label_counts` JSON texts, text_of indexes them.
     """
-    keep = np.nonzero(n_ratings >= 2)[0]
-    if not len(keep):
+    if not len(item_ids):
         return
-    # Items share few distinct count patterns: write each pattern's JSON once.
-    patterns, inverse, _ = agreement.count_patterns(counts[keep])
-    names = [str(n) for n in class_names]
-    texts = [json.dumps({names[c]: int(row[c]) for c in np.nonzero(row)[0]}) for row in patterns]
+    ids, scores, ns = item_ids.tolist(), score.tolist(), n_annotations.tolist()
+    ents = entropy.tolist() if entropy is not None else [None] * len(ids)
+    pattern_of = text_of.tolist()
     if connection.vendor == "postgresql":
         # COPY text format: backslashes doubled; json.dumps leaves no raw tab or newline.
         escaped = [t.replace("\\", "\\\\") for t in texts]
         table = ItemDisagreement._meta.db_table
-        sql = f"COPY {table} (run_id, item_id, entropy, n_annotations, label_counts) FROM STDIN"
-        ids, ents, ns = item_ids[keep].tolist(), entropy[keep].tolist(), n_ratings[keep].tolist()
-        pattern_of, run_id = inverse.tolist(), run.pk
+        sql = (
+            f"COPY {table} (run_id, item_id, score, entropy, n_annotations, label_counts) "
+            "FROM STDIN"
+        )
+        run_id, null = run.pk, "\\N"
         copy_in_text(
             sql,
             (
-                f"{run_id}\t{ids[i]}\t{ents[i]!r}\t{ns[i]}\t{escaped[pattern_of[i]]}\n"
-                for i in range(len(keep))
+                f"{run_id}\t{ids[i]}\t{scores[i]!r}\t{null if ents[i] is None else repr(ents[i])}"
+                f"\t{ns[i]}\t{escaped[pattern_of[i]]}\n"
+                for i in range(len(ids))
             ),
         )
         return
-    for start in range(0, len(keep), INSERT_BATCH):
+    for start in range(0, len(ids), INSERT_BATCH):
         ItemDisagreement.objects.bulk_create(
             [
                 ItemDisagreement(
                     run=run,
-                    item_id=int(item_ids[i]),
-                    entropy=float(entropy[i]),
-                    n_annotations=int(n_ratings[i]),
-                    label_counts=json.loads(texts[inverse[j]]),
+                    item_id=ids[i],
+                    score=scores[i],
+                    entropy=ents[i],
+                    n_annotations=ns[i],
+                    label_counts=json.loads(texts[pattern_of[i]]),
                 )
-                for j, i in enumerate(keep[start : start + INSERT_BATCH].tolist(), start=start)
+                for i in range(start, min(start + INSERT_BATCH, len(ids)))
             ]
         )

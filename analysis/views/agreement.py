@@ -1,5 +1,6 @@
 """The Agreement page: start an agreement run; alpha per guideline version, Cohen's kappa per
-annotator pair, and one annotator's labels against the others'."""
+annotator pair, and one annotator's labels against the others'. On a span project: span F1
+(exact and partial) per label, annotator and pair, and alpha over tokens."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -11,6 +12,8 @@ from analysis.views.run_status import posted_params, runs_shown, start_from_page
 from labeling.permissions import REVIEWER, project_for
 
 HEATMAP_ANNOTATORS = 25
+# Partial span F1 this far above exact F1 says boundaries, not types, are the disagreement.
+BOUNDARY_GAP = 0.05
 KIND = AnalysisRun.Kind.AGREEMENT
 
 
@@ -42,6 +45,38 @@ def _most_compared(confusions: list[dict], per_annotator: list[dict]) -> str | N
     return ranked[0]["annotator"] if ranked else None
 
 
+def _span_context(result: dict) -> dict:
+    """What the page shows of a span project's report (`metrics.span_agreement.report`)."""
+    result["per_annotator"] = sorted(
+        result.get("per_annotator", []),
+        key=lambda r: (-r.get("n_annotations", 0), r.get("annotator", "")),
+    )
+    versions = result.get("by_guideline_version", [])
+    per_label = result.get("per_label", [])
+    exact, partial = result.get("span_f1"), result.get("span_f1_partial")
+    gap = partial - exact if exact is not None and partial is not None else 0.0
+    return {
+        "result": result,
+        "boundary_gap": gap if gap >= BOUNDARY_GAP else None,
+        "versions": versions,
+        "version_figure": (
+            figures.alpha_by_version(
+                versions,
+                key="token_alpha",
+                ci_key="token_alpha_ci",
+                title="Alpha over tokens per guideline version (95% interval)",
+            )
+            if any(v.get("token_alpha") is not None for v in versions)
+            else None
+        ),
+        "label_figure": (
+            figures.span_f1_per_label(per_label)
+            if any(row.get("span_f1") is not None for row in per_label)
+            else None
+        ),
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def agreement(request, pk):
@@ -52,6 +87,10 @@ def agreement(request, pk):
     # The newest run's progress (or its failure) shows unless it is the report shown below.
     latest, status_run = runs_shown(project, KIND)
     context = {"access": access, "project": project, "run": latest, "status_run": status_run}
+    if project.is_spans:
+        if latest is not None:
+            context.update(_span_context(latest.result or {}))
+        return render(request, "analysis/agreement.html", context)
     if latest is not None:
         result = latest.result or {}
         names, matrix, pairs = _kappa_matrix(result)

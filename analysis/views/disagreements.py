@@ -112,9 +112,9 @@ def disagreements(request, pk):
     context = {"access": access, "project": project, "run": run, "labels": labels}
     if run is not None:
         rows = (
-            ItemDisagreement.objects.filter(run=run, entropy__gt=0)
+            ItemDisagreement.objects.filter(run=run, score__gt=0)
             .select_related("item")
-            .order_by("-entropy", "item_id")
+            .order_by("-score", "item_id")
         )
         page = Paginator(rows, DISAGREEMENTS_PER_PAGE).get_page(request.GET.get("page"))
         context.update(
