@@ -11,18 +11,22 @@ stored text into `[[start, end, label_id], ...]`.
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
+from django.db.models.fields.json import KeyTextTransform
 
 from labeling.importing.records import AnnotationRow
 from labeling.models import Item, Project
-from labeling.spans import item_text, spans_clean
+from labeling.spans import spans_clean
 
 
 def stored_items(project: Project, external_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
     """external id -> (item id, text) of the project's items among `external_ids`."""
-    rows = Item.objects.filter(project=project, external_id__in=list(external_ids)).values_list(
-        "external_id", "id", "data"
+    # The text alone, as text: `data` whole would be decoded from JSON item by item.
+    rows = (
+        Item.objects.filter(project=project, external_id__in=list(external_ids))
+        .annotate(text=KeyTextTransform("text", "data"))
+        .values_list("external_id", "id", "text")
     )
-    return {external_id: (pk, item_text(data)) for external_id, pk, data in rows}
+    return {external_id: (pk, text or "") for external_id, pk, text in rows}
 
 
 def _label_name_problem(spans) -> str | None:

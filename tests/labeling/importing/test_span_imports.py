@@ -3,6 +3,7 @@ NER exports; every span checked by the one rule, all or nothing."""
 
 import io
 import json
+import random
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,7 +13,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from labeling.importing.jobs import import_file
 from labeling.importing.parsers.rules import text_id
 from labeling.models import Annotation, Item, Project
-from labeling.spans import token_bounds
+from labeling.spans import is_token_end, is_token_start, token_bounds
 from tests.factories import make_project
 from tests.labeling.importing.uploads import assert_rejected
 
@@ -544,6 +545,20 @@ def annotations_file(*spans_per_row) -> str:
 def items(project, manager):
     content = jsonl({"external_id": "a", "text": ADA}, {"external_id": "g", "text": GLOBEX})
     assert run(project, manager, content).status == "succeeded"
+
+
+def test_the_boundary_check_spans_clean_uses_agrees_with_the_tokenizer():
+    # spans_clean checks each span's two ends from their neighbours (so an import's cost does
+    # not grow with the text); they must be exactly the tokenizer's token edges.
+    rng = random.Random(15)
+    alphabet = "ab_9 \t\n.,'-éß日本🙂\u0301\u00a0\u2028٣Ⅻ$"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        bounds = token_bounds(text)
+        starts, ends = {s for s, _ in bounds}, {e for _, e in bounds}
+        for index in range(-1, len(text) + 2):
+            assert is_token_start(text, index) == (index in starts), (text, index)
+            assert is_token_end(text, index) == (index in ends), (text, index)
 
 
 def test_a_file_with_one_bad_span_imports_nothing_and_names_the_row_and_span(
