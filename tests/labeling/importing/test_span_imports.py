@@ -724,8 +724,12 @@ def test_the_import_page_offers_conll_and_the_annotator_field(project, manager, 
     client.force_login(manager)
     page = client.get(f"/projects/{project.pk}/imports/").content.decode()
     assert '<option value="conll">CoNLL (IOB2, IOB1, IO)</option>' in page
-    assert 'name="annotator"' in page
-    assert "Prodigy" in page
+    assert page.count('name="annotator"') == 1  # beside the format, not among the columns
+    assert "a Prodigy or\n       spaCy file imports as is" in page
+    assert "<code>PER</code>, <code>ORG</code>, <code>LOC</code>, <code>DATE</code>" in page
+    classification = make_project(manager, name="Sentiment")
+    page = client.get(f"/projects/{classification.pk}/imports/").content.decode()
+    assert 'name="annotator"' not in page  # classification files name their annotators
     upload = io.BytesIO(CONLL_IOB2.encode())
     upload.name = "news.conll"
     response = client.post(
