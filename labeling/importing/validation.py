@@ -137,8 +137,8 @@ class FileCheck:
             self.errors.add(
                 record.row, f"annotator {record.annotator[:60]!r} is not a valid user name"
             )
-        else:
-            self.annotations.add(record)
+            return
+        self.annotations.add(record)
         if self.spans is not None:
             self.spans.add(record)
 
