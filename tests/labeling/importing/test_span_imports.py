@@ -267,6 +267,18 @@ def test_iob1_io_and_iob2_tags_give_spans_on_the_same_rule(project, manager, sch
     assert stored(project) == {("s1", "tagger"): expected}
 
 
+def test_a_conll_span_over_tokens_the_contract_splits_further_stays_aligned(project, manager):
+    content = "Shaquille B-PER\nO'Neal I-PER\nJr. I-PER\ndidn't O\ncome O\nto O\nU.S. B-LOC\n"
+    batch = run(project, manager, content, format="conll", annotator="tagger")
+    assert batch.status == "succeeded", batch.errors
+    text = "Shaquille O'Neal Jr. didn't come to U.S."
+    assert texts(project) == {"s1": text}
+    assert stored(project) == {("s1", "tagger"): [[0, 20, "PER"], [36, 40, "LOC"]]}
+    assert [text[s:e] for s, e in token_bounds(text)][:7] == [
+        "Shaquille", "O", "'", "Neal", "Jr", ".", "didn",
+    ]  # fmt: skip
+
+
 def test_a_conll_file_without_an_annotator_imports_items_only(project, manager):
     batch = run(project, manager, CONLL_IOB2, format="conll")
     assert batch.status == "succeeded", batch.errors
