@@ -29,6 +29,27 @@ def token_spans(bounds: list[tuple[int, int]], spans) -> list[tuple[int, int, in
     return [(first[start], after[end], label_id) for start, end, label_id in spans]
 
 
+def _word(char: str) -> bool:
+    """`\\w` of the pattern: str.isalnum() or "_" (checked equal on every code point)."""
+    return char.isalnum() or char == "_"
+
+
+def is_token_start(text: str, index: int) -> bool:
+    """Whether a token of `token_bounds(text)` starts at `index`, found from its neighbours
+    alone: a non-space character, unless it is a word character after another one. (`\\s` is
+    str.isspace(), checked equal on every code point like `_word`.)"""
+    if not 0 <= index < len(text) or text[index].isspace():
+        return False
+    return index == 0 or not (_word(text[index]) and _word(text[index - 1]))
+
+
+def is_token_end(text: str, index: int) -> bool:
+    """Whether a token of `token_bounds(text)` ends at `index` (exclusive)."""
+    if not 0 < index <= len(text) or text[index - 1].isspace():
+        return False
+    return index == len(text) or not (_word(text[index - 1]) and _word(text[index]))
+
+
 def _label_id(value, by_name: dict[str, int], ids: set[int]) -> int:
     if isinstance(value, str) and value in by_name:
         return by_name[value]
@@ -55,11 +76,9 @@ def spans_clean(text: str, spans, *, labels: dict[str, int]) -> list[list[int]]:
         raise ValidationError({"spans": "`spans` must be a list of {start, end, label}."})
     if len(spans) > MAX_SPANS:
         raise ValidationError({"spans": f"At most {MAX_SPANS} spans per annotation."})
-    bounds = token_bounds(text)
-    starts = {s for s, _ in bounds}
-    ends = {e for _, e in bounds}
-    ids = set(labels.values())
+    size = len(text)
     cleaned = []
+    # The checks run once per span of every import row: the messages are built only on failure.
     for n, span in enumerate(spans, start=1):
         if isinstance(span, dict):
             start, end, label = span.get("start"), span.get("end"), span.get("label")
@@ -67,20 +86,26 @@ def spans_clean(text: str, spans, *, labels: dict[str, int]) -> list[list[int]]:
             start, end, label = span
         else:
             raise ValidationError({"spans": f"Span {n}: give {{start, end, label}}."})
-        where = f"Span {n} {_describe(text, start, end)}"
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-            raise ValidationError({"spans": f"{where}: start and end are whole numbers."})
-        if not 0 <= start < end <= len(text):
+        if type(start) is not int or type(end) is not int:  # noqa: E721 - bool is not whole
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+                where = f"Span {n} {_describe(text, start, end)}"
+                raise ValidationError({"spans": f"{where}: start and end are whole numbers."})
+        if not 0 <= start < end <= size:
+            where = f"Span {n} {_describe(text, start, end)}"
             raise ValidationError(
-                {"spans": f"{where}: needs 0 <= start < end <= {len(text)} (the text's length)."}
+                {"spans": f"{where}: needs 0 <= start < end <= {size} (the text's length)."}
             )
-        if start not in starts or end not in ends:
+        if not (is_token_start(text, start) and is_token_end(text, end)):
+            where = f"Span {n} {_describe(text, start, end)}"
             why = "does not fall on token boundaries (a span covers whole words and marks)"
             raise ValidationError({"spans": f"{where}: {why}."})
-        try:
-            label_id = _label_id(label, labels, ids)
-        except ValueError as exc:
-            raise ValidationError({"spans": f"{where}: {exc}."}) from None
+        label_id = labels.get(label) if type(label) is str else None  # noqa: E721
+        if label_id is None:
+            try:
+                label_id = _label_id(label, labels, set(labels.values()))
+            except ValueError as exc:
+                where = f"Span {n} {_describe(text, start, end)}"
+                raise ValidationError({"spans": f"{where}: {exc}."}) from None
         cleaned.append([start, end, label_id])
     cleaned.sort()
     for before, after in zip(cleaned, cleaned[1:], strict=False):

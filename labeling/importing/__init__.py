@@ -6,6 +6,8 @@
                     AnnotationRow, RowError)
     parsers/        one module per file format, and the registry: format name -> Parser
     validation.py   the check pass: the whole file read once -> a Plan and the row errors
+    span_check.py   span projects: each annotation's spans against its item's text
+                    (`labeling.spans.spans_clean`, the one rule), in the check and write passes
     writers.py      the write passes: items, then annotations (COPY on PostgreSQL)
     progress.py     a batch's progress while it runs
     jobs.py         import_file (now), import_submit / import_run (as a Celery job)
@@ -18,7 +20,7 @@ An import reads its file in streaming passes with bounded memory:
    with their annotations (Label Studio) is read a third time for the annotations.
 
 Row numbers in errors count the CSV header as row 1 (so they match a spreadsheet's line
-numbers); JSON Lines count lines; Label Studio counts tasks from 1. `row` is null for
+numbers); JSON Lines and CoNLL count lines; Label Studio counts tasks from 1. `row` is null for
 problems with the whole file.
 
 Adding a file format (CoNLL, Prodigy JSONL, ...) takes one new module in `parsers/` and one

@@ -9,6 +9,7 @@ them. `import_options()` turns a mapping of them into an `ImportOptions` for the
 from collections.abc import Mapping
 from dataclasses import asdict, make_dataclass
 
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -118,6 +119,18 @@ class ImportOptionsSerializer(serializers.Serializer):
         label="Label column",
         help_text="Annotations: the column holding the label.",
     )
+    annotator = serializers.CharField(
+        default="",
+        allow_blank=True,
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        label="Annotator",
+        help_text=(
+            "Span projects: whose spans the file holds, for rows that name no annotator. A JSON "
+            "Lines file of texts with spans (the Prodigy/spaCy shape) or a CoNLL file of items "
+            "becomes this annotator's annotations too; a CoNLL file of annotations needs it."
+        ),
+    )
     on_duplicate = serializers.ChoiceField(
         choices=[("error", "Refuse the file"), ("skip", "Skip them"), ("update", "Update them")],
         default="error",
@@ -140,6 +153,14 @@ class ImportOptionsSerializer(serializers.Serializer):
         if not attrs["id_column"] and attrs["kind"] == ImportBatch.Kind.ANNOTATIONS:
             raise serializers.ValidationError(
                 {"id_column": "Annotations name the items they label: give the id column."}
+            )
+        if (
+            attrs["format"] == "conll"
+            and attrs["kind"] == ImportBatch.Kind.ANNOTATIONS
+            and not attrs["annotator"]
+        ):
+            raise serializers.ValidationError(
+                {"annotator": "A CoNLL file of annotations is one annotator's: give the annotator."}
             )
         if attrs["id_column"] and attrs["id_column"] in attrs["metadata_columns"]:
             raise serializers.ValidationError(

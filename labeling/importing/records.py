@@ -35,7 +35,12 @@ class AnnotationRow(NamedTuple):
     row: int
     external_id: str
     annotator: str
-    labels: list[str]
+    labels: list[str]  # classification: label names ([] in span projects)
+    # Span projects: the spans as the file gives them ({start, end, label} or [start, end,
+    # label], labels by name), checked later against the item's text (`span_check`)...
+    spans: list | None = None
+    # ...and the item's text when the file gives it (None: the text the item already has).
+    text: str | None = None
 
 
 class RowError(NamedTuple):
@@ -64,6 +69,10 @@ class ParseContext:
     @property
     def multi(self) -> bool:
         return self.project.is_multi_label
+
+    @property
+    def spans(self) -> bool:
+        return self.project.is_spans
 
 
 class Parser(NamedTuple):

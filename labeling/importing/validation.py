@@ -25,6 +25,7 @@ from labeling.importing.records import (
     Parser,
     Record,
 )
+from labeling.importing.span_check import SpanCheck
 from labeling.models import Annotation, ImportBatch, Item, Project
 
 User = get_user_model()
@@ -104,6 +105,7 @@ class FileCheck:
     errors: ErrorList = field(default_factory=ErrorList)
     item_ids: set[str] = field(default_factory=set)
     annotations: AnnotationsSeen = field(default_factory=AnnotationsSeen)
+    spans: SpanCheck | None = None  # span projects: each annotation's spans on its text
 
     @property
     def parser(self) -> Parser:
@@ -135,8 +137,10 @@ class FileCheck:
             self.errors.add(
                 record.row, f"annotator {record.annotator[:60]!r} is not a valid user name"
             )
-        else:
-            self.annotations.add(record)
+            return
+        self.annotations.add(record)
+        if self.spans is not None:
+            self.spans.add(record)
 
 
 def validate(
@@ -146,15 +150,19 @@ def validate(
     check = FileCheck(
         project, options, source, progress, ParseContext.of(project, options, copy_chunks=True)
     )
+    items_kind = options.kind == ImportBatch.Kind.ITEMS
+    if project.is_spans:
+        check.spans = SpanCheck(project, items_kind, check.errors, LOOKUP_BATCH)
     try:
         _read(check)
     except FileRejected as exc:
         check.errors.add(exc.row, exc.reason)
         return check.plan, check.errors
+    if check.spans is not None:
+        check.spans.finish()
     plan, errors = check.plan, check.errors
     plan.n_items = len(check.item_ids)
     plan.n_annotations = len(check.annotations.pair_keys)
-    items_kind = options.kind == ImportBatch.Kind.ITEMS
     if items_kind and not check.parser.bundles_annotations and not check.item_ids and not errors:
         errors.add(None, "The file has no rows.")
     if not items_kind and not plan.n_annotations and not errors:
@@ -163,6 +171,14 @@ def validate(
         errors.add(None, "Too many distinct annotators in one file.")
     if check.item_ids and project.items.exists():
         _check_existing_items(check)
+        if (
+            check.spans is not None
+            and plan.existing_items
+            and plan.n_annotations
+            and options.on_duplicate == "skip"
+        ):
+            records = (r for r in check.reread() if type(r) is AnnotationRow)
+            check.spans.against_existing(records, plan.existing_items)
     check.item_ids.clear()  # free the ids before the annotations are checked
     if plan.n_annotations:
         _check_annotations(check)
@@ -221,7 +237,7 @@ def _check_annotations(check: FileCheck) -> None:
     errors.count += max(len(repeated) - MAX_ERRORS, 0)
 
     # Items must exist: in the project, or (a file of items with their annotations) in it.
-    if check.parser.bundles_annotations and check.options.kind == ImportBatch.Kind.ITEMS:
+    if check.options.kind == ImportBatch.Kind.ITEMS:
         known = set(seen.items)
     else:
         known = set()

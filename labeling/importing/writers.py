@@ -18,9 +18,11 @@ from labeling.importing.parsers import PARSERS
 from labeling.importing.progress import Progress
 from labeling.importing.readers import ByteCounter
 from labeling.importing.records import AnnotationRow, ItemChunk, ItemRow, ParseContext, Record
+from labeling.importing.span_check import stored_items
 from labeling.importing.validation import LOOKUP_BATCH, Plan, in_batches
 from labeling.models import Annotation, ImportBatch, Item, Profile, Project
 from labeling.rawsql import copy_defaults, copy_escape, copy_in_text
+from labeling.spans import spans_clean
 
 User = get_user_model()
 
@@ -252,16 +254,29 @@ def write_annotations(write: Write, start: float) -> int:
 def _write_annotation_rows(
     write: Write, target: AnnotationTarget, rows: list[AnnotationRow]
 ) -> int:
-    """One batch of annotation rows: new ones inserted, existing ones relabeled or left."""
-    ids = dict(
-        Item.objects.filter(
-            project=write.project, external_id__in=list({r.external_id for r in rows})
-        ).values_list("external_id", "id")
-    )
+    """One batch of annotation rows: new ones inserted, existing ones relabeled or left.
+
+    Span projects: the value is the stored spans, `[[start, end, label_id], ...]`, cleaned
+    against the text the item has now (the file's, written in this transaction, or its own).
+    """
+    external_ids = list({r.external_id for r in rows})
+    spans = write.project.is_spans
+    if spans:
+        items = stored_items(write.project, external_ids)
+        ids = {external_id: pk for external_id, (pk, _) in items.items()}
+    else:
+        ids = dict(
+            Item.objects.filter(project=write.project, external_id__in=external_ids).values_list(
+                "external_id", "id"
+            )
+        )
     existing, update = write.plan.existing_annotations, write.options.on_duplicate == "update"
     new, updates = [], {}
     for row in rows:
-        label_ids = sorted((target.labels[n] for n in row.labels), key=target.order.__getitem__)
+        if spans:
+            label_ids = spans_clean(items[row.external_id][1], row.spans, labels=target.labels)
+        else:
+            label_ids = sorted((target.labels[n] for n in row.labels), key=target.order.__getitem__)
         item_id, user_id = ids[row.external_id], target.annotators[row.annotator]
         if (row.external_id, row.annotator) in existing:
             if update:
@@ -275,9 +290,21 @@ def _write_annotation_rows(
     return len(new) + len(updates)
 
 
+def _value_columns(project, label_ids) -> str:
+    """The COPY text of `label_id`, `labels` and `spans` for one annotation's value."""
+    if project.is_spans:
+        # [[start, end, label_id], ...] of ints: its JSON has no character COPY escapes.
+        return "\\N\t[]\t" + json.dumps(label_ids, separators=(",", ":"))
+    if project.is_multi_label:
+        return "\\N\t" + json.dumps(label_ids) + "\t[]"
+    return f"{label_ids[0]}\t[]\t[]"
+
+
 def _insert_annotations(project, target: AnnotationTarget, new: list[tuple]) -> None:
-    """`new`: (item id, annotator id, label ids) of each annotation."""
+    """`new`: (item id, annotator id, value) of each annotation; the value is its label ids,
+    or in a span project its stored spans."""
     guideline, stamp, multi = target.guideline, target.stamp, project.is_multi_label
+    spans = project.is_spans
     if connection.vendor == "postgresql":
         given = (
             "project_id",
@@ -286,6 +313,7 @@ def _insert_annotations(project, target: AnnotationTarget, new: list[tuple]) -> 
             "guideline_id",
             "label_id",
             "labels",
+            "spans",
             "unsure",
             "comment",
             "created_at",
@@ -298,10 +326,8 @@ def _insert_annotations(project, target: AnnotationTarget, new: list[tuple]) -> 
         copy_in_text(
             f"COPY {Annotation._meta.db_table} ({', '.join(given)}{extra_names}) FROM STDIN",
             (
-                f"{prefix}{item_id}\t{user_id}{suffix}"
-                + ("\\N\t" + json.dumps(label_ids) if multi else f"{label_ids[0]}\t[]")
-                + tail
-                for item_id, user_id, label_ids in new
+                f"{prefix}{item_id}\t{user_id}{suffix}{_value_columns(project, value)}{tail}"
+                for item_id, user_id, value in new
             ),
         )
     else:
@@ -311,16 +337,17 @@ def _insert_annotations(project, target: AnnotationTarget, new: list[tuple]) -> 
                 item_id=item_id,
                 annotator_id=user_id,
                 guideline=guideline,
-                label_id=None if multi else label_ids[0],
-                labels=label_ids if multi else [],
+                label_id=None if multi or spans else value[0],
+                labels=value if multi else [],
+                spans=value if spans else [],
             )
-            for item_id, user_id, label_ids in new
+            for item_id, user_id, value in new
         )
 
 
 def _relabel_annotations(project, target: AnnotationTarget, updates: dict) -> None:
-    """`updates`: (item id, annotator id) -> the label ids of its annotation."""
-    multi = project.is_multi_label
+    """`updates`: (item id, annotator id) -> the label ids (or spans) of its annotation."""
+    multi, spans = project.is_multi_label, project.is_spans
     found = list(
         Annotation.objects.filter(
             guideline=target.guideline, item_id__in=[item_id for item_id, _ in updates]
@@ -328,10 +355,11 @@ def _relabel_annotations(project, target: AnnotationTarget, updates: dict) -> No
     )
     changed = []
     for annotation in found:
-        label_ids = updates.get((annotation.item_id, annotation.annotator_id))
-        if label_ids is None:
+        value = updates.get((annotation.item_id, annotation.annotator_id))
+        if value is None:
             continue
-        annotation.label_id = None if multi else label_ids[0]
-        annotation.labels = label_ids if multi else []
+        annotation.label_id = None if multi or spans else value[0]
+        annotation.labels = value if multi else []
+        annotation.spans = value if spans else []
         changed.append(annotation)
-    Annotation.objects.bulk_update(changed, ["label", "labels", "updated_at"])
+    Annotation.objects.bulk_update(changed, ["label", "labels", "spans", "updated_at"])

@@ -1,24 +1,30 @@
-"""The demo `make run` loads: idempotent, deterministic, two guideline versions, a model.
+"""The demo `make run` loads: idempotent, deterministic, two guideline versions, a model, and
+a span project whose simulated annotators show their habits.
 
 Figures measured on the demo as it loads (SQLite and PostgreSQL alike): alpha 0.617 under v1
 and 0.711 under v2; the built-in model's accuracy against the CROWDLAB consensus 0.884 and
-against the majority labels it learned from 0.821; 29 likely label errors.
+against the majority labels it learned from 0.821; 29 likely label errors. Span demo, exact
+span F1 against the sentences' gold (v1 / v2): careful 0.986 / 0.969, boundary shifter
+0.666 / 0.919, type confuser 0.679 / 0.729, misser 0.762 / 0.815 (precision 1.0).
 """
 
 import io
 import time
+from collections import defaultdict
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models import Count
 from rest_framework.test import APIClient
 
 from analysis.models import AnalysisRun
 from analysis.services.agreement import agreement_job
 from analysis.services.run_recording import analysis_run
-from labeling.management.commands.load_demo import DEMO_NAME
-from labeling.models import Annotation, Guideline, ImportBatch, Item, Project
+from labeling import demo_spans
+from labeling.management.commands.load_demo import DEMO_NAME, SPANS_DEMO_NAME, SPANS_SEED
+from labeling.models import Annotation, Guideline, ImportBatch, Item, Membership, Project
 from tests.conftest import wait_for
 
 User = get_user_model()
@@ -32,6 +38,21 @@ def load_demo(*args: str) -> str:
 
 def contents(project: Project) -> dict:
     """Everything the demo writes, in comparable form."""
+    if project.is_spans:
+        names = dict(project.labels.values_list("id", "name"))  # ids differ between builds
+        annotations = project.annotations.values_list(
+            "item__external_id", "annotator__username", "spans", "guideline__version"
+        )
+        return {
+            "items": list(project.items.order_by("external_id").values_list("external_id", "data")),
+            "annotations": sorted(
+                (item, annotator, [[s, e, names[label]] for s, e, label in spans], version)
+                for item, annotator, spans, version in annotations
+            ),
+            "guidelines": list(
+                project.guidelines.order_by("version").values_list("version", "body")
+            ),
+        }
     return {
         "items": list(
             project.items.order_by("external_id").values_list(
@@ -61,12 +82,15 @@ def test_the_demo_loads_twice_and_the_second_time_changes_nothing():
     seconds = time.perf_counter() - started
     assert seconds < 20, f"the demo took {seconds:.1f} s to load; make run must stay quick"
     assert "Demo project loaded: Handwritten digits (demo)" in first_output
-    project = Project.objects.get(name=DEMO_NAME)
-    before = contents(project)
+    assert "Demo project loaded: News entities (demo)" in first_output
+    projects = [Project.objects.get(name=name) for name in (DEMO_NAME, SPANS_DEMO_NAME)]
+    before = [contents(project) for project in projects]
     second_output = load_demo()
-    assert "Demo project already loaded, left as it is" in second_output
+    assert "Demo project already loaded, left as it is: Handwritten digits" in second_output
+    assert "Demo project already loaded, left as it is: News entities" in second_output
     assert Project.objects.filter(name=DEMO_NAME).count() == 1
-    assert contents(project) == before
+    assert Project.objects.filter(name=SPANS_DEMO_NAME).count() == 1
+    assert [contents(project) for project in projects] == before
     assert "annotator1 / concord-demo" in second_output
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("concord-admin")
@@ -76,10 +100,11 @@ def test_the_demo_loads_twice_and_the_second_time_changes_nothing():
 @pytest.mark.django_db
 def test_the_demo_is_the_same_every_time_it_is_built():
     load_demo()
-    first = contents(Project.objects.get(name=DEMO_NAME))
-    Project.objects.get(name=DEMO_NAME).delete()
+    names = (DEMO_NAME, SPANS_DEMO_NAME)
+    first = [contents(Project.objects.get(name=name)) for name in names]
+    Project.objects.filter(name__in=names).delete()
     load_demo()
-    assert contents(Project.objects.get(name=DEMO_NAME)) == first
+    assert [contents(Project.objects.get(name=name)) for name in names] == first
 
 
 @pytest.mark.django_db
@@ -131,9 +156,114 @@ def test_crowd_labels_span_two_guideline_versions_and_two_batches():
     assert light["digits-batch-2.jsonl"] - light["digits-batch-1.jsonl"] >= 0.1, light
 
 
+def span_habits(project: Project) -> dict:
+    """(annotator, guideline version) -> exact precision, recall and F1 against the gold spans
+    of the demo's sentences, the spans with gold's edges but another type, spans per answer."""
+    gold = {
+        f"news-{i + 1:04d}": set(sentence.spans)
+        for i, sentence in enumerate(demo_spans.sentences(600, seed=SPANS_SEED))
+    }
+    names = dict(project.labels.values_list("id", "name"))
+    counts = defaultdict(lambda: defaultdict(int))
+    rows = project.annotations.values_list(
+        "item__external_id", "annotator__username", "spans", "guideline__version"
+    )
+    for external_id, annotator, spans, version in rows:
+        given, truth = {(s, e, names[label]) for s, e, label in spans}, gold[external_id]
+        found = counts[(annotator, version)]
+        found["tp"] += len(given & truth)
+        found["given"] += len(given)
+        found["gold"] += len(truth)
+        found["retyped"] += len(
+            {g[:2] for g in given} & {t[:2] for t in truth} - {g[:2] for g in given & truth}
+        )
+        found["answers"] += 1
+    return {
+        key: {
+            "precision": c["tp"] / c["given"],
+            "recall": c["tp"] / c["gold"],
+            "f1": 2 * c["tp"] / (c["given"] + c["gold"]),
+            "retyped": c["retyped"],
+            "spans_per_answer": c["given"] / c["answers"],
+        }
+        for key, c in counts.items()
+    }
+
+
+@pytest.mark.django_db
+def test_the_span_demo_has_two_batches_four_habits_and_a_queue_for_the_annotators():
+    load_demo()
+    project = Project.objects.get(name=SPANS_DEMO_NAME)
+    assert project.is_spans and project.overlap == 3
+    assert list(project.labels.values_list("name", "key")) == [
+        ("PER", "p"),
+        ("ORG", "o"),
+        ("LOC", "l"),
+        ("DATE", "d"),
+    ]
+    assert dict(project.memberships.values_list("user__username", "role")) == {
+        "admin": Membership.Role.MANAGER,
+        "annotator1": Membership.Role.ANNOTATOR,
+        "annotator2": Membership.Role.ANNOTATOR,
+    }
+    v1, v2 = project.guidelines.order_by("version")
+    assert project.current_guideline() == v2
+    assert "whole date" not in v1.body and "whole date" in v2.body
+    # Items and spans went in through the import service, as JSON Lines.
+    batches = ImportBatch.objects.filter(project=project).order_by("id")
+    assert [(b.filename, b.kind, b.format, b.status, b.rows) for b in batches] == [
+        ("news-batch-1.jsonl", "items", "jsonl", "succeeded", 300),
+        ("news-spans-v1.jsonl", "annotations", "jsonl", "succeeded", 900),
+        ("news-batch-2.jsonl", "items", "jsonl", "succeeded", 300),
+        ("news-spans-v2.jsonl", "annotations", "jsonl", "succeeded", 780),
+    ]
+    assert project.annotations.filter(guideline=v1).count() == 900  # 300 sentences x 3
+    assert project.annotations.filter(guideline=v2).count() == 780  # 260 sentences x 3
+    assert project.items.filter(annotations__isnull=True).count() == 40  # the annotators' queue
+    per_annotator = dict(
+        project.annotations.values_list("annotator__username").annotate(n=Count("id"))
+    )
+    assert per_annotator == {
+        "ner-careful": 420,
+        "ner-shifter": 420,
+        "ner-confuser": 420,
+        "ner-misser": 420,
+    }
+    # Each stored span is on the contract's tokens of its item's text.
+    annotation = project.annotations.filter(item__external_id="news-0001").first()
+    assert annotation.spans and all(
+        annotation.item.data["text"][s:e].strip() == annotation.item.data["text"][s:e]
+        for s, e, _ in annotation.spans
+    )
+
+
+@pytest.mark.django_db
+def test_the_span_annotators_habits_show_in_their_spans():
+    load_demo()
+    habits = span_habits(Project.objects.get(name=SPANS_DEMO_NAME))
+    for version in (1, 2):
+        careful, shifter, confuser, misser = (
+            habits[(name, version)]
+            for name in ("ner-careful", "ner-shifter", "ner-confuser", "ner-misser")
+        )
+        assert careful["f1"] >= 0.95  # measured 0.986 / 0.969
+        # The misser leaves entities out: fewer spans, each of them right.
+        assert misser["spans_per_answer"] < 0.75 * careful["spans_per_answer"]
+        assert misser["precision"] == 1.0 and misser["recall"] <= 0.7
+        # The type confuser finds the entities and mislabels them (same edges, other type).
+        assert confuser["retyped"] >= 100 and confuser["recall"] <= 0.75
+        assert shifter["retyped"] == misser["retyped"] == 0
+    # Guideline v2 (whole names, whole dates) is what the boundary shifter needed.
+    assert habits[("ner-shifter", 1)]["f1"] <= 0.7  # measured 0.666
+    assert habits[("ner-shifter", 2)]["f1"] >= 0.9  # measured 0.919
+
+
 @pytest.mark.django_db
 def test_a_demo_cut_to_100_digits_keeps_its_batches_and_the_annotators_queue():
     load_demo("--items", "100")
+    # --items sizes the digits; the span demo stays as it is.
+    spans = Project.objects.get(name=SPANS_DEMO_NAME)
+    assert (spans.items.count(), spans.annotations.count()) == (600, 1680)
     project = Project.objects.get(name=DEMO_NAME)
     batches = ImportBatch.objects.filter(project=project, kind="items").order_by("id")
     assert [b.items.count() for b in batches] == [60, 40]

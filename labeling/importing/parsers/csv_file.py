@@ -249,6 +249,11 @@ class ItemColumns:
 
 def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
     """The file's records; its header and columns are read and checked at once."""
+    if ctx.spans and ctx.options.kind == ImportBatch.Kind.ANNOTATIONS:
+        raise FileRejected(
+            None,
+            "Spans come in JSON Lines, CoNLL or Label Studio files; a CSV file holds items only.",
+        )
     table = Table(source, ctx.options)
     if ctx.options.kind == ImportBatch.Kind.ANNOTATIONS:
         return _annotations(table, ctx)

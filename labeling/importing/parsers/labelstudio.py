@@ -3,6 +3,13 @@
 `data` becomes the item (its `id_column` key, else the task `id`, is the external id), `meta`
 and the metadata columns its metadata; each annotation that was not cancelled and holds
 `choices` becomes an annotation by its `completed_by`. Rows count tasks from 1.
+
+Span projects: each annotation that was not cancelled becomes its author's spans, one per
+`labels` result (`value.start`, `value.end`, `value.labels` with one label); an annotation
+without one is an answer of "no entities". Predictions are never read. Offsets are used as
+given when `text[start:end]` equals the result's `value.text` (Label Studio 1.23 counts code
+points, as Python does), else read as UTF-16 code units (what other JavaScript tools count,
+different after an emoji) and converted; a result that matches neither way is a row error.
 """
 
 from collections.abc import Iterator
@@ -53,8 +60,13 @@ def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
         if not isinstance(annotations, list):
             yield RowError(row, "`annotations` must be a list")
             continue
+        text = data.get(options.text_column) if ctx.spans else None
         for annotation in annotations:
-            if record := annotation_record(annotation, row, item.external_id, ctx):
+            if ctx.spans:
+                record = span_annotation_record(annotation, row, item.external_id, text, ctx)
+            else:
+                record = annotation_record(annotation, row, item.external_id, ctx)
+            if record:
                 yield record
 
 
@@ -78,6 +90,64 @@ def annotation_record(annotation, row: int, external_id: str, ctx: ParseContext)
     if problem:
         return RowError(row, problem)
     return AnnotationRow(row, external_id, annotator, labels)
+
+
+def _utf16_index(text: str, unit: int) -> int | None:
+    """The string index at UTF-16 code unit `unit` of `text` (None inside a surrogate pair or
+    past the end)."""
+    units = 0
+    for index, char in enumerate(text):
+        if units == unit:
+            return index
+        if units > unit:
+            return None
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(text) if units == unit else None
+
+
+def code_point_offsets(text: str, start, end, quoted) -> tuple[int, int] | None:
+    """A result's `(start, end)` as string indices: as given when they select `quoted` (or
+    nothing is quoted), else converted from UTF-16 code units when those select it."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        return None
+    if not isinstance(quoted, str) or text[start:end] == quoted:
+        return start, end
+    if text.isascii():
+        return None
+    first, after = _utf16_index(text, start), _utf16_index(text, end)
+    if first is not None and after is not None and text[first:after] == quoted:
+        return first, after
+    return None
+
+
+def span_annotation_record(
+    annotation, row: int, external_id: str, text, ctx: ParseContext
+) -> Record | None:
+    """One annotation of a span project's task: its spans; None when it is cancelled."""
+    if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
+        return None
+    annotator = annotator_name(annotation.get("completed_by"))
+    if annotator is None:
+        return RowError(row, "an annotation has no usable completed_by")
+    where = f"item {external_id[:60]!r}, annotation by {annotator[:60]!r}"
+    spans = []
+    for result in annotation.get("result") or []:
+        value = result.get("value") if isinstance(result, dict) else None
+        if not isinstance(value, dict) or not isinstance(value.get("labels"), list):
+            continue  # not a span (e.g. a choice or a text area beside the labels)
+        labels, quoted = value["labels"], value.get("text")
+        if len(labels) != 1 or not isinstance(labels[0], str):
+            return RowError(row, f"{where}: a labels result must hold one label, not {labels!r}")
+        offsets = code_point_offsets(text, value.get("start"), value.get("end"), quoted)
+        if offsets is None:
+            return RowError(
+                row,
+                f"{where}: the span [{value.get('start')!r}, {value.get('end')!r}) "
+                f"{labels[0][:60]!r} does not select {str(quoted)[:60]!r} in the text, as code "
+                "points or as UTF-16 code units",
+            )
+        spans.append([*offsets, labels[0]])
+    return AnnotationRow(row, external_id, annotator, [], spans, text)
 
 
 PARSER = Parser(label="Label Studio JSON", parse=parse, bundles_annotations=True)

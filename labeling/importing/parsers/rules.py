@@ -1,5 +1,6 @@
 """The rules a row must pass whatever its format: labels, an item's content, a JSON item."""
 
+import hashlib
 import json
 
 from labeling.importing.readers import max_field_chars
@@ -7,6 +8,12 @@ from labeling.importing.records import ItemRow, ParseContext, RowError
 from labeling.models import Project
 
 encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def text_id(text: str) -> str:
+    """The external id of an item given without one (span projects): a stable hash of its text,
+    16 hex digits of its SHA-256, so the same text gets the same id in every file."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def split_labels(value: str, ctx: ParseContext) -> tuple[list[str] | None, str | None]:

@@ -30,7 +30,8 @@ def _add_option(parser, name: str, field: serializers.Field) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Import items or annotations from a CSV, JSON Lines or Label Studio file into a project. "
+        "Import items or annotations from a CSV, JSON Lines, CoNLL or Label Studio file into a "
+        "project. "
         "The whole file is checked first; any bad row and nothing is imported."
     )
 

@@ -1,4 +1,5 @@
-"""Load the demo: accounts and a digit-labeling project built from scikit-learn's digits.
+"""Load the demo: accounts, a digit-labeling project built from scikit-learn's digits, and a
+span (named-entity) project on sentences Concord's own code writes.
 
 The images come from `sklearn.datasets.load_digits` (shipped inside scikit-learn), drawn as
 SVG data URIs; each item also carries its 64 pixel values as numeric fields, which the
@@ -16,15 +17,26 @@ values each). `--items N` builds the same demo cut to N digits: 60% in batch 1, 
 batch 2, whose last 40 (or all, when it is smaller) wait for the annotators; a small demo
 shows what the pages say about tiny samples.
 
-Faint (light-stroke) digits are harder for the crowd, so the `stroke` slices differ. The
-command is idempotent: a second run finds the project and changes nothing. It takes a few
-seconds (most of it the two imports).
+Faint (light-stroke) digits are harder for the crowd, so the `stroke` slices differ.
+
+The span project, "News entities (demo)", holds 600 invented news sentences with entities
+PER, ORG, LOC and DATE (`labeling.demo_spans`, seeded; the same at any `--items`, which sizes
+the digits only). Four simulated annotators, three per sentence, each with one habit: careful,
+boundary shifter, type confuser (ORG for LOC and back), misser. The first 300 sentences were
+labeled under guideline v1; v2 says to mark whole names and whole dates, after which the
+boundary shifter shifts far less; 260 of the next 300 were labeled under v2 and the last 40
+wait in the demo annotators' queue. Items and spans go in as JSON Lines through the import
+service, as a team's own files would.
+
+The command is idempotent: a second run finds each project and changes nothing. It takes a
+few seconds (most of it the imports).
 """
 
 import base64
 import csv
 import io
 import json
+import random
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -32,6 +44,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from sklearn.datasets import load_digits
 
+from labeling import demo_spans
 from labeling.importing.jobs import import_file
 from labeling.models import ImportBatch, Item, Project
 from labeling.services.guidelines import (
@@ -94,6 +107,52 @@ WORKED_EXAMPLES = {
 }
 
 
+SPANS_DEMO_NAME = "News entities (demo)"
+SPANS_SEED = 15
+SPANS_BATCH = 300  # sentences per batch: the first labeled under v1, the second under v2
+# The simulated annotators, three per sentence (each sits out every fourth sentence in turn).
+SPAN_ANNOTATORS = {
+    "ner-careful": "careful",
+    "ner-shifter": "boundary_shifter",
+    "ner-confuser": "type_confuser",
+    "ner-misser": "misser",
+}
+# How often each habit's error happens per entity, under each guideline version: v2's rule on
+# whole names and dates is what the boundary shifter was getting wrong.
+SPAN_ERROR_RATES = {
+    1: {"careful": 0.35, "boundary_shifter": 0.4, "type_confuser": 0.35, "misser": 0.35},
+    2: {"careful": 0.35, "boundary_shifter": 0.08, "type_confuser": 0.35, "misser": 0.35},
+}
+SPAN_LABELS = [
+    {"name": "PER", "key": "p"},
+    {"name": "ORG", "key": "o"},
+    {"name": "LOC", "key": "l"},
+    {"name": "DATE", "key": "d"},
+]
+SPANS_GUIDELINE_V1 = """## What to mark
+
+Mark every mention of a **person** (PER), **organisation** (ORG), **place** (LOC) or
+**date** (DATE) in the sentence. Select it with the mouse or the arrow keys, then press the
+label's key: **p**, **o**, **l** or **d**. A sentence without any is answered with no spans.
+
+- An organisation is a company, bank, foundation or institution; a place is a city or a
+  country.
+- Spans cover whole words and never overlap.
+"""
+SPANS_GUIDELINE_V2 = (
+    SPANS_GUIDELINE_V1
+    + """
+## Where a span starts and ends
+
+- Mark a person's **whole name**, first and last ("Ada Lovelace", not "Lovelace"), and an
+  organisation's whole name ("Blue Harbor Bank", not "Blue Harbor").
+- Mark the **whole date**: day, month and year ("3 May 2021", not "May 2021"), and nothing
+  around it: not "on" or "in" before it, not the full stop after it.
+"""
+)
+SPANS_CHANGELOG_V2 = "Where a span starts and ends: whole names, whole dates, nothing around."
+
+
 def digit_svg(pixels: np.ndarray) -> str:
     """An 8x8 grey-level image (0..16) as a scalable SVG data URI."""
     rects = "".join(
@@ -150,7 +209,9 @@ def crowd_answers(
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts and the digits demo project (idempotent)."
+    help = (
+        "Create the demo accounts, the digits demo project and the span demo project (idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -176,16 +237,20 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = username == "admin"
                 user.save()
             users[username] = user
-        project = Project.objects.filter(name=DEMO_NAME).first()
-        if project is None:
-            project = self.create_project(users, items)
-            self.stdout.write(
-                self.style.SUCCESS(f"Demo project loaded: {project.name} (id {project.pk})")
-            )
-        else:
-            self.stdout.write(
-                f"Demo project already loaded, left as it is: {project.name} (id {project.pk})"
-            )
+        for name, create in (
+            (DEMO_NAME, lambda: self.create_project(users, items)),
+            (SPANS_DEMO_NAME, lambda: self.create_span_project(users)),
+        ):
+            project = Project.objects.filter(name=name).first()
+            if project is None:
+                project = create()
+                self.stdout.write(
+                    self.style.SUCCESS(f"Demo project loaded: {project.name} (id {project.pk})")
+                )
+            else:
+                self.stdout.write(
+                    f"Demo project already loaded, left as it is: {project.name} (id {project.pk})"
+                )
         for username, password, role in ACCOUNTS:
             self.stdout.write(f"  {role:<10} {username} / {password}")
 
@@ -291,4 +356,75 @@ class Command(BaseCommand):
         labeled_second = second[: max(0, len(second) - LEFT_FOR_ANNOTATORS)]
         if len(labeled_second):
             import_crowd(labeled_second, 2, "crowd-v2.csv")
+        return project
+
+    def create_span_project(self, users) -> Project:
+        """The span demo: two batches of sentences, crowd spans under guideline v1 and v2."""
+        admin = users["admin"]
+        project = project_create(
+            name=SPANS_DEMO_NAME,
+            description="Mark people, organisations, places and dates in news sentences "
+            "(invented by Concord's demo).",
+            data_type=Project.DataType.TEXT,
+            task_type=Project.TaskType.SPANS,
+            labels=SPAN_LABELS,
+            overlap=3,
+            created_by=admin,
+            guideline=SPANS_GUIDELINE_V1,
+        )
+        for username, _, role in ACCOUNTS[1:]:
+            member_set(project=project, user=users[username], role=role)
+        sentences = demo_spans.sentences(2 * SPANS_BATCH, seed=SPANS_SEED)
+        rng = random.Random(SPANS_SEED)
+        names = list(SPAN_ANNOTATORS)
+
+        def external_id(index: int) -> str:
+            return f"news-{index + 1:04d}"
+
+        def import_sentences(indices, filename: str) -> None:
+            rows = [{"external_id": external_id(i), "text": sentences[i].text} for i in indices]
+            self.import_or_fail(
+                project=project,
+                fileobj=jsonl_file(rows),
+                filename=filename,
+                format="jsonl",
+                kind="items",
+                options={},
+                user=admin,
+            )
+
+        def import_spans(indices, version: int, filename: str) -> None:
+            rows = []
+            for i in indices:
+                for name in names[: i % 4] + names[i % 4 + 1 :]:  # three of the four
+                    habit = SPAN_ANNOTATORS[name]
+                    rate = SPAN_ERROR_RATES[version][habit]
+                    spans = demo_spans.annotate(sentences[i], habit, rng, rate=rate)
+                    rows.append(
+                        {
+                            "external_id": external_id(i),
+                            "annotator": name,
+                            "spans": [{"start": a, "end": b, "label": t} for a, b, t in spans],
+                        }
+                    )
+            self.import_or_fail(
+                project=project,
+                fileobj=jsonl_file(rows),
+                filename=filename,
+                format="jsonl",
+                kind="annotations",
+                options={},
+                user=admin,
+            )
+
+        first = range(SPANS_BATCH)
+        second = range(SPANS_BATCH, 2 * SPANS_BATCH)
+        import_sentences(first, "news-batch-1.jsonl")
+        import_spans(first, 1, "news-spans-v1.jsonl")
+        guideline_draft_update(
+            project=project, body=SPANS_GUIDELINE_V2, changelog=SPANS_CHANGELOG_V2, user=admin
+        )
+        guideline_publish(project=project, user=admin)
+        import_sentences(second, "news-batch-2.jsonl")
+        import_spans(second[: len(second) - LEFT_FOR_ANNOTATORS], 2, "news-spans-v2.jsonl")
         return project
