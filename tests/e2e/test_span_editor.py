@@ -75,8 +75,10 @@ def marked(page) -> list[tuple[str, str]]:
     )
 
 
-def wait_for_item(page, external_text: str) -> None:
-    expect(page.locator("#annotate-form .span-doc")).to_have_text(external_text)
+def wait_for_item(page, text: str) -> None:
+    """Until the item with this text is shown in a working editor."""
+    expect(page.locator("#annotate-form .span-doc")).to_have_text(text)
+    expect(page.locator("#annotate-form .span-doc.span-tokens")).to_have_count(1)
 
 
 def test_annotator_marks_two_sentences_with_the_keyboard_only(live_server, page, ner, artifacts):
@@ -238,6 +240,7 @@ def test_a_refused_submission_says_why_and_keeps_the_spans(live_server, page, ne
     notice = page.locator("#annotate-workspace .notice.error")
     expect(notice).to_contain_text("unknown label 'DATE'")
     expect(notice).to_contain_text("Your spans are still here")
+    wait_for_item(page, ADA)
     assert marked(page) == [["Ada Lovelace", "PER"]]  # the DATE span cannot be kept
     expect(page.locator("input[name=comment]")).to_have_value("the year is a guess")
     page.screenshot(path=str(artifacts / "span-editor-refused.png"), full_page=True)
@@ -345,3 +348,36 @@ def open_annotate_all_done(page, live_server, project) -> None:
     log_in(page, live_server, "ann")
     page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
     expect(page.get_by_role("heading", name="All done")).to_be_visible()
+
+
+def test_the_annotator_never_sees_another_annotators_spans(live_server, page, ner):
+    ner.overlap = 2
+    ner.save(update_fields=["overlap"])
+    bob = add_member(ner, "bob")
+    ada = ner.items.get(external_id="ada")
+    make_annotations(ner, [(ada, bob, [(0, 12, "PER"), (36, 42, "LOC")])], comment="bob-notes")
+    open_annotate(page, live_server, ner)
+    wait_for_item(page, ADA)
+    assert marked(page) == []
+    data = page.locator("#annotate-form [data-span-editor] script").text_content()
+    assert json.loads(data)["spans"] == []
+    assert "bob" not in page.content()
+
+
+def test_offsets_are_code_points_after_an_emoji(live_server, page, manager):
+    """JavaScript counts UTF-16 units ("🙂" is 2); the stored offsets are Python's (1)."""
+    project = make_project(
+        manager, name="Emoji", labels=("PER", "LOC"), task_type=Project.TaskType.SPANS, overlap=1
+    )
+    text = "🙂 Zoë met Ann in Łódź."
+    make_items(project, {"e1": text})
+    add_member(project, "ann")
+    open_annotate(page, live_server, project)
+    wait_for_item(page, text)
+    keys(page, "ArrowRight", "ArrowRight", "ArrowRight", "1")  # Ann
+    keys(page, "ArrowRight", "ArrowRight", "2", "Enter")  # Łódź
+    expect(page.get_by_role("heading", name="All done")).to_be_visible()
+    names = ids(project)
+    spans = Annotation.objects.get(project=project).spans
+    assert spans == [[10, 13, names["PER"]], [17, 21, names["LOC"]]]
+    assert [text[s:e] for s, e, _ in spans] == ["Ann", "Łódź"]

@@ -146,6 +146,7 @@ def test_a_refused_final_span_set_says_why_and_keeps_the_reviewers_spans(live_se
     ner.labels.filter(name="DATE").delete()  # meanwhile
     first.get_by_role("button", name="Resolve").click()
     expect(first.locator(".message.error")).to_contain_text("unknown label 'DATE'")
+    expect(first.locator(".span-doc.span-tokens")).to_have_count(1)
     # bob's other spans are still in the editor
     assert final_marked(row(page, ada)) == [
         ["Ada Lovelace", "PER"], ["Charles Babbage", "ORG"], ["London", "LOC"],

@@ -352,6 +352,9 @@
         event.preventDefault(); // no native text selection: ours snaps to tokens
         this.closeMenu();
         if (this.root.hasAttribute("data-own-keys")) this.root.focus({ preventScroll: true });
+        else if (document.activeElement && document.activeElement.matches("input, textarea")) {
+          document.activeElement.blur(); // the page's keys come back to the text
+        }
         down = i;
         dragged = event.shiftKey;
         this.moveTo(i, event.shiftKey);
@@ -478,6 +481,11 @@
         if (editor) editor.closeMenu();
       }
     }
+  });
+  // Mounted right after an htmx swap (before the first paint of the new content), not 20 ms
+  // later at htmx:load, so the swapped text never shows without its editor.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.target.isConnected) mountAll(event.target);
   });
   document.addEventListener("htmx:load", (event) => mountAll(event.detail.elt || event.target));
   if (document.readyState === "loading") {
