@@ -117,6 +117,8 @@ def span_editor(text, spans, labels, own_keys: bool = False, starts=None) -> dic
         "spans": [list(span) for span in spans or [] if isinstance(span, list | tuple)],
         "starts": [[name, start] for name, start in (starts or {}).items()],
     }
+    names = list(starts or {})
+    begins = next((name for name in names if starts[name] == spans), None)
     return {
         "data": data,
         "legend": [(lab, colours[lab.pk][0]) for lab in labels],
@@ -124,6 +126,6 @@ def span_editor(text, spans, labels, own_keys: bool = False, starts=None) -> dic
         "spans": spans,
         "labels": labels,
         "own_keys": own_keys,
-        # (name, pressed): the start the editor begins from is shown pressed
-        "starts": [(name, start == spans) for name, start in (starts or {}).items()],
+        # (name, pressed): the (first) start the editor begins from is shown pressed
+        "starts": [(name, name == begins) for name in names],
     }

@@ -381,3 +381,30 @@ def test_offsets_are_code_points_after_an_emoji(live_server, page, manager):
     spans = Annotation.objects.get(project=project).spans
     assert spans == [[10, 13, names["PER"]], [17, 21, names["LOC"]]]
     assert [text[s:e] for s, e, _ in spans] == ["Ann", "Łódź"]
+
+
+def test_markup_in_the_text_and_in_label_names_is_shown_as_text(live_server, page, manager):
+    project = make_project(
+        manager, name="Markup", labels=("<b>PER</b>", "LOC"), task_type=Project.TaskType.SPANS,
+        overlap=1,
+    )  # fmt: skip
+    text = '<img src=x onerror="window.hit=1"> Bob <script>window.hit=2</script>'
+    make_items(project, {"m1": text})
+    add_member(project, "ann")
+    open_annotate(page, live_server, project)
+    wait_for_item(page, text)
+    assert (
+        page.locator("#annotate-form .span-doc img, #annotate-form .span-doc script").count() == 0
+    )
+    while page.locator("#annotate-form .tok.cur").text_content() != "Bob":
+        keys(page, "ArrowRight")
+    keys(page, "1")
+    assert marked(page) == [["Bob", "<b>PER</b>"]]
+    expect(page.locator(".span-legend .span-apply").first).to_contain_text("<b>PER</b>")
+    assert page.evaluate("window.hit") is None
+    keys(page, "Enter")
+    expect(page.get_by_role("heading", name="All done")).to_be_visible()
+    start = text.index("Bob")
+    assert Annotation.objects.get(project=project).spans == [
+        [start, start + 3, ids(project)["<b>PER</b>"]]
+    ]
