@@ -201,7 +201,7 @@ def test_undo_brings_back_the_spans_and_enter_keeps_them(live_server, page, ner,
     wait_for_item(page, GRACE)
     keys(page, "z")
     wait_for_item(page, ADA)
-    expect(page.locator("#annotate-form .badge", has_text="changing your label")).to_be_visible()
+    expect(page.locator("#annotate-form .badge", has_text="changing your spans")).to_be_visible()
     assert marked(page) == [["Ada Lovelace", "PER"], ["1833", "DATE"]]
     page.screenshot(path=str(artifacts / "span-editor-undo.png"), full_page=True)
     keys(page, "Enter")  # keep them
