@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 MAX_SPANS = 10_000
+# Span colours: CSS classes `.span-c0` .. `.span-c9` (concord.css), by the label's position.
+N_SPAN_COLOURS = 10
 
 
 def token_bounds(text: str) -> list[tuple[int, int]]:
@@ -128,3 +130,14 @@ def item_text(data) -> str:
     """The text of a span project's item (`data.text`; '' when missing)."""
     text = data.get("text") if isinstance(data, dict) else None
     return text if isinstance(text, str) else ""
+
+
+def span_colours(labels) -> dict[int, tuple[int, str]]:
+    """{label id: (colour number, name)}: the colour of a label's spans on every page.
+
+    labels: the project's LabelClass rows in their order, or a dict {label id: name} in that
+    order. The n-th label gets `.span-c{n % N_SPAN_COLOURS}` in the span editor and in the
+    read-only display alike.
+    """
+    pairs = labels.items() if isinstance(labels, dict) else ((lab.pk, lab.name) for lab in labels)
+    return {pk: (n % N_SPAN_COLOURS, name) for n, (pk, name) in enumerate(pairs)}

@@ -1,3 +1,4 @@
+import json
 import uuid
 
 from django.contrib import messages
@@ -517,7 +518,26 @@ def _guideline_panel(guideline) -> dict | None:
     return {"guideline": guideline, "examples": examples}
 
 
-def _annotate_context(request, access: ProjectAccess, *, current: Item | None = None, notice=""):
+def _draft_spans(posted, labels) -> list[list[int]]:
+    """Spans a refused submission posted (`[{start, end, label}]`), as `[start, end, label_id]`
+    for the editor to start from again: nothing the annotator marked is lost. Spans naming no
+    label of the project are left out (the notice names them)."""
+    ids = {label.name: label.pk for label in labels}
+    kept = []
+    for span in posted if isinstance(posted, list) else []:
+        if not isinstance(span, dict):
+            continue
+        start, end, label = span.get("start"), span.get("end"), span.get("label")
+        if isinstance(start, int) and isinstance(end, int) and label in ids:
+            kept.append([start, end, ids[label]])
+    return kept
+
+
+def _annotate_context(
+    request, access: ProjectAccess, *, current: Item | None = None, notice="", draft=None
+):
+    """The annotator page's context. draft: what a refused submission posted (`spans`,
+    `unsure`, `comment`), shown again with the notice (an error) instead of the stored answer."""
     project, annotator = access.project, request.user
     guideline = selectors.current_guideline(access=access)
     item = current or next_item(project=project, annotator=annotator, guideline=guideline)
@@ -544,11 +564,20 @@ def _annotate_context(request, access: ProjectAccess, *, current: Item | None = 
     chosen = set()
     if previous is not None:
         chosen = set(previous.labels) | ({previous.label_id} if previous.label_id else set())
+    initial_spans = []
+    if project.is_spans:
+        if draft is not None:
+            initial_spans = _draft_spans(draft.get("spans"), labels)
+        elif previous is not None:
+            initial_spans = previous.spans
     return {
         "access": access,
         "project": project,
         "guideline": guideline,
         "panel": _guideline_panel(guideline),
+        "initial_spans": initial_spans,
+        "draft": draft,
+        "notice_error": draft is not None,
         "current": item_display(project, item),
         "prefetch": item_display(project, prefetch),
         "previous": previous,
@@ -610,12 +639,25 @@ def annotate_submit(request, pk):
     if item is None:
         return _workspace(request, access, notice="That item is not in this project.")
     lead = request.POST.get("lead_time_ms") or None
+    spans, draft = None, None
+    if project.is_spans:
+        draft = {
+            "spans": [],
+            "unsure": request.POST.get("unsure") in ("1", "on", "true"),
+            "comment": request.POST.get("comment", ""),
+        }
+        try:
+            spans = draft["spans"] = json.loads(request.POST.get("spans") or "null")
+        except ValueError:
+            notice = "Could not read the spans sent; nothing was stored. Mark them again."
+            return _workspace(request, access, current=item, notice=notice, draft=draft)
     try:
         annotation_submit(
             item=item,
             annotator=request.user,
-            label=None if project.is_multi_label else request.POST.get("label"),
+            label=None if project.is_multi_label or project.is_spans else request.POST.get("label"),
             labels=request.POST.getlist("labels") if project.is_multi_label else None,
+            spans=spans,
             request_id=request.POST.get("request_id") or None,
             unsure=request.POST.get("unsure") in ("1", "on", "true"),
             comment=request.POST.get("comment", ""),
@@ -626,7 +668,12 @@ def annotate_submit(request, pk):
         notice = "That item was already complete; here is the next."
         return _workspace(request, access, notice=notice)
     except ValidationError as exc:
-        return _workspace(request, access, current=item, notice=" ".join(exc.messages))
+        notice = " ".join(exc.messages)
+        if draft is not None:
+            notice = (
+                f"Not stored: {notice} Your spans are still here; correct them and submit again."
+            )
+        return _workspace(request, access, current=item, notice=notice, draft=draft)
     return _workspace(request, access)
 
 
@@ -653,6 +700,8 @@ def annotate_undo(request, pk):
     if item is None:
         return _workspace(request, access, notice="Nothing to undo.")
     notice = "Reopened your last item: choose a label to change it, or Enter to keep it."
+    if access.project.is_spans:
+        notice = "Reopened your last item with your spans: change them, or Enter to keep them."
     return _workspace(request, access, current=item, notice=notice)
 
 

@@ -1,5 +1,7 @@
 // The annotator page, keyboard first. The server renders everything; this file maps keys to
 // the page's buttons and forms, times each item and keeps focus sensible across htmx swaps.
+// On a span project the keys go to the span editor (spans.js) first: arrows, Shift+arrows,
+// label keys, Backspace/Delete and Escape are its; Enter submits the spans.
 (function () {
   "use strict";
 
@@ -11,6 +13,9 @@
   const workspace = () => document.getElementById("annotate-workspace");
   const form = () => document.getElementById("annotate-form");
   const isMulti = () => workspace() && workspace().dataset.multi === "1";
+  const isSpans = () => workspace() && workspace().dataset.spans === "1";
+  const spanEditor = () =>
+    isSpans() && form() && window.ConcordSpans ? window.ConcordSpans.editorIn(form()) : null;
   const openDialog = () => document.querySelector("#annotate-workspace dialog[open]");
   const busy = () => {
     if (settling) return true;
@@ -74,7 +79,15 @@
       else if (event.key === "?") dialog.close();
       return; // Esc closes dialogs natively
     }
+    // A focused button takes Enter and Space itself (a click), never a second action.
+    if ((event.key === "Enter" || event.key === " ") && event.target.closest &&
+        event.target.closest("button")) return;
     if (event.key === "Escape") {
+      const editor = spanEditor();
+      if (editor && !busy() && editor.handleKey("Escape", false)) {
+        event.preventDefault();
+        return;
+      }
       document.activeElement && document.activeElement.blur();
       const banner = document.querySelector(".guideline-banner");
       if (banner) banner.remove();
@@ -90,10 +103,10 @@
     if (busy()) {
       // Typed ahead while the next item is on its way: apply it once the item is shown.
       event.preventDefault();
-      pendingKeys.push(event.key);
+      pendingKeys.push([event.key, event.shiftKey]);
       return;
     }
-    if (handleKey(event.key)) event.preventDefault();
+    if (handleKey(event.key, event.shiftKey)) event.preventDefault();
   });
 
   const pendingKeys = [];
@@ -103,7 +116,7 @@
   // the annotator presses next, and the page says so.
   function commentDone(field) {
     field.blur();
-    if (isMulti()) return submitWith(null);
+    if (isMulti() || isSpans()) return submitWith(null);
     const chosen = workspace().querySelector(".label-btn.chosen");
     if (chosen) return submitWith(chosen);
     const note = workspace().querySelector(".comment-note");
@@ -126,7 +139,9 @@
   }
   markTinyImages();
 
-  function handleKey(key) {
+  function handleKey(key, shift) {
+    const editor = spanEditor();
+    if (editor && editor.handleKey(key, shift)) return true;
     const label = labelFor(key);
     if (label) {
       if (isMulti()) toggle(label);
@@ -135,7 +150,7 @@
     }
     switch (key) {
       case "Enter": {
-        if (isMulti()) submitWith(null);
+        if (isMulti() || isSpans()) submitWith(null);
         else {
           const chosen = workspace().querySelector(".label-btn.chosen");
           if (chosen) submitWith(chosen);
@@ -208,7 +223,7 @@
       shownAt = performance.now();
       markTinyImages();
       // Replay keys typed ahead, up to the next one that sends a request.
-      while (pendingKeys.length && !busy()) handleKey(pendingKeys.shift());
+      while (pendingKeys.length && !busy()) handleKey(...pendingKeys.shift());
     }
   });
 
