@@ -514,7 +514,7 @@ def stored_span_arrays(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     numpy parses the numbers in one call; a list in any other shape than `[[int, int, int],
     ...]` is left to `json.loads`.
     """
-    counts = np.fromiter((t.count("[") - 1 for t in texts), dtype=np.int64, count=len(texts))
+    counts = np.fromiter(map(str.count, texts, itertools.repeat("[")), np.int64, len(texts)) - 1
     if not counts.sum():
         return np.zeros(len(texts), dtype=np.int64), np.zeros((0, 3), dtype=np.int64)
     joined = " ".join(texts).translate(_SPAN_PUNCTUATION)
