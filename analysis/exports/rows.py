@@ -4,6 +4,8 @@ Item ids are taken PAGE_SIZE at a time from the decisions' kept ids and read wit
 `id BETWEEN first AND last` query each (`values_list`, no ORM object per row). A page is a
 NamedTuple of columns: columns are what the numpy decisions and Parquet hold, and a format
 that writes rows gets them from `zip` without building a Python object per row.
+A span project's pages (`SpanItemPage`, `SpanAnnotationPage`) carry their spans as arrays
+(`span_decisions.ItemSpans`) for formats that write them directly (JSONL, Parquet, CoNLL).
 """
 
 from __future__ import annotations
