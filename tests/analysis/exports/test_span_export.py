@@ -608,3 +608,38 @@ def test_a_conll_export_reimports_with_identical_spans(spans_project):
         for key, row in exported.items()
         if row["spans"] is not None
     }
+
+
+def test_other_data_fields_and_metadata_keep_their_types(manager):
+    project = make_project(manager, labels=("PER",), task_type=Project.TaskType.SPANS)
+    project.manager = manager
+    make_items(
+        project,
+        {
+            "m1": {"text": 'Ada said "hi" .', "lang": "en", "score": 1.5, "spans": 7},
+            "m2": {"text": "Nobody .", "lang": "fr", "score": 2, "spans": 8},
+        },
+        metadata=lambda n: {"tags": {"n": n}, "flag": n == 0, "rank": n, "note": "ünï\n"},
+    )
+    rows = list(jsonl(project).values())
+    assert list(rows[0])[9:] == [
+        "lang", "score", "data.spans", "metadata.flag", "metadata.note", "metadata.rank",
+        "metadata.tags",
+    ]  # fmt: skip
+    assert [r["text"] for r in rows] == ['Ada said "hi" .', "Nobody ."]
+    assert [r["data.spans"] for r in rows] == [7, 8]
+    assert [r["lang"] for r in rows] == ["en", "fr"]
+    assert [r["score"] for r in rows] == [1.5, 2.0]
+    assert [r["metadata.flag"] for r in rows] == [True, False]
+    assert [r["metadata.note"] for r in rows] == ["ünï\n"] * 2
+    assert [r["metadata.rank"] for r in rows] == [0, 1]
+    assert [r["metadata.tags"] for r in rows] == [{"n": 0}, {"n": 1}]
+
+
+def test_the_preview_of_annotation_rows_lists_each_annotations_spans(spans_project, client):
+    client.force_login(spans_project.manager)
+    page = client.get(f"/projects/{spans_project.pk}/export/", {"include": "annotations"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "4–12 PER, 21–34 LOC" in html  # s1 by ann3
+    assert "0–12 ORG" in html  # s2 by ann2
