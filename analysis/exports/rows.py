@@ -178,9 +178,15 @@ def _typed_expression(column: JsonColumn):
         return Cast(text, BigIntegerField())
     if column.kind == "float":
         return Cast(text, FloatField())
-    if column.kind == "bool":
+    if column.kind == "bool" and connections[Item.objects.db].vendor == "postgresql":
         return Cast(text, BooleanField())
+    # SQLite's key text of a JSON true is "true", which its cast reads as 0: see _sqlite_bool.
     return text
+
+
+def _sqlite_bool(value) -> bool | None:
+    """A bool column's value as SQLite gives it: "true", "false", "null" or None."""
+    return None if value is None or value == "null" else value in ("true", 1, "1", True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,8 +251,8 @@ def _field_expressions(columns: list[JsonColumn], *, typed: bool) -> list:
 
 
 def _sqlite_bools(columns: list[JsonColumn], *, typed: bool) -> list[int]:
-    """Indices of the bool columns whose values need converting: SQLite has no boolean type,
-    its cast gives 0/1 (and driver_rows runs no converter)."""
+    """Indices of the bool columns whose values need converting: SQLite has no boolean type
+    and gives their JSON text (and driver_rows runs no converter)."""
     if typed and connections[Item.objects.db].vendor != "postgresql":
         return [i for i, c in enumerate(columns) if c.kind == "bool"]
     return []
@@ -274,7 +280,7 @@ def item_pages(
     pages = _kept_item_rows(project=project, decisions=d, fields=fields, whole_json=whole_json)
     for page_positions, by_column in pages:
         for i in bool_fields:
-            by_column[1 + i] = [None if v is None else bool(v) for v in by_column[1 + i]]
+            by_column[1 + i] = list(map(_sqlite_bool, by_column[1 + i]))
         decided = _decided_columns(d, page_positions, typed=typed)
         values = (
             by_column[0],
@@ -398,7 +404,7 @@ def span_item_pages(
     pages = _kept_item_rows(project=project, decisions=d, fields=fields, whole_json=whole_json)
     for page_positions, by_column in pages:
         for i in bool_fields:
-            by_column[2 + i] = [None if v is None else bool(v) for v in by_column[2 + i]]
+            by_column[2 + i] = list(map(_sqlite_bool, by_column[2 + i]))
         decided = _decided_columns(d, page_positions, typed=typed)
         yield SpanItemPage(
             by_column[0],
