@@ -58,4 +58,5 @@ FORMAT = FileFormat(
     content_type="text/plain; charset=utf-8",
     extension="conll",
     write=write,
+    typed_columns=False,  # the data and metadata columns are not written
 )
