@@ -44,11 +44,15 @@ from analysis.metrics.span_tags import (
     decode_tags,
     item_token_index,
     majority_tags,
+    sequence_offsets,
     tags_from_spans,
 )
 from analysis.models import AnalysisRun
 from labeling.models import Item, Project, Review
 from labeling.rawsql import driver_rows, int_rows, positions
+
+
+MAJORITY_BLOCK = 16_384  # items per token-majority block
 
 
 class ItemSpans(NamedTuple):
@@ -180,29 +184,24 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
     # The aggregate's spans, as (item position, character start, end, class index).
     aggregate = _empty_spans()
     if params.labels in ("majority", "dawid_skene") and len(rows.annotation_item):
-        lengths = rows.annotation_lengths
-        tags = tags_from_spans(
-            lengths, rows.span_annotation, rows.span_start, rows.span_end, rows.span_label
-        )
-        token_item = item_token_index(rows.annotation_item, lengths, rows.item_lengths)
-        n_tokens = int(rows.item_lengths.sum())
         if params.labels == "majority":
-            winner, _ = majority_tags(
-                tags, token_item, n_item_tokens=n_tokens, n_types=n_types,
-                tie_rule=project.tie_rule,
-            )  # fmt: skip
+            winner = _token_majority(rows, n_types=n_types, tie_rule=project.tie_rule)
             strategy = LabelSource.MAJORITY
         else:
+            lengths = rows.annotation_lengths
+            tags = tags_from_spans(
+                lengths, rows.span_annotation, rows.span_start, rows.span_end, rows.span_label
+            )
             winner, _ = dawid_skene_tags(
                 tags,
-                token_item,
+                item_token_index(rows.annotation_item, lengths, rows.item_lengths),
                 np.repeat(rows.annotation_annotator, lengths),
-                n_item_tokens=n_tokens,
+                n_item_tokens=int(rows.item_lengths.sum()),
                 n_annotators=len(rows.annotator_ids),
                 n_types=n_types,
             )
             strategy = LabelSource.DAWID_SKENE
-        del tags, token_item
+            del tags
         # Every annotation tags every token of its item: -1 is a tie left undecided.
         token_row = np.repeat(np.arange(len(rows.item_ids)), rows.item_lengths)
         tied = np.bincount(token_row[winner < 0], minlength=len(rows.item_ids))
@@ -285,6 +284,40 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
         excluded=excluded,
         runs=runs,
     )
+
+
+def _token_majority(rows, *, n_types: int, tie_rule: str) -> np.ndarray:
+    """(sum(item_lengths),) int64 majority tag of every token of `rows`' items (-1: a tie left
+    undecided), computed MAJORITY_BLOCK items at a time.
+
+    The annotations come sorted by item (and their spans by annotation), so a block of items
+    is a slice of every array: its vote table stays small (tokens x tags) and in cache, where
+    one table over a million tokens costs more to allocate than to count.
+    """
+    item_offsets = sequence_offsets(rows.item_lengths)
+    winner = np.empty(int(item_offsets[-1]), dtype=np.int64)
+    annotation_lengths = rows.annotation_lengths
+    n_items = len(rows.item_ids)
+    for first in range(0, n_items, MAJORITY_BLOCK):
+        last = min(first + MAJORITY_BLOCK, n_items)
+        a0, a1 = np.searchsorted(rows.annotation_item, [first, last])
+        s0, s1 = np.searchsorted(rows.span_annotation, [a0, a1])
+        lengths = annotation_lengths[a0:a1]
+        tags = tags_from_spans(
+            lengths,
+            rows.span_annotation[s0:s1] - a0,
+            rows.span_start[s0:s1],
+            rows.span_end[s0:s1],
+            rows.span_label[s0:s1],
+        )
+        token_item = item_token_index(
+            rows.annotation_item[a0:a1] - first, lengths, rows.item_lengths[first:last]
+        )
+        t0, t1 = item_offsets[first], item_offsets[last]
+        winner[t0:t1], _ = majority_tags(
+            tags, token_item, n_item_tokens=int(t1 - t0), n_types=n_types, tie_rule=tie_rule
+        )
+    return winner
 
 
 def _empty_spans() -> tuple[np.ndarray, ...]:

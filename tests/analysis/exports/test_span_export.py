@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
 from analysis.exports import rows as export_rows
+from analysis.exports import span_decisions
 from labeling import demo_spans
 from labeling.importing.jobs import import_file
 from labeling.importing.parsers import PARSERS
@@ -643,3 +644,9 @@ def test_the_preview_of_annotation_rows_lists_each_annotations_spans(spans_proje
     html = page.content.decode()
     assert "4–12 PER, 21–34 LOC" in html  # s1 by ann3
     assert "0–12 ORG" in html  # s2 by ann2
+
+
+def test_the_token_majority_computed_in_blocks_of_items_is_the_same(spans_project, monkeypatch):
+    whole = export(spans_project, format="jsonl", labels="majority")
+    monkeypatch.setattr(span_decisions, "MAJORITY_BLOCK", 2)
+    assert export(spans_project, format="jsonl", labels="majority") == whole
