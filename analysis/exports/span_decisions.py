@@ -51,7 +51,6 @@ from analysis.models import AnalysisRun
 from labeling.models import Item, Project, Review
 from labeling.rawsql import driver_rows, int_rows, positions
 
-
 MAJORITY_BLOCK = 16_384  # items per token-majority block
 
 
