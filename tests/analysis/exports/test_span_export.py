@@ -8,6 +8,7 @@ import json
 import random
 import tracemalloc
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +18,9 @@ from rest_framework.test import APIClient
 
 from analysis.exports import rows as export_rows
 from analysis.exports import span_decisions
+from analysis.exports.decisions import LabelDecisions
+from analysis.exports.versions import dataset_diff, label_snapshot
+from analysis.models import DatasetVersion
 from labeling import demo_spans
 from labeling.importing.jobs import import_file
 from labeling.importing.parsers import PARSERS
@@ -650,3 +654,26 @@ def test_the_token_majority_computed_in_blocks_of_items_is_the_same(spans_projec
     whole = export(spans_project, format="jsonl", labels="majority")
     monkeypatch.setattr(span_decisions, "MAJORITY_BLOCK", 2)
     assert export(spans_project, format="jsonl", labels="majority") == whole
+
+
+def test_a_version_recorded_with_labels_only_diffs_as_items_without_spans(spans_project):
+    ids = np.array(sorted(spans_project.items.values_list("id", flat=True)), dtype=np.int64)
+    n = len(ids)
+    old = LabelDecisions(
+        item_ids=ids, label=np.full(n, -1, np.int16), source=np.zeros(n, np.int8),
+        agreement=np.full(n, np.nan), n_annotations=np.zeros(n, np.int32),
+        quality=np.full(n, np.nan), issue=np.zeros(n, bool), keep=np.ones(n, bool),
+        class_names=["PER", "ORG", "LOC"],
+    )  # fmt: skip
+    before = DatasetVersion.objects.create(
+        project=spans_project, params={}, format="csv", row_count=n,
+        label_snapshot=label_snapshot(old),
+    )  # fmt: skip
+    api = APIClient()
+    api.force_authenticate(spans_project.manager)
+    response = api.get(f"/api/v1/projects/{spans_project.pk}/export/", {"labels": "majority"})
+    b"".join(response.streaming_content)
+    after = DatasetVersion.objects.get(pk=int(response["X-Concord-Dataset-Version"]))
+    diff = dataset_diff(a=before, b=after)
+    # Every item with a decision now differs from "no decision"; s3 has none in either.
+    assert len(diff.item_ids) == 4 and diff.labels_a[0] is None
