@@ -548,11 +548,11 @@ def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
     rows = driver_rows(
         queryset.order_by()
         .annotate(spans_text=Cast("spans", TextField()))
-        .values_list("id", "item_id", "annotator_id", "guideline_id", "spans_text")
+        .values_list("item_id", "annotator_id", "guideline_id", "spans_text")
     )
     n_rows = len(rows)
-    annotation_id, item_id, annotator_id, guideline_id = (
-        np.fromiter(map(itemgetter(k), rows), dtype=np.int64, count=n_rows) for k in range(4)
+    item_id, annotator_id, guideline_id = (
+        np.fromiter(map(itemgetter(k), rows), dtype=np.int64, count=n_rows) for k in range(3)
     )
     # Versions by guideline id (a few rows) rather than a join per annotation.
     guidelines = int_rows(
@@ -561,19 +561,21 @@ def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
     )
     version_of = guidelines[positions(guideline_id, guidelines[:, 0]), 1]
     del guideline_id
-    # Per (item, annotator): the newest version's annotation (the lowest id among equals).
-    order = np.lexsort((annotation_id, -version_of, annotator_id, item_id))
+    # Per (item, annotator): the newest version's annotation (one per version: a constraint).
+    order = np.lexsort((-version_of, annotator_id, item_id))
     first = np.ones(n_rows, dtype=bool)
     first[1:] = (np.diff(item_id[order]) != 0) | (np.diff(annotator_id[order]) != 0)
     kept = order[first]
-    del order, first, annotation_id
+    del order, first
     item_ids, annotation_item = np.unique(item_id[kept], return_inverse=True)
     annotator_ids, annotation_annotator = np.unique(annotator_id[kept], return_inverse=True)
-    counts, spans = stored_span_arrays([rows[i][4] or "[]" for i in kept.tolist()])
+    counts, spans = stored_span_arrays([rows[i][3] or "[]" for i in kept.tolist()])
     annotation_version = version_of[kept]
     del rows, item_id, annotator_id, version_of
     texts = dict(
-        driver_rows(Item.objects.filter(project=project).values_list("id", KT("data__text")))
+        driver_rows(
+            Item.objects.filter(project=project).order_by().values_list("id", KT("data__text"))
+        )
     )
     item_texts = [texts.get(i) or "" for i in item_ids.tolist()]
     del texts

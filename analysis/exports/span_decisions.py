@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -49,7 +50,7 @@ from analysis.metrics.span_tags import (
 )
 from analysis.models import AnalysisRun
 from labeling.models import Item, Project, Review
-from labeling.rawsql import driver_rows, int_rows, positions
+from labeling.rawsql import driver_rows, positions
 
 MAJORITY_BLOCK = 16_384  # items per token-majority block
 
@@ -166,9 +167,9 @@ class SpanDecisions:
 
 def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
     """Compute the exported spans of every item and which items the filters keep."""
-    item_ids = int_rows(
-        Item.objects.filter(project=project).order_by("id").values_list("id"), width=1
-    )[:, 0]
+    ids = driver_rows(Item.objects.filter(project=project).order_by("id").values_list("id"))
+    item_ids = np.fromiter(map(itemgetter(0), ids), dtype=np.int64, count=len(ids))
+    del ids
     n = len(item_ids)
     rows = span_rows(project=project, version=params.guideline_version)
     class_names = rows.class_names
