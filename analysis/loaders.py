@@ -7,7 +7,9 @@ annotations fit in a few hundred megabytes.
 
 import itertools
 import json
+import warnings
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ from django.db.models.functions import Cast, Length
 from analysis.models import AnalysisRun, LabelIssue, Prediction, PredictionSet
 from labeling.models import Annotation, Guideline, Item, LabelClass, Project, Review
 from labeling.rawsql import driver_rows, int_rows, positions
-from labeling.spans import TOKEN_PATTERN
+from labeling.spans import TOKEN_PATTERN, token_bounds_many
 
 CHUNK = 50_000
 
@@ -467,8 +469,10 @@ class SpanRows:
     """A span project's annotations in long form, spans as token ranges (`metrics.span_tags`).
 
     Items: `item_ids` (n_items,) sorted ids of the items that have annotations, their texts
-    and `item_lengths` (token counts). Annotations: `annotation_item`, `annotation_annotator`
-    (indexing `item_ids`, `annotator_ids`) and `annotation_version`, (n_annotations,).
+    and `item_lengths` (token counts); their tokens' character offsets `token_starts`,
+    `token_ends` (sum(item_lengths),), item after item (`span_tags.sequence_offsets`).
+    Annotations: `annotation_item`, `annotation_annotator` (indexing `item_ids`,
+    `annotator_ids`) and `annotation_version`, (n_annotations,).
     Spans: `span_annotation`, `span_start`, `span_end` (token indices within the item, end
     exclusive), `span_label` (class index in `class_names` order), (n_spans,), sorted by
     annotation and start.
@@ -487,6 +491,8 @@ class SpanRows:
     span_start: np.ndarray
     span_end: np.ndarray
     span_label: np.ndarray
+    token_starts: np.ndarray
+    token_ends: np.ndarray
 
     @property
     def annotation_lengths(self) -> np.ndarray:
@@ -497,54 +503,99 @@ class SpanRows:
         return [m.span() for m in TOKEN_PATTERN.finditer(self.item_texts[item])]
 
 
+# Stored spans as text (`[[start, end, label_id], ...]`) -> whitespace-separated integers.
+_SPAN_PUNCTUATION = str.maketrans("[],", "   ")
+
+
+def stored_span_arrays(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Stored span lists read as text -> (counts (n_texts,) spans per list, (n_spans, 3) int64
+    `[start, end, label_id]` rows).
+
+    numpy parses the numbers in one call; a list in any other shape than `[[int, int, int],
+    ...]` is left to `json.loads`.
+    """
+    counts = np.fromiter(map(str.count, texts, itertools.repeat("[")), np.int64, len(texts)) - 1
+    if not counts.sum():
+        return np.zeros(len(texts), dtype=np.int64), np.zeros((0, 3), dtype=np.int64)
+    joined = " ".join(texts).translate(_SPAN_PUNCTUATION)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns when text is left over: not our shape
+        try:
+            numbers = np.fromstring(joined, dtype=np.int64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            numbers = np.zeros(0, dtype=np.int64)
+    if len(numbers) == 3 * counts.sum():
+        return counts, numbers.reshape(-1, 3)
+    parsed = json.loads("[" + ",".join(texts) + "]")
+    counts = np.fromiter(map(len, parsed), dtype=np.int64, count=len(parsed))
+    spans = np.array(list(itertools.chain.from_iterable(parsed)), dtype=np.int64)
+    return counts, spans.reshape(-1, 3)
+
+
 def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
     """Every span annotation of a project (or of one guideline version) as arrays.
 
     As in `annotation_rows`, the annotation under the newest guideline version wins for an
     item an annotator labeled under several. Spans are JSON per annotation (one column, no
-    row per span): read as text and parsed in one `json.loads` call; character offsets become
-    token indices by one `searchsorted` over every item's token starts.
+    row per span): read as text and parsed in one call; the items' tokens come from
+    `labeling.spans.token_bounds_many`, and character offsets become token indices by one
+    `searchsorted` over every item's token starts. No Python object is made per span or token.
     """
     class_ids, class_names = label_classes(project)
     queryset = Annotation.objects.filter(project=project)
     if version is not None:
         queryset = queryset.filter(guideline__version=version)
     rows = driver_rows(
-        queryset.order_by("-guideline__version", "id")
+        queryset.order_by()
         .annotate(spans_text=Cast("spans", TextField()))
-        .values_list("item_id", "annotator_id", "guideline__version", "spans_text")
+        .values_list("item_id", "annotator_id", "guideline_id", "spans_text")
     )
-    seen, kept = set(), []
-    for row in rows:  # newest version first: keep the first row per (item, annotator)
-        if (row[0], row[1]) not in seen:
-            seen.add((row[0], row[1]))
-            kept.append(row)
-    kept.sort(key=lambda row: (row[0], row[1]))
-    ids = np.array([r[:3] for r in kept], dtype=np.int64).reshape(-1, 3)
-    item_ids, annotation_item = np.unique(ids[:, 0], return_inverse=True)
-    annotator_ids, annotation_annotator = np.unique(ids[:, 1], return_inverse=True)
+    n_rows = len(rows)
+    item_id, annotator_id, guideline_id = (
+        np.fromiter(map(itemgetter(k), rows), dtype=np.int64, count=n_rows) for k in range(3)
+    )
+    # Versions by guideline id (a few rows) rather than a join per annotation.
+    guidelines = int_rows(
+        Guideline.objects.filter(project=project).order_by("id").values_list("id", "version"),
+        width=2,
+    )
+    version_of = guidelines[positions(guideline_id, guidelines[:, 0]), 1]
+    del guideline_id
+    # Per (item, annotator): the newest version's annotation (one per version: a constraint).
+    order = np.lexsort((-version_of, annotator_id, item_id))
+    first = np.ones(n_rows, dtype=bool)
+    first[1:] = (np.diff(item_id[order]) != 0) | (np.diff(annotator_id[order]) != 0)
+    kept = order[first]
+    del order, first
+    item_ids, annotation_item = np.unique(item_id[kept], return_inverse=True)
+    annotator_ids, annotation_annotator = np.unique(annotator_id[kept], return_inverse=True)
+    counts, spans = stored_span_arrays([rows[i][3] or "[]" for i in kept.tolist()])
+    annotation_version = version_of[kept]
+    del rows, item_id, annotator_id, version_of
     texts = dict(
-        driver_rows(Item.objects.filter(project=project).values_list("id", KT("data__text")))
+        driver_rows(
+            Item.objects.filter(project=project).order_by().values_list("id", KT("data__text"))
+        )
     )
-    item_texts = [texts.get(int(i)) or "" for i in item_ids]
+    item_texts = [texts.get(i) or "" for i in item_ids.tolist()]
+    del texts
 
-    bounds = [[m.span() for m in TOKEN_PATTERN.finditer(text)] for text in item_texts]
-    item_lengths = np.fromiter(map(len, bounds), dtype=np.int64, count=len(bounds))
+    item_lengths, token_starts, token_ends = token_bounds_many(item_texts)
     # Every item's text laid end to end (+1 apart): global character offsets, one search.
     char_base = np.zeros(len(item_texts) + 1, dtype=np.int64)
-    np.cumsum([len(t) + 1 for t in item_texts], out=char_base[1:])
-    token_base = np.zeros(len(bounds) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, item_texts), dtype=np.int64, count=len(item_texts)) + 1,
+              out=char_base[1:])  # fmt: skip
+    token_base = np.zeros(len(item_texts) + 1, dtype=np.int64)
     np.cumsum(item_lengths, out=token_base[1:])
-    flat_bounds = np.array(list(itertools.chain.from_iterable(bounds)), dtype=np.int64)
-    flat_bounds = flat_bounds.reshape(-1, 2) + np.repeat(char_base[:-1], item_lengths)[:, None]
+    token_item = np.repeat(np.arange(len(item_texts)), item_lengths)
+    global_starts = token_starts + char_base[token_item]
+    global_ends = token_ends + char_base[token_item]
+    del token_item
 
-    parsed = json.loads("[" + ",".join(r[3] or "[]" for r in kept) + "]")
-    counts = np.fromiter(map(len, parsed), dtype=np.int64, count=len(parsed))
-    spans = np.array(list(itertools.chain.from_iterable(parsed)), dtype=np.int64).reshape(-1, 3)
-    span_annotation = np.repeat(np.arange(len(parsed), dtype=np.int64), counts)
+    span_annotation = np.repeat(np.arange(len(kept), dtype=np.int64), counts)
     base = char_base[annotation_item[span_annotation]]
-    first_token = np.searchsorted(flat_bounds[:, 0], spans[:, 0] + base)
-    last_token = np.searchsorted(flat_bounds[:, 1], spans[:, 1] + base) + 1
+    first_token = np.searchsorted(global_starts, spans[:, 0] + base)
+    last_token = np.searchsorted(global_ends, spans[:, 1] + base) + 1
     item_token_base = token_base[annotation_item[span_annotation]]
     class_id_array = np.asarray(class_ids, dtype=np.int64)
     order = np.argsort(class_id_array)
@@ -558,9 +609,11 @@ def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
         class_names=class_names,
         annotation_item=annotation_item.astype(np.int64),
         annotation_annotator=annotation_annotator.astype(np.int64),
-        annotation_version=ids[:, 2],
+        annotation_version=annotation_version,
         span_annotation=span_annotation,
         span_start=first_token - item_token_base,
         span_end=last_token - item_token_base,
         span_label=span_label.astype(np.int64),
+        token_starts=token_starts,
+        token_ends=token_ends,
     )

@@ -7,7 +7,9 @@ span covers whole tokens and the spans of one annotation do not overlap. Stored 
 """
 
 import re
+from functools import lru_cache
 
+import numpy as np
 from django.core.exceptions import ValidationError
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
@@ -19,6 +21,55 @@ N_SPAN_COLOURS = 10
 def token_bounds(text: str) -> list[tuple[int, int]]:
     """The text's tokens as `(start, end)` character offsets, in order."""
     return [m.span() for m in TOKEN_PATTERN.finditer(text)]
+
+
+def token_bounds_many(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`token_bounds` of many texts at once, as arrays: what a loader of 100,000 items needs.
+
+    The same tokens as `TOKEN_PATTERN.finditer` (tested against it): each character is a word
+    character (`\\w`), a space (`\\s`) or another mark, classified by the pattern's own `re`
+    classes per distinct code point; a token is a maximal run of word characters or one other
+    mark. Returns (lengths (n_texts,) token counts; starts, ends (sum(lengths),) int64
+    character offsets within their text, texts in order).
+    """
+    n = len(texts)
+    base = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=n) + 1, out=base[1:])
+    # One newline (a space: never inside a token) after each text keeps their tokens apart.
+    joined = "\n".join(texts) + "\n"
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    kind = _ascii_kinds()[np.minimum(codes, 127)]
+    wide = np.flatnonzero(codes > 127)
+    if len(wide):
+        distinct, inverse = np.unique(codes[wide], return_inverse=True)
+        kind[wide] = np.array([_kind(chr(c)) for c in distinct.tolist()], dtype=np.int8)[inverse]
+    word, mark = kind == WORD, kind == MARK
+    after_word = np.empty_like(word)
+    after_word[0], after_word[1:] = False, word[:-1]
+    before_word = np.empty_like(word)
+    before_word[-1], before_word[:-1] = False, word[1:]
+    starts = np.flatnonzero(mark | (word & ~after_word))
+    ends = np.flatnonzero(mark | (word & ~before_word)) + 1
+    text = np.searchsorted(base, starts, side="right") - 1
+    lengths = np.bincount(text, minlength=n).astype(np.int64)
+    return lengths, starts - base[text], ends - base[text]
+
+
+SPACE, WORD, MARK = 0, 1, 2
+_WORD_CHAR = re.compile(r"\w")
+_SPACE_CHAR = re.compile(r"\s")
+
+
+def _kind(char: str) -> int:
+    """SPACE, WORD or MARK: how TOKEN_PATTERN (`\\w+|[^\\w\\s]`) treats the character."""
+    if _WORD_CHAR.fullmatch(char):
+        return WORD
+    return SPACE if _SPACE_CHAR.fullmatch(char) else MARK
+
+
+@lru_cache(maxsize=1)
+def _ascii_kinds() -> np.ndarray:
+    return np.array([_kind(chr(c)) for c in range(128)], dtype=np.int8)
 
 
 def token_spans(bounds: list[tuple[int, int]], spans) -> list[tuple[int, int, int]]:

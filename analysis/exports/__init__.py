@@ -11,7 +11,8 @@ The stages, in the order an export runs:
 - `params`: the one declaration of the export's query parameters (parsing, the OpenAPI
   schema, the export page's form and bench/export.py all read it).
 - `decisions`: the final label of every item (`LabelSource` says where it came from) and which
-  items the filters keep, as numpy arrays.
+  items the filters keep, as numpy arrays; `span_decisions` the same for span projects (the
+  final spans of every item, decided per token).
 - `rows`: the kept items (or their annotations) read in keyset pages of NamedTuples.
 - `formats`: one writer module per file format behind a registry.
 - `plan`: `DatasetExport` ties the stages together and streams the bytes.

@@ -114,7 +114,7 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
     run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
     if run is not None:
         runs.append(run.pk)
-        issue_table = _label_issue_arrays(run)
+        issue_table = label_issue_arrays(run)
         if len(issue_table["item_id"]):
             p = positions(issue_table["item_id"], item_ids)
             found = p >= 0
@@ -175,25 +175,16 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
         # For majority ties left unresolved the share of the tied top classes is still shown.
         agreement = np.where(label < 0, majority_share, agreement)
 
-    excluded: dict[str, int] = {}
-    keep = np.ones(n, dtype=bool)
-    if params.guideline_version is not None:
-        drop = n_annotations == 0
-        excluded["guideline_version"] = int(drop.sum())
-        keep &= ~drop
-    masks = {
-        "open_issues": open_issue,
-        "ambiguous": _ambiguous(project=project, item_ids=item_ids),
-        "unresolved": ~reviewed & ((label < 0) | (n_annotations < project.overlap)),
-    }
-    for name in params.exclude:
-        excluded[name] = int(masks[name].sum())
-        keep &= ~masks[name]
-    if params.min_agreement is not None:
-        # Reviewed items pass: a reviewer's decision stands whatever the annotators said.
-        drop = ~reviewed & ~(agreement >= params.min_agreement)
-        excluded["min_agreement"] = int(drop.sum())
-        keep &= ~drop
+    keep, excluded = filters_applied(
+        project=project,
+        params=params,
+        item_ids=item_ids,
+        n_annotations=n_annotations,
+        agreement=agreement,
+        reviewed=reviewed,
+        unresolved=label < 0,
+        open_issue=open_issue,
+    )
     return LabelDecisions(
         item_ids=item_ids,
         label=label,
@@ -209,7 +200,48 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
     )
 
 
-def _label_issue_arrays(run: AnalysisRun) -> dict[str, np.ndarray]:
+def filters_applied(
+    *,
+    project: Project,
+    params: ExportParams,
+    item_ids: np.ndarray,
+    n_annotations: np.ndarray,
+    agreement: np.ndarray,
+    reviewed: np.ndarray,
+    unresolved: np.ndarray,
+    open_issue: np.ndarray,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which items the export's filters keep, and how many each filter excludes.
+
+    All arrays (n_items,) in item id order. unresolved: the strategy left the item (partly)
+    undecided; items below the project's overlap count as unresolved too, and reviewed items
+    never do. Returns (keep (n_items,) bool, excluded {filter: count}).
+    """
+    n = len(item_ids)
+    excluded: dict[str, int] = {}
+    keep = np.ones(n, dtype=bool)
+    if params.guideline_version is not None:
+        drop = n_annotations == 0
+        excluded["guideline_version"] = int(drop.sum())
+        keep &= ~drop
+    masks = {
+        "open_issues": lambda: open_issue,
+        "ambiguous": lambda: ambiguous_items(project=project, item_ids=item_ids),
+        "unresolved": lambda: ~reviewed & (unresolved | (n_annotations < project.overlap)),
+    }
+    for name in params.exclude:
+        mask = masks[name]()
+        excluded[name] = int(mask.sum())
+        keep &= ~mask
+    if params.min_agreement is not None:
+        # Reviewed items pass: a reviewer's decision stands whatever the annotators said.
+        drop = ~reviewed & ~(agreement >= params.min_agreement)
+        excluded["min_agreement"] = int(drop.sum())
+        keep &= ~drop
+    return keep, excluded
+
+
+def label_issue_arrays(run: AnalysisRun) -> dict[str, np.ndarray]:
     """A label-issue run's rows as arrays (filled block by block: constant extra memory).
 
     item_id, label_id (suggested, else given; -1 for none): (m,) int64; quality: (m,)
@@ -242,7 +274,7 @@ def _label_issue_arrays(run: AnalysisRun) -> dict[str, np.ndarray]:
     return {key: value[:filled] for key, value in out.items()}
 
 
-def _ambiguous(*, project: Project, item_ids: np.ndarray) -> np.ndarray:
+def ambiguous_items(*, project: Project, item_ids: np.ndarray) -> np.ndarray:
     """Items a reviewer marked ambiguous in any label-issue run of the project."""
     ids = int_rows(
         LabelIssue.objects.filter(run__project=project, resolution=LabelIssue.Resolution.AMBIGUOUS)

@@ -29,7 +29,8 @@ class ExportParameter:
     minimum/maximum/step: the range of a number and the page's step. default(project): the
     value when the query leaves the parameter out. On the page: title labels the field,
     titles(choice) or titles[choice] each choice (else the value itself), placeholder stands
-    for no value.
+    for no value. refused(project): choices that exist but do not apply to this project (a
+    span project, a classification project), each with the reason a 400 gives.
     """
 
     name: str
@@ -44,10 +45,16 @@ class ExportParameter:
     step: float | None = None
     placeholder: str = ""
     default: Callable[[Project], object] = lambda project: None
+    refused: Callable[[Project], Mapping[str, str]] = lambda project: {}
 
     def choices_for(self, project: Project) -> tuple | None:
         """The allowed values in this project, None for any value."""
         return self.choices(project) if callable(self.choices) else self.choices
+
+    def offered(self, project: Project) -> tuple:
+        """The choices the export page offers in this project (the refused ones left out)."""
+        refused = self.refused(project)
+        return tuple(c for c in self.choices_for(project) or () if c not in refused)
 
     def choice_title(self, choice) -> str:
         if callable(self.titles):
@@ -61,22 +68,44 @@ def published_versions(project: Project) -> tuple[int, ...]:
     )
 
 
+def formats_refused(project: Project) -> dict[str, str]:
+    if project.is_spans:
+        return {}
+    return {"conll": "format=conll writes the IOB2 tags of span projects; this project "
+                     "labels whole items: use csv, jsonl, parquet or labelstudio."}  # fmt: skip
+
+
+def labels_refused(project: Project) -> dict[str, str]:
+    if not project.is_spans:
+        return {}
+    return {"crowdlab": "labels=crowdlab scores one class per item and does not apply to span "
+                        "projects: use majority, dawid_skene or reviewed."}  # fmt: skip
+
+
+def span_default_strategy(project: Project) -> str:
+    strategy = project.default_label_strategy
+    return "majority" if project.is_spans and strategy == "crowdlab" else strategy
+
+
 PARAMETERS: tuple[ExportParameter, ...] = (
     ExportParameter(
         "format",
         str,
         "Format",
-        "File format (default csv).",
+        "File format (default csv); conll for span projects only.",
         choices=tuple(FORMATS),
         default=lambda project: "csv",
+        refused=formats_refused,
     ),
     ExportParameter(
         "labels",
         str,
         "Labels",
-        "Label strategy (default: the project's); a reviewer's label always wins.",
+        "Label strategy (default: the project's); a reviewer's label always wins. Span "
+        "projects decide per token (majority, dawid_skene) and decode back to spans.",
         choices=tuple(Project.LabelStrategy.values),
-        default=lambda project: project.default_label_strategy,
+        default=span_default_strategy,
+        refused=labels_refused,
     ),
     ExportParameter(
         "exclude",
@@ -90,6 +119,8 @@ PARAMETERS: tuple[ExportParameter, ...] = (
             "unresolved": "Unresolved (ties, below overlap)",
         },
         many=True,
+        # In a span project an item is unresolved when a majority tie left any token
+        # undecided (`tied_tokens` > 0), when it has no decision, or is below overlap.
     ),
     ExportParameter(
         "min_agreement",
@@ -194,8 +225,12 @@ def export_params_parse(query: Mapping, *, project: Project) -> ExportParams:
     values = {}
     for p, raw in zip(PARAMETERS, query_values(query).values(), strict=True):
         allowed = p.choices_for(project)
-        shown = ", ".join(str(choice) for choice in allowed or ()) or "none published"
-        if p.many:
+        shown = ", ".join(str(choice) for choice in p.offered(project)) or "none published"
+        refused = p.refused(project)
+        if not p.many and raw and raw[0] in refused:
+            errors[p.name] = refused[raw[0]]
+            values[p.name] = raw[0]
+        elif p.many:
             bad = [value for value in raw if value not in allowed]
             if bad:
                 errors[p.name] = f"Unknown {p.name} {', '.join(bad)}; allowed: {shown}."
@@ -212,6 +247,11 @@ def export_params_parse(query: Mapping, *, project: Project) -> ExportParams:
                 errors[p.name] = f"Unknown {p.name} {raw[0]!r}; allowed: {shown}."
     if project.is_multi_label and not errors:
         errors["labels"] = "Exports of multi-label projects are not supported yet."
+    if values.get("format") == "conll" and "annotations" in values.get("include", ()):
+        errors["include"] = (
+            "format=conll holds one tag per token, one set of spans per item: export "
+            "include=annotations as jsonl, csv, parquet or labelstudio."
+        )
     if errors:
         raise ValidationError(errors)
     return ExportParams(**values)

@@ -17,10 +17,15 @@ from analysis.exports.params import ExportParams
 from analysis.exports.rows import (
     ANNOTATION_COLUMNS,
     ITEM_COLUMNS,
+    SPAN_ANNOTATION_COLUMNS,
+    SPAN_ITEM_COLUMNS,
     annotation_pages,
     item_pages,
     json_columns,
+    span_annotation_pages,
+    span_item_pages,
 )
+from analysis.exports.span_decisions import SpanDecisions, span_decisions
 from analysis.models import DatasetVersion
 from labeling.models import Project
 
@@ -44,7 +49,8 @@ class DatasetExport:
         self.file_format = FORMATS[params.format]
         if typed_columns is None:
             typed_columns = self.file_format.typed_columns
-        self.decisions: LabelDecisions = label_decisions(project=project, params=params)
+        decide = span_decisions if project.is_spans else label_decisions
+        self.decisions: LabelDecisions | SpanDecisions = decide(project=project, params=params)
         self.columns = (
             [] if self.by_annotation else json_columns(project=project, types=typed_columns)
         )
@@ -65,18 +71,41 @@ class DatasetExport:
         return f"concord-project-{self.project.pk}-dataset{suffix}.{ext}"
 
     @property
+    def spans(self) -> bool:
+        """Whether this is a span project's export (its rows carry `spans`, not `label`)."""
+        return self.project.is_spans
+
+    @property
     def header(self) -> list[str]:
         if self.by_annotation:
-            return list(ANNOTATION_COLUMNS)
-        return list(ITEM_COLUMNS) + [c.name for c in self.columns]
+            return list(SPAN_ANNOTATION_COLUMNS if self.spans else ANNOTATION_COLUMNS)
+        return list(SPAN_ITEM_COLUMNS if self.spans else ITEM_COLUMNS) + [
+            c.name for c in self.columns
+        ]
 
     def pages(self, *, typed: bool, whole_json: bool = False) -> Iterator[list]:
         """The export's rows page by page, counted into `row_count` as they are handed out.
 
         AnnotationPages with include=annotations, else ItemPages (ItemDocumentPages with
-        whole_json, which always gives items). typed: see `rows.item_pages`.
+        whole_json, which always gives items). typed: see `rows.item_pages`. A span project
+        gives SpanAnnotationPages or SpanItemPages.
         """
-        if self.by_annotation and not whole_json:
+        if self.spans and self.by_annotation and not whole_json:
+            pages = span_annotation_pages(
+                project=self.project,
+                kept_ids=self.decisions.kept_ids,
+                guideline_version=self.params.guideline_version,
+                typed=typed,
+            )
+        elif self.spans:
+            pages = span_item_pages(
+                project=self.project,
+                decisions=self.decisions,
+                columns=self.columns,
+                typed=typed,
+                whole_json=whole_json,
+            )
+        elif self.by_annotation and not whole_json:
             pages = annotation_pages(
                 project=self.project,
                 kept_ids=self.decisions.kept_ids,

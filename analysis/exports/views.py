@@ -24,6 +24,7 @@ from analysis.exports.versions import changed_rows, dataset_diff
 from labeling.item_display import IMAGE_KEYS, field_text, image_src
 from labeling.models import Item, Project
 from labeling.permissions import REVIEWER, project_for
+from labeling.spans import item_text
 
 PREVIEW_ROWS = 20
 VERSIONS_SHOWN = 50
@@ -59,7 +60,8 @@ def form_fields(project: Project, query) -> list[FormField]:
         else:
             widget = "number"
         options = [
-            (str(choice), p.choice_title(choice), str(choice) in values) for choice in allowed or ()
+            (str(choice), p.choice_title(choice), str(choice) in values)
+            for choice in p.offered(project)
         ]
         fields.append(FormField(p, widget, options, values[0] if values else ""))
     return fields
@@ -96,6 +98,38 @@ def preview_cell(column: str, value) -> PreviewCell:
     return PreviewCell(str(value))
 
 
+def spans_readable(text: str, spans: list[dict] | None) -> str | None:
+    """The text with each span bracketed and typed, as plain text: `[Ada Lovelace]PER met ...`
+    (None without a decision; the template escapes it like any text)."""
+    if spans is None:
+        return None
+    parts, at = [], 0
+    for span in spans:
+        start, end = span["start"], span["end"]
+        parts += [text[at:start], "[", text[start:end], "]", span["label"]]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def with_readable_spans(header: list[str], rows: list[tuple], preview: list[list[PreviewCell]]):
+    """A span export's preview with each `spans` cell showing the spans in the text."""
+    if "spans" not in header:
+        return preview
+    text_at, spans_at = header.index("text") if "text" in header else None, header.index("spans")
+    for row, cells in zip(rows, preview, strict=True):
+        if text_at is None:  # annotation rows: the spans as offsets
+            listed = ", ".join(f"{s['start']}–{s['end']} {s['label']}" for s in row[spans_at])
+            cells[spans_at] = PreviewCell(listed or "no entities")
+            continue
+        readable = spans_readable(row[text_at] or "", row[spans_at])
+        if readable is None:
+            cells[spans_at] = PreviewCell("no decision", empty=True)
+        else:
+            cells[spans_at] = PreviewCell(readable, exact=readable if len(readable) > 120 else "")
+    return preview
+
+
 def with_item_links(project, header: list[str], preview: list[list[PreviewCell]]):
     """The preview with each external id linked to its item page (one query for the page)."""
     if "external_id" not in header:
@@ -127,6 +161,7 @@ def export_page(request, pk):
             [preview_cell(column, value) for column, value in zip(plan.header, row, strict=True)]
             for row in rows
         ]
+        preview = with_readable_spans(plan.header, rows, preview)
         preview = with_item_links(project, plan.header, preview)
     except ValidationError as exc:
         errors = exc.message_dict
@@ -170,6 +205,12 @@ def dataset_diff_page(request, pk, a, b):
     page = Paginator(range(len(diff.item_ids)), DIFF_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = changed_rows(diff, list(page.object_list))
     items = Item.objects.in_bulk([row["item_id"] for row in rows])
+    for row in rows:
+        if diff.spans:  # the span sets as bracketed text (the item's text as it is now)
+            item = items.get(row["item_id"])
+            text = item_text(item.data) if item else ""
+            row["label_a"] = spans_readable(text, row["spans_a"])
+            row["label_b"] = spans_readable(text, row["spans_b"])
     return render(
         request,
         "analysis/dataset_diff.html",
@@ -183,5 +224,6 @@ def dataset_diff_page(request, pk, a, b):
             "n_changed": len(diff.item_ids),
             "page": page,
             "rows": [(row, items.get(row["item_id"])) for row in rows],
+            "spans": diff.spans,
         },
     )

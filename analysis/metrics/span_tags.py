@@ -161,3 +161,67 @@ def dawid_skene_tags(
         n_classes=n_tags(n_types),
     )
     return posterior_winner(posteriors)
+
+
+def char_offsets(
+    sequence: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    lengths: np.ndarray,
+    token_starts: np.ndarray,
+    token_ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ranges -> character offsets, for many spans at once.
+
+    sequence, start, end: (n_spans,) spans as token indices within their sequence (end
+    exclusive, end > start); lengths: (n_sequences,) token counts; token_starts, token_ends:
+    (sum(lengths),) every token's character offsets within its text, sequence after sequence.
+    Returns (char_start, char_end) (n_spans,) int64: the first token's start, the last
+    token's end.
+    """
+    base = sequence_offsets(np.asarray(lengths))[np.asarray(sequence, dtype=np.int64)]
+    return (
+        np.asarray(token_starts, dtype=np.int64)[base + start],
+        np.asarray(token_ends, dtype=np.int64)[base + np.asarray(end) - 1],
+    )
+
+
+def token_ranges(
+    sequence: np.ndarray,
+    char_start: np.ndarray,
+    char_end: np.ndarray,
+    lengths: np.ndarray,
+    token_starts: np.ndarray,
+    token_ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Character offsets -> token ranges, for many spans at once (the inverse of `char_offsets`).
+
+    sequence, char_start, char_end: (n_spans,); lengths, token_starts, token_ends as in
+    `char_offsets`. Returns (start, end, on_tokens) (n_spans,): token indices within the
+    sequence (end exclusive), and whether the span starts and ends on token boundaries (where
+    it does not, start/end are meaningless).
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    sequence = np.asarray(sequence, dtype=np.int64)
+    char_start = np.asarray(char_start, dtype=np.int64)
+    char_end = np.asarray(char_end, dtype=np.int64)
+    token_starts = np.asarray(token_starts, dtype=np.int64)
+    token_ends = np.asarray(token_ends, dtype=np.int64)
+    offsets = sequence_offsets(lengths)
+    n = len(token_starts)
+    if not len(sequence) or not n:
+        empty = np.zeros(len(sequence), dtype=np.int64)
+        return empty, empty, np.zeros(len(sequence), dtype=bool)
+    # Offsets made global (sequence s at s * width) so that one sorted search finds them all.
+    width = int(max(token_ends.max(), char_end.max(), char_start.max())) + 1
+    token_sequence = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    starts = token_sequence * width + token_starts
+    ends = token_sequence * width + token_ends
+    first = np.minimum(np.searchsorted(starts, sequence * width + char_start), n - 1)
+    last = np.minimum(np.searchsorted(ends, sequence * width + char_end), n - 1)
+    on_tokens = (starts[first] == sequence * width + char_start) & (
+        ends[last] == sequence * width + char_end
+    )
+    on_tokens &= last >= first
+    base = offsets[sequence]
+    return first - base, last + 1 - base, on_tokens

@@ -4,7 +4,7 @@ A new format is one module that defines `FORMAT = FileFormat(...)` (see `file_fo
 and one line below; `?format=`, the OpenAPI schema and the export page pick it up from here.
 """
 
-from analysis.exports.formats import csv, jsonl, labelstudio, parquet
+from analysis.exports.formats import conll, csv, jsonl, labelstudio, parquet
 from analysis.exports.formats.file_format import FileFormat
 
 FORMATS: dict[str, FileFormat] = {
@@ -12,4 +12,5 @@ FORMATS: dict[str, FileFormat] = {
     jsonl.FORMAT.name: jsonl.FORMAT,
     parquet.FORMAT.name: parquet.FORMAT,
     labelstudio.FORMAT.name: labelstudio.FORMAT,
+    conll.FORMAT.name: conll.FORMAT,
 }

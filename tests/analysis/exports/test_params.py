@@ -45,7 +45,8 @@ def test_annotators_get_403(project):
 
 def test_the_parameters_are_declared_once(project):
     assert [f.name for f in fields(ExportParams)] == [p.name for p in PARAMETERS]
-    assert BY_NAME["format"].choices == tuple(FORMATS) == ("csv", "jsonl", "parquet", "labelstudio")
+    assert BY_NAME["format"].choices == tuple(FORMATS)
+    assert tuple(FORMATS) == ("csv", "jsonl", "parquet", "labelstudio", "conll")
     assert BY_NAME["guideline_version"].choices_for(project) == (1, 2)
 
 
