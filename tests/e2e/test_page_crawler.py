@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from analysis.kinds import BY_NAME, run_start, task_name
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.services.label_issues import issue_resolve
 from config.celery import enqueue
+from labeling import demo_spans
 from labeling.management.commands.load_demo import digit_svg
 from labeling.models import Annotation, ImportBatch, Item, Membership, Project
 from labeling.services.guidelines import (
@@ -383,6 +385,44 @@ def state_tabular(users, sentiment_data, rng) -> State:
     return State("tabular", project)
 
 
+def state_spans(users, sentiment_data, rng) -> State:
+    """Named entities in 150 generated sentences, two import batches, three simulated
+    annotators with known habits; label issues, baselines and slices do not cover span
+    projects (refused at the start), so their pages say why."""
+    project = new_project(
+        users, "News entities", demo_spans.TYPES, overlap=3, task_type=Project.TaskType.SPANS
+    )
+    made = demo_spans.sentences(150, seed=3)
+    rows = [
+        {"external_id": f"n-{i}", "data": {"text": s.text}, "metadata": {"desk": "world"}}
+        for i, s in enumerate(made)
+    ]
+    ids = add_items(project, rows[:75], "news-1.jsonl") + add_items(
+        project, rows[75:], "news-2.jsonl"
+    )
+    label_ids = dict(project.labels.values_list("name", "id"))
+    guideline = project.current_guideline()
+    habits = random.Random(5)
+    Annotation.objects.bulk_create(
+        Annotation(
+            project=project,
+            item_id=item_id,
+            annotator=worker,
+            guideline=guideline,
+            spans=[
+                [a, b, label_ids[t]] for a, b, t in demo_spans.annotate(sentence, habit, habits)
+            ],
+            lead_time_ms=int(rng.integers(2000, 12000)),
+        )
+        for worker, habit in zip(
+            crowd(project, 3), ("careful", "boundary_shifter", "misser"), strict=True
+        )
+        for item_id, sentence in zip(ids, made, strict=True)
+    )
+    progress_refresh(project=project, item_ids=ids)
+    return State("spans", project, datasets=True)
+
+
 STATES = (
     state_empty,
     state_queued,
@@ -393,6 +433,7 @@ STATES = (
     state_tiny,
     state_multi,
     state_tabular,
+    state_spans,
 )
 
 
@@ -590,6 +631,10 @@ SAYS = {
     ("multi", "issues"): ("Label issues cover single-label projects",),
     ("multi", "drift"): ("no single final label per item",),
     ("tabular", "issues"): ("5-fold CV, tabular",),
+    ("spans", "agreement"): ("150 items", "450 annotations"),
+    ("spans", "issues"): ("This project labels spans",),
+    ("spans", "baselines"): ("This project labels spans",),
+    ("spans", "slices"): ("This project labels spans",),
 }
 
 

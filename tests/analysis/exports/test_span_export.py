@@ -23,7 +23,6 @@ from analysis.exports.versions import dataset_diff, label_snapshot
 from analysis.models import DatasetVersion
 from labeling import demo_spans
 from labeling.importing.jobs import import_file
-from labeling.importing.parsers import PARSERS
 from labeling.models import ImportBatch, Membership, Project
 from labeling.services.reviewing import review_set
 from labeling.spans import token_bounds, token_bounds_many
@@ -555,12 +554,7 @@ def test_guideline_version_and_min_agreement_filter_span_items(spans_project):
     }  # fmt: skip
 
 
-# --- round trips through Concord's span importer (written on another branch of issue 15; these
-# run once it is merged: it brings the CoNLL parser) -------------------------------------------
-
-needs_span_importer = pytest.mark.skipif(
-    "conll" not in PARSERS, reason="Concord's span importer (issue 15) is not in this checkout"
-)
+# --- round trips through Concord's span importer ----------------------------------------------
 
 
 def imported(project, body: bytes, fmt: str, **options) -> Project:
@@ -587,7 +581,6 @@ def annotation_spans(project) -> dict[tuple[str, str], list[tuple[str, str]]]:
     return out
 
 
-@needs_span_importer
 def test_a_labelstudio_export_reimports_with_identical_spans(spans_project):
     body = export(spans_project, format="labelstudio", labels="majority")
     target = imported(spans_project, body, "labelstudio")
@@ -597,7 +590,6 @@ def test_a_labelstudio_export_reimports_with_identical_spans(spans_project):
     )
 
 
-@needs_span_importer
 def test_a_conll_export_reimports_with_identical_spans(spans_project):
     body = export(spans_project, format="conll", labels="majority")
     target = imported(spans_project, body, "conll", annotator="consensus")
