@@ -16,13 +16,13 @@ from django.utils import timezone
 
 from labeling.importing.parsers import PARSERS
 from labeling.importing.progress import Progress
-from labeling.importing.readers import ByteCounter
+from labeling.importing.readers import ByteCounter, FileRejected
 from labeling.importing.records import AnnotationRow, ItemChunk, ItemRow, ParseContext, Record
 from labeling.importing.span_check import stored_items
 from labeling.importing.validation import LOOKUP_BATCH, Plan, in_batches
-from labeling.models import Annotation, ImportBatch, Item, Profile, Project
+from labeling.models import Annotation, ImportBatch, Item, Profile, Project, Review
 from labeling.rawsql import copy_defaults, copy_escape, copy_in_text
-from labeling.spans import spans_clean
+from labeling.spans import item_text, spans_clean
 
 User = get_user_model()
 
@@ -179,11 +179,23 @@ def write_items(write: Write) -> int:
 
 
 def _update_items(project, batch, rows: list[ItemRow]) -> None:
-    by_id = {row.external_id: (row.data_json, row.metadata_json) for row in rows}
+    by_id = {row.external_id: row for row in rows}
     items = list(Item.objects.filter(project=project, external_id__in=list(by_id)))
+    spanned = set()
+    if project.is_spans:  # spans are offsets into the text: it may not change under them
+        spanned = set(
+            Annotation.objects.filter(item__in=items).values_list("item_id", flat=True)
+        ) | set(Review.objects.filter(item__in=items).values_list("item_id", flat=True))
     for item in items:
-        data, meta = by_id[item.external_id]
-        item.data, item.metadata, item.batch = json.loads(data), json.loads(meta), batch
+        row = by_id[item.external_id]
+        data = json.loads(row.data_json)
+        if item.pk in spanned and item_text(data) != item_text(item.data):
+            raise FileRejected(
+                row.row,
+                f"item {item.external_id[:60]!r} has spans marked on its text, so its text "
+                "cannot change (on_duplicate=update); import the new text under a new id",
+            )
+        item.data, item.metadata, item.batch = data, json.loads(row.metadata_json), batch
     Item.objects.bulk_update(items, ["data", "metadata", "batch"], batch_size=2000)
 
 

@@ -22,6 +22,7 @@ from tests.conftest import ROOT, wait_for
 pytestmark = pytest.mark.e2e
 
 PROJECT = "Handwritten digits (demo)"
+SPAN_PROJECT = "News entities (demo)"
 VIEWPORT = {"width": 1366, "height": 900}
 JOB_TIMEOUT_MS = 90_000
 
@@ -427,8 +428,44 @@ def test_the_short_tour_of_the_demo(concord, log_in, shots, artifacts):
     ).json()
     assert (diff["count"], diff["added"], diff["removed"]) == (n_changed, 0, 0), diff
 
-    # 7. The API is documented by an offline Swagger UI.
+    # 7. The span demo: annotator1 marks a sentence from the keyboard; admin measures span
+    # agreement, sees the annotators' spans stacked, and exports CoNLL from the token majority.
+    annotator.goto(f"{url}/")
+    annotator.get_by_role("link", name=SPAN_PROJECT).click()
+    open_page(annotator, "Label")
+    document = annotator.locator("#annotate-form .span-doc.span-tokens")
+    expect(document).to_have_count(1)
+    item_id = annotator.locator("#annotate-workspace").get_attribute("data-item")
+    annotator.keyboard.press("Shift+ArrowRight")  # the first two tokens
+    annotator.keyboard.press("p")  # PER
+    expect(annotator.locator("#annotate-form .tok.span[data-label=PER]")).to_have_count(2)
+    shots(annotator, "07-span-editor")
+    annotator.keyboard.press("Enter")
+    annotator.wait_for_function(
+        "prev => document.getElementById('annotate-workspace')?.dataset.item !== prev",
+        arg=item_id,
+    )
+
+    admin.goto(f"{url}/")
+    admin.get_by_role("link", name=SPAN_PROJECT).click()
+    open_page(admin, "Agreement")
+    run_from_page(admin, "#run-agreement", "Per guideline version")
+    exact = number(admin.locator("#span-f1").inner_text())
+    partial = number(admin.locator("#span-f1-partial").inner_text())
+    assert 0.5 < exact < partial < 1.0  # the boundary shifter costs exact matches only
+    shots(admin, "07-span-agreement")
+    open_page(admin, "Disagreements")
+    first = admin.locator("table.disagreements tbody tr").first
+    expect(first.locator(".span-stack-row:not(.span-final-edit)")).to_have_count(3)
+    shots(admin, "07-span-disagreements", show=first)
+    open_page(admin, "Export")
+    admin.select_option("select[name=format]", "conll")
+    conll = download(admin, "#download", artifacts / "tour-export-spans.conll").decode()
+    assert conll.startswith("# id = ")
+    assert re.search(r"\tB-(PER|ORG|LOC|DATE)\n", conll)
+
+    # 8. The API is documented by an offline Swagger UI.
     admin.goto(f"{url}/api/docs/")
     expect(admin.get_by_text("Concord API").first).to_be_visible(timeout=15_000)
     expect(admin.get_by_text("/api/v1/projects/{project_id}/export/").first).to_be_visible()
-    shots(admin, "07-api-docs")
+    shots(admin, "08-api-docs")

@@ -692,6 +692,19 @@ def test_on_duplicate_update_replaces_an_annotations_spans(project, manager, ite
     assert stored(project) == {("a", "alex"): [[0, 3, "PER"], [36, 42, "LOC"]]}
 
 
+def test_an_update_may_not_change_the_text_under_marked_spans(project, manager, items):
+    run(project, manager, annotations_file(("a", [[0, 12, "PER"]])), kind="annotations")
+    changed = jsonl({"external_id": "a", "text": "Ada King met Charles Babbage ."})
+    batch = run(project, manager, changed, on_duplicate="update")
+    assert batch.status == "failed"
+    assert "has spans marked on its text, so its text cannot change" in batch.errors[0]["reason"]
+    assert project.items.get(external_id="a").data["text"] == ADA
+    same_text = jsonl({"external_id": "a", "text": ADA, "metadata": {"desk": "science"}})
+    batch = run(project, manager, same_text, on_duplicate="update")
+    assert batch.status == "succeeded", batch.errors
+    assert project.items.get(external_id="a").metadata == {"desk": "science"}
+
+
 # --------------------------------------------------------------------------------------
 # One declaration: the API, the command and the page take the same options
 
