@@ -44,8 +44,8 @@ def ner(manager) -> Project:
         project=project, kind=AnalysisRun.Kind.AGREEMENT, status=AnalysisRun.Status.SUCCEEDED,
         finished_at=timezone.now(), result={},
     )  # fmt: skip
-    ItemDisagreement.objects.create(run=run, item=ada, entropy=0.42, n_annotations=3)
-    ItemDisagreement.objects.create(run=run, item=hopper, entropy=0.31, n_annotations=3)
+    ItemDisagreement.objects.create(run=run, item=ada, score=0.42, n_annotations=3)
+    ItemDisagreement.objects.create(run=run, item=hopper, score=0.31, n_annotations=3)
     return project
 
 
