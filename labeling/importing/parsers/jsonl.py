@@ -3,7 +3,8 @@ merged into the item's metadata. Rows count lines.
 
 Span projects: an item row may carry `spans` (`[{start, end, label}]`, extra keys such as
 Prodigy's `token_start` ignored) and `annotator` (else the `annotator` option): the Prodigy /
-spaCy record shape `{"text", "spans"}` imports as is. Without an id the item's id is a stable
+spaCy record shape `{"text", "spans"}` imports as is (a Prodigy `answer` of reject or ignore
+imports the item without the annotation). Without an id the item's id is a stable
 hash of its text (`rules.text_id`), and later rows with the same text are more annotations of
 that item. Annotation rows are `{external_id, annotator, spans}` (a `text`, when given, must
 be the item's).
@@ -19,7 +20,13 @@ from labeling.models import ImportBatch
 
 # Prodigy's per-record bookkeeping, not the item's data: `tokens` (its own tokenization) and
 # the keys that start with "_" (`_input_hash`, `_task_hash`, `_view_id`, ...).
-PRODIGY_KEYS = ("tokens",)
+PRODIGY_KEYS = ("tokens", "answer")
+
+
+def _accepted(obj: dict) -> bool:
+    """Prodigy marks each answer accept, reject or ignore: only an accepted (or unmarked)
+    record's spans are an annotation; a rejected one says its spans are wrong."""
+    return obj.get("answer", "accept") == "accept"
 
 
 def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
@@ -41,7 +48,8 @@ def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
         if ctx.spans and items:
             yield from span_item_records(obj, row, ctx, hashed)
         elif ctx.spans:
-            yield span_annotation_record(obj, row, ctx)
+            if _accepted(obj):
+                yield span_annotation_record(obj, row, ctx)
         else:
             yield item_record(obj, row, ctx) if items else annotation_record(obj, row, ctx)
 
@@ -112,7 +120,7 @@ def span_item_records(obj: dict, row: int, ctx: ParseContext, hashed: set) -> It
     if id_column and external_id in (None, "") and text is not None and text.strip():
         external_id = text_id(text)
         if external_id in hashed:  # the same text again: another annotation of that item
-            if "spans" in obj:
+            if "spans" in obj and _accepted(obj):
                 yield _spans_row(row, external_id, obj, text, ctx)
             return
         hashed.add(external_id)
@@ -125,7 +133,7 @@ def span_item_records(obj: dict, row: int, ctx: ParseContext, hashed: set) -> It
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     item = json_item(row, external_id, data, metadata, ctx)
     yield item
-    if type(item) is not RowError and "spans" in obj:
+    if type(item) is not RowError and "spans" in obj and _accepted(obj):
         yield _spans_row(row, item.external_id, obj, text, ctx)
 
 

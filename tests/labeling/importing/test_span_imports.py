@@ -134,7 +134,10 @@ def test_a_prodigy_file_imports_texts_and_spans_for_the_annotator_option(project
         # The same text again from another annotator: one item, a second annotation.
         {"text": ADA, "annotator": "kim", "spans": [{"start": 0, "end": 3, "label": "PER"}]},
         {"text": GLOBEX},  # a text without spans: an item only
-    )
+        # A rejected answer: the item, but its spans are what the annotator called wrong.
+        {"text": GLOBEX, "annotator": "kim", "answer": "reject",
+         "spans": [{"start": 0, "end": 6, "label": "PER"}]},
+    )  # fmt: skip
     batch = run(project, manager, prodigy, annotator="prodigy-anna")
     assert batch.status == "succeeded", batch.errors
     assert batch.rows == 3
@@ -142,8 +145,8 @@ def test_a_prodigy_file_imports_texts_and_spans_for_the_annotator_option(project
     assert len(ada) == 16 and ada == text_id(ADA) != nothing
     assert texts(project) == {ada: ADA, nothing: NOTHING, globex: GLOBEX}
     item = Item.objects.get(project=project, external_id=ada)
-    # Prodigy's bookkeeping (_input_hash, tokens, spans) is not the item's data.
-    assert item.data == {"text": ADA, "answer": "accept", "meta": {"source": "news"}}
+    # Prodigy's bookkeeping (_input_hash, tokens, answer, spans) is not the item's data.
+    assert item.data == {"text": ADA, "meta": {"source": "news"}}
     assert stored(project) == {
         (ada, "prodigy-anna"): [[0, 12, "PER"], [36, 42, "LOC"]],
         (nothing, "prodigy-anna"): [],
