@@ -435,10 +435,13 @@ def test_the_short_tour_of_the_demo(concord, log_in, shots, artifacts):
     open_page(annotator, "Label")
     document = annotator.locator("#annotate-form .span-doc.span-tokens")
     expect(document).to_have_count(1)
+    expect(annotator.locator("#annotate-form .tok.cur")).to_have_count(1)  # the cursor is on
     item_id = annotator.locator("#annotate-workspace").get_attribute("data-item")
     annotator.keyboard.press("Shift+ArrowRight")  # the first two tokens
+    expect(annotator.locator("#annotate-form .tok.sel")).to_have_count(2)
     annotator.keyboard.press("p")  # PER
-    expect(annotator.locator("#annotate-form .tok.span[data-label=PER]")).to_have_count(2)
+    expect(annotator.locator("#annotate-form .tok.span")).to_have_count(2)  # one span
+    expect(annotator.locator("#annotate-form .tok.s-last[data-label=PER]")).to_have_count(1)
     shots(annotator, "07-span-editor")
     annotator.keyboard.press("Enter")
     annotator.wait_for_function(
