@@ -637,7 +637,41 @@ def _char_tokens(
     return first_token, last_token
 
 
-def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
+def _item_texts(
+    project: Project, item_ids: np.ndarray, *, known: tuple[np.ndarray, list] | None
+) -> list[str]:
+    """The `data.text` of the items (sorted ids), '' where missing; from `known` (sorted ids,
+    texts) where it has them."""
+    if known is None:
+        found = dict(
+            driver_rows(
+                Item.objects.filter(project=project).order_by().values_list("id", KT("data__text"))
+            )
+        )
+        return [found.get(i) or "" for i in item_ids.tolist()]
+    known_ids, known_texts = known
+    at = positions(item_ids, known_ids)
+    texts = [known_texts[i] or "" for i in at.tolist()]
+    missing = np.flatnonzero(at < 0)
+    if len(missing):  # items added since the caller read them
+        found = dict(
+            driver_rows(
+                Item.objects.filter(id__in=item_ids[missing].tolist())
+                .order_by()
+                .values_list("id", KT("data__text"))
+            )
+        )
+        for i in missing.tolist():
+            texts[i] = found.get(int(item_ids[i])) or ""
+    return texts
+
+
+def span_rows(
+    *,
+    project: Project,
+    version: int | None = None,
+    texts: tuple[np.ndarray, list[str | None]] | None = None,
+) -> SpanRows:
     """Every span annotation of a project (or of one guideline version) as arrays.
 
     As in `annotation_rows`, the annotation under the newest guideline version wins for an
@@ -645,6 +679,9 @@ def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
     row per span): read as text and parsed in one call; the items' tokens come from
     `labeling.spans.token_bounds_many`, and character offsets become token indices by one
     `searchsorted` over every item's token starts. No Python object is made per span or token.
+
+    texts: (sorted item ids, their `data.text`) if the caller has read them already (the
+    export reads every item's id); items missing there are read.
     """
     class_ids, class_names = label_classes(project)
     queryset = Annotation.objects.filter(project=project)
@@ -666,7 +703,13 @@ def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
     first[1:] = (np.diff(item_id[order]) != 0) | (np.diff(annotator_id[order]) != 0)
     kept = order[first]
     del order, first
-    item_ids, annotation_item = np.unique(item_id[kept], return_inverse=True)
+    # kept is in item order: the distinct items are where the id changes (no second sort).
+    kept_items = item_id[kept]
+    new_item = np.ones(len(kept), dtype=bool)
+    new_item[1:] = kept_items[1:] != kept_items[:-1]
+    item_ids = kept_items[new_item]
+    annotation_item = np.cumsum(new_item) - 1
+    del kept_items, new_item
     annotator_ids, annotation_annotator = np.unique(annotator_id[kept], return_inverse=True)
     if len(kept) != n_rows or (n_rows and not (np.diff(kept) > 0).all()):
         # Annotations left out or reordered: take the kept rows' spans, in kept order.
@@ -677,13 +720,7 @@ def span_rows(*, project: Project, version: int | None = None) -> SpanRows:
         del take, shift
     annotation_version = version_of[kept]
     del item_id, annotator_id, version_of
-    texts = dict(
-        driver_rows(
-            Item.objects.filter(project=project).order_by().values_list("id", KT("data__text"))
-        )
-    )
-    item_texts = [texts.get(i) or "" for i in item_ids.tolist()]
-    del texts
+    item_texts = _item_texts(project, item_ids, known=texts)
 
     item_lengths, token_starts, token_ends = token_bounds_many(item_texts)
     token_base = sequence_offsets_of(item_lengths)

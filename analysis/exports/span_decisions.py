@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.db.models import TextField
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from analysis.exports.decisions import LabelSource, filters_applied, label_issue_arrays
@@ -44,7 +45,7 @@ from analysis.metrics.span_tags import (
     dawid_skene_tags,
     decode_tags,
     item_token_index,
-    majority_tags,
+    majority_winners,
     sequence_offsets,
     tags_from_spans,
 )
@@ -52,7 +53,7 @@ from analysis.models import AnalysisRun
 from labeling.models import Item, Project, Review
 from labeling.rawsql import driver_rows, positions
 
-MAJORITY_BLOCK = 16_384  # items per token-majority block
+MAJORITY_BLOCK = 8_192  # items per token-majority block
 
 
 class ItemSpans(NamedTuple):
@@ -167,11 +168,16 @@ class SpanDecisions:
 
 def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
     """Compute the exported spans of every item and which items the filters keep."""
-    ids = driver_rows(Item.objects.filter(project=project).order_by("id").values_list("id"))
+    # Every item's id, and its text for the tokens (one read of the items for both).
+    ids = driver_rows(
+        Item.objects.filter(project=project).order_by("id").values_list("id", KT("data__text"))
+    )
     item_ids = np.fromiter(map(itemgetter(0), ids), dtype=np.int64, count=len(ids))
+    texts = list(map(itemgetter(1), ids))
     del ids
     n = len(item_ids)
-    rows = span_rows(project=project, version=params.guideline_version)
+    rows = span_rows(project=project, version=params.guideline_version, texts=(item_ids, texts))
+    del texts
     class_names = rows.class_names
     n_types = len(class_names)
     # Items added since item_ids was read (position -1) are not exported, nor their votes.
@@ -314,7 +320,7 @@ def _token_majority(rows, *, n_types: int, tie_rule: str) -> np.ndarray:
             rows.annotation_item[a0:a1] - first, lengths, rows.item_lengths[first:last]
         )
         t0, t1 = item_offsets[first], item_offsets[last]
-        winner[t0:t1], _ = majority_tags(
+        winner[t0:t1] = majority_winners(
             tags, token_item, n_item_tokens=int(t1 - t0), n_types=n_types, tie_rule=tie_rule
         )
     return winner
