@@ -143,6 +143,9 @@ class SpanDecisions:
     class_names: list[str]
     excluded: dict[str, int] = field(default_factory=dict)
     runs: list[int] = field(default_factory=list)
+    # Every item's `data.text` ('' where missing), as read for the tokens: the rows need not
+    # read it again.
+    item_texts: list[str] | None = None
 
     @property
     def kept_ids(self) -> np.ndarray:
@@ -173,11 +176,10 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
         Item.objects.filter(project=project).order_by("id").values_list("id", KT("data__text"))
     )
     item_ids = np.fromiter(map(itemgetter(0), ids), dtype=np.int64, count=len(ids))
-    texts = list(map(itemgetter(1), ids))
+    texts = [text or "" for text in map(itemgetter(1), ids)]
     del ids
     n = len(item_ids)
     rows = span_rows(project=project, version=params.guideline_version, texts=(item_ids, texts))
-    del texts
     class_names = rows.class_names
     n_types = len(class_names)
     # Items added since item_ids was read (position -1) are not exported, nor their votes.
@@ -289,6 +291,7 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
         class_names=class_names,
         excluded=excluded,
         runs=runs,
+        item_texts=texts,
     )
 
 

@@ -143,8 +143,12 @@ def _span_lines(keys: list[str], external_ids, texts, spans, after_spans: list[l
 
 
 def _integers(values: np.ndarray) -> np.ndarray:
-    """(n,) object array of the integers' text (as json.dumps writes them), each distinct
-    value converted once."""
+    """(n,) object array of the non-negative integers' text (as json.dumps writes them), each
+    distinct value converted once: by a table of 0..max when that is short (character offsets
+    within a page), else by the distinct values."""
+    most = int(values.max(initial=0))
+    if most < 4 * len(values) + 1024 and int(values.min(initial=0)) >= 0:
+        return np.array(list(map(str, range(most + 1))), dtype=object)[values]
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.array(list(map(str, distinct.tolist())), dtype=object)[inverse.ravel()]
 
