@@ -3,9 +3,10 @@
 DESIGN.md, "Span projects (contract)", Export: `labels=majority|dawid_skene|reviewed` decide per
 token over the annotators' IOB2 tags and decode back to spans.
 
-- `majority`: the token-level majority (`span_tags.majority_tags`) with the project's tie rule;
-  a tie of `O` against an entity follows it too. Under `first_class` the lowest tag code wins
-  (`O` first, then the types in label order, `B-` before `I-`). Under `unresolved` a tied token
+- `majority`: the token-level majority (`span_tags.majority_winners`: the winners of
+  `majority_tags`) with the project's tie rule; a tie of `O` against an entity follows it too.
+  Under `first_class` the lowest tag code wins (`O` first, then the types in label order, `B-`
+  before `I-`). Under `unresolved` a tied token
   is left undecided and decodes as `O`: the item still gets its other spans (label_source
   `majority`) and its `tied_tokens` column counts the undecided tokens, so a consumer can drop
   or review those items (`exclude=unresolved` does).
