@@ -212,9 +212,10 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
             strategy = LabelSource.DAWID_SKENE
             del tags
         # Every annotation tags every token of its item: -1 is a tie left undecided.
-        token_row = np.repeat(np.arange(len(rows.item_ids)), rows.item_lengths)
-        tied = np.bincount(token_row[winner < 0], minlength=len(rows.item_ids))
-        del token_row
+        undecided = np.flatnonzero(winner < 0)
+        tied_row = np.searchsorted(sequence_offsets(rows.item_lengths), undecided, side="right")
+        tied = np.bincount(tied_row - 1, minlength=len(rows.item_ids))
+        del undecided, tied_row
         present = row_pos >= 0
         source[row_pos[present]] = strategy
         tied_tokens[row_pos[present]] = tied[present]
