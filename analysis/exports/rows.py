@@ -402,20 +402,27 @@ def span_item_pages(
     """Pages of the kept items of a span project (typed: see `item_pages`). With whole_json
     `fields` are two columns: the items' whole `data` and `metadata` objects."""
     d = decisions
+    # The texts the decisions read for the tokens, rather than a second read of each.
+    texts = d.item_texts
+    text_field = [] if texts is not None else [KeyTextTransform("text", "data")]
     if whole_json:
-        fields = [KeyTextTransform("text", "data"), "data", "metadata"]
+        fields = [*text_field, "data", "metadata"]
         bool_fields = []
     else:
-        fields = [KeyTextTransform("text", "data"), *_field_expressions(columns, typed=typed)]
+        fields = [*text_field, *_field_expressions(columns, typed=typed)]
         bool_fields = _sqlite_bools(columns, typed=typed)
     pages = _kept_item_rows(project=project, decisions=d, fields=fields, whole_json=whole_json)
     for page_positions, by_column in pages:
+        if texts is not None:
+            by_column.insert(1, [texts[i] for i in page_positions.tolist()])
+        else:
+            by_column[1] = [text or "" for text in by_column[1]]
         for i in bool_fields:
             by_column[2 + i] = list(map(_sqlite_bool, by_column[2 + i]))
         decided = _decided_columns(d, page_positions, typed=typed)
         yield SpanItemPage(
             by_column[0],
-            [text or "" for text in by_column[1]],
+            by_column[1],
             d.spans_at(page_positions),
             *decided.values(),
             tied_tokens=d.tied_tokens[page_positions].tolist(),

@@ -3,9 +3,10 @@
 DESIGN.md, "Span projects (contract)", Export: `labels=majority|dawid_skene|reviewed` decide per
 token over the annotators' IOB2 tags and decode back to spans.
 
-- `majority`: the token-level majority (`span_tags.majority_tags`) with the project's tie rule;
-  a tie of `O` against an entity follows it too. Under `first_class` the lowest tag code wins
-  (`O` first, then the types in label order, `B-` before `I-`). Under `unresolved` a tied token
+- `majority`: the token-level majority (`span_tags.majority_winners`: the winners of
+  `majority_tags`) with the project's tie rule; a tie of `O` against an entity follows it too.
+  Under `first_class` the lowest tag code wins (`O` first, then the types in label order, `B-`
+  before `I-`). Under `unresolved` a tied token
   is left undecided and decodes as `O`: the item still gets its other spans (label_source
   `majority`) and its `tied_tokens` column counts the undecided tokens, so a consumer can drop
   or review those items (`exclude=unresolved` does).
@@ -34,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.db.models import TextField
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from analysis.exports.decisions import LabelSource, filters_applied, label_issue_arrays
@@ -44,7 +46,7 @@ from analysis.metrics.span_tags import (
     dawid_skene_tags,
     decode_tags,
     item_token_index,
-    majority_tags,
+    majority_winners,
     sequence_offsets,
     tags_from_spans,
 )
@@ -52,7 +54,7 @@ from analysis.models import AnalysisRun
 from labeling.models import Item, Project, Review
 from labeling.rawsql import driver_rows, positions
 
-MAJORITY_BLOCK = 16_384  # items per token-majority block
+MAJORITY_BLOCK = 8_192  # items per token-majority block
 
 
 class ItemSpans(NamedTuple):
@@ -142,6 +144,9 @@ class SpanDecisions:
     class_names: list[str]
     excluded: dict[str, int] = field(default_factory=dict)
     runs: list[int] = field(default_factory=list)
+    # Every item's `data.text` ('' where missing), as read for the tokens: the rows need not
+    # read it again.
+    item_texts: list[str] | None = None
 
     @property
     def kept_ids(self) -> np.ndarray:
@@ -167,11 +172,15 @@ class SpanDecisions:
 
 def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
     """Compute the exported spans of every item and which items the filters keep."""
-    ids = driver_rows(Item.objects.filter(project=project).order_by("id").values_list("id"))
+    # Every item's id, and its text for the tokens (one read of the items for both).
+    ids = driver_rows(
+        Item.objects.filter(project=project).order_by("id").values_list("id", KT("data__text"))
+    )
     item_ids = np.fromiter(map(itemgetter(0), ids), dtype=np.int64, count=len(ids))
+    texts = [text or "" for text in map(itemgetter(1), ids)]
     del ids
     n = len(item_ids)
-    rows = span_rows(project=project, version=params.guideline_version)
+    rows = span_rows(project=project, version=params.guideline_version, texts=(item_ids, texts))
     class_names = rows.class_names
     n_types = len(class_names)
     # Items added since item_ids was read (position -1) are not exported, nor their votes.
@@ -203,9 +212,10 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
             strategy = LabelSource.DAWID_SKENE
             del tags
         # Every annotation tags every token of its item: -1 is a tie left undecided.
-        token_row = np.repeat(np.arange(len(rows.item_ids)), rows.item_lengths)
-        tied = np.bincount(token_row[winner < 0], minlength=len(rows.item_ids))
-        del token_row
+        undecided = np.flatnonzero(winner < 0)
+        tied_row = np.searchsorted(sequence_offsets(rows.item_lengths), undecided, side="right")
+        tied = np.bincount(tied_row - 1, minlength=len(rows.item_ids))
+        del undecided, tied_row
         present = row_pos >= 0
         source[row_pos[present]] = strategy
         tied_tokens[row_pos[present]] = tied[present]
@@ -283,6 +293,7 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
         class_names=class_names,
         excluded=excluded,
         runs=runs,
+        item_texts=texts,
     )
 
 
@@ -314,7 +325,7 @@ def _token_majority(rows, *, n_types: int, tie_rule: str) -> np.ndarray:
             rows.annotation_item[a0:a1] - first, lengths, rows.item_lengths[first:last]
         )
         t0, t1 = item_offsets[first], item_offsets[last]
-        winner[t0:t1], _ = majority_tags(
+        winner[t0:t1] = majority_winners(
             tags, token_item, n_item_tokens=int(t1 - t0), n_types=n_types, tie_rule=tie_rule
         )
     return winner

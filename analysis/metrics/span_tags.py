@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.metrics.consensus import (
+    TIE_RULES,
     dawid_skene_long,
     majority_from_counts,
     posterior_winner,
@@ -136,6 +137,39 @@ def majority_tags(
     counts = vote_counts(token_item_index, tags, n_items=n_item_tokens, n_classes=n_tags(n_types))
     winner, agreement, _ = majority_from_counts(counts, tie_rule)
     return winner, agreement
+
+
+def majority_winners(
+    tags: np.ndarray,
+    token_item_index: np.ndarray,
+    *,
+    n_item_tokens: int,
+    n_types: int,
+    tie_rule: str = "unresolved",
+) -> np.ndarray:
+    """The winners of `majority_tags` alone (same arguments, same values: tested), about
+    three times faster: the votes are counted tag by tag (a (n_tags, n_item_tokens) table), so
+    the maximum, its first index and the ties are found along contiguous rows rather than
+    across nine columns of each token."""
+    if tie_rule not in TIE_RULES:
+        raise ValueError(f"tie_rule must be one of {', '.join(TIE_RULES)}; got {tie_rule!r}")
+    width = n_tags(n_types)
+    voted = tags >= 0
+    if not voted.all():
+        tags, token_item_index = tags[voted], token_item_index[voted]
+    flat = tags.astype(np.int64)
+    flat *= n_item_tokens
+    flat += token_item_index
+    counts = np.bincount(flat, minlength=width * n_item_tokens).reshape(width, n_item_tokens)
+    del flat
+    top = counts.max(axis=0) if width else np.zeros(n_item_tokens, dtype=np.int64)
+    # argmax gives the first (lowest) tag among equal maxima: the "first_class" rule.
+    winner = counts.argmax(axis=0).astype(np.int64)
+    if tie_rule == "unresolved":
+        ties = (counts == top).sum(axis=0) > 1
+        winner[ties] = UNDECIDED
+    winner[top == 0] = UNDECIDED  # no votes
+    return winner
 
 
 def dawid_skene_tags(

@@ -7,6 +7,7 @@ from analysis.metrics.span_tags import (
     decode_tags,
     item_token_index,
     majority_tags,
+    majority_winners,
     sequence_offsets,
     tag_names,
     tags_from_spans,
@@ -55,3 +56,26 @@ def test_token_majority_follows_the_tie_rule_also_for_o_against_an_entity():
     first, _ = majority_tags(tags, where, n_item_tokens=3, n_types=3, tie_rule="first_class")
     assert first.tolist() == [1, 0, 0]  # O comes first
     assert [a.tolist() for a in decode_tags(unresolved, np.array([3]))] == [[0], [0], [1], [0]]
+
+
+def test_the_winners_alone_are_the_token_majority_under_both_tie_rules():
+    # A seeded crowd: 1 to 4 annotators per item, some agreeing, some tied, tokens without votes.
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        item_lengths = rng.integers(0, 9, size=rng.integers(1, 6))
+        n_tokens = int(item_lengths.sum())
+        annotation_item = np.repeat(
+            np.arange(len(item_lengths)), rng.integers(0, 5, size=len(item_lengths))
+        )
+        lengths = item_lengths[annotation_item]
+        guess = rng.integers(0, 7, size=n_tokens)  # what most annotators say
+        where = item_token_index(annotation_item, lengths, item_lengths)
+        tags = np.where(rng.random(len(where)) < 0.6, guess[where], rng.integers(-1, 7, len(where)))
+        for rule in ("unresolved", "first_class"):
+            expected, _ = majority_tags(
+                tags, where, n_item_tokens=n_tokens, n_types=3, tie_rule=rule
+            )
+            winners = majority_winners(
+                tags, where, n_item_tokens=n_tokens, n_types=3, tie_rule=rule
+            )
+            assert winners.tolist() == expected.tolist()

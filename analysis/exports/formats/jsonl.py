@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from analysis.exports.formats.file_format import FileFormat
 
 if TYPE_CHECKING:  # the plan imports the registry (see file_format.py)
@@ -52,6 +54,12 @@ def _text(values) -> list[str]:
     return ["null" if v is None else encode_basestring(v) for v in values]
 
 
+def _few_texts(values) -> list[str]:
+    """`_text` of a column with a few distinct values (label_source), each encoded once."""
+    encoded = {v: "null" if v is None else encode_basestring(v) for v in set(values)}
+    return list(map(encoded.__getitem__, values))
+
+
 def _number(values) -> list[str]:
     if None not in values:
         return list(map(repr, values))
@@ -71,19 +79,16 @@ FIELD_WRITERS = {"string": _text, "int": _number, "float": _number, "bool": _boo
 
 def _write_span_items(export: DatasetExport) -> Iterator[bytes]:
     header = export.header
-    # '{"external_id": {}, "text": {}, ...}' with the braces of the names doubled for format()
-    line = "{{" + ", ".join(
-        encode_basestring(name).replace("{", "{{").replace("}", "}}") + ": {}" for name in header
-    ) + "}}"  # fmt: skip
+    # Each value's key with what comes before it: '{"external_id": ', ', "text": ', ...
+    keys = [
+        ("{" if k == 0 else ", ") + encode_basestring(name) + ": " for k, name in enumerate(header)
+    ]
     columns: list[JsonColumn] = export.columns
     for page in export.pages(typed=True):
         if not page.n_rows:
             continue
-        values = [
-            _text(page.external_id),
-            _text(page.text),
-            ["null" if spans is None else spans for spans in page.spans.as_json()],
-            _text(page.label_source),
+        after_spans = [
+            _few_texts(page.label_source),
             _number(page.agreement),
             _number(page.n_annotations),
             _number(page.quality),
@@ -91,7 +96,61 @@ def _write_span_items(export: DatasetExport) -> Iterator[bytes]:
             _number(page.tied_tokens),
             *(FIELD_WRITERS[c.kind](v) for c, v in zip(columns, page.fields, strict=True)),
         ]
-        yield ("\n".join(map(line.format, *values)) + "\n").encode("utf-8")
+        text = _span_lines(keys, _text(page.external_id), _text(page.text), page.spans, after_spans)
+        yield text.encode("utf-8")
+
+
+def _span_lines(keys: list[str], external_ids, texts, spans, after_spans: list[list[str]]) -> str:
+    """The page's lines: every piece of text (keys, encoded values, the spans' numbers and
+    punctuation) put at its place in one array by numpy and joined once, rather than a format
+    call per line and per span. `external_ids`, `texts` and each of `after_spans` are a
+    column's encoded values; `spans` the page's ItemSpans."""
+    n = len(external_ids)
+    counts = np.diff(spans.offsets)
+    # A line: 6 pieces up to the spans' opening "[" (or "null"), 6 per span, the closing "]"
+    # (or ""), a key and a value per later column, and "}\n".
+    line_start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(6 * counts + (8 + 2 * len(after_spans)), out=line_start[1:])
+    pieces = np.empty(int(line_start[-1]), dtype=object)
+    at = line_start[:-1]
+    pieces[at] = keys[0]
+    pieces[at + 1] = external_ids
+    pieces[at + 2] = keys[1]
+    pieces[at + 3] = texts
+    pieces[at + 4] = keys[2]
+    decided = spans.decided.astype(np.intp)
+    pieces[at + 5] = np.array(["null", "["], dtype=object)[decided]
+    n_spans = len(spans.start)
+    if n_spans:
+        first = np.repeat(spans.offsets[:-1], counts)
+        span_at = np.repeat(at + 6, counts) + 6 * (np.arange(n_spans, dtype=np.int64) - first)
+        opening = np.full(n_spans, ', {"start": ', dtype=object)
+        opening[spans.offsets[:-1][counts > 0] - spans.offsets[0]] = '{"start": '
+        pieces[span_at] = opening
+        pieces[span_at + 1] = _integers(spans.start)
+        pieces[span_at + 2] = ', "end": '
+        pieces[span_at + 3] = _integers(spans.end)
+        pieces[span_at + 4] = ', "label": '
+        labels = [encode_basestring(name) + "}" for name in spans.class_names]
+        pieces[span_at + 5] = np.array(labels, dtype=object)[spans.label]
+    at = at + 6 + 6 * counts
+    pieces[at] = np.array(["", "]"], dtype=object)[decided]
+    for k, values in enumerate(after_spans):
+        pieces[at + 1 + 2 * k] = keys[3 + k]
+        pieces[at + 2 + 2 * k] = values
+    pieces[line_start[1:] - 1] = "}\n"
+    return "".join(pieces.tolist())
+
+
+def _integers(values: np.ndarray) -> np.ndarray:
+    """(n,) object array of the non-negative integers' text (as json.dumps writes them), each
+    distinct value converted once: by a table of 0..max when that is short (character offsets
+    within a page), else by the distinct values."""
+    most = int(values.max(initial=0))
+    if most < 4 * len(values) + 1024 and int(values.min(initial=0)) >= 0:
+        return np.array(list(map(str, range(most + 1))), dtype=object)[values]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array(list(map(str, distinct.tolist())), dtype=object)[inverse.ravel()]
 
 
 FORMAT = FileFormat(
