@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from analysis import figures
+from analysis.metrics.agreement import reading
 from analysis.models import AnalysisRun
 from analysis.views.run_status import posted_params, runs_shown, start_from_page
 from labeling.permissions import REVIEWER, project_for
@@ -45,6 +46,18 @@ def _most_compared(confusions: list[dict], per_annotator: list[dict]) -> str | N
     return ranked[0]["annotator"] if ranked else None
 
 
+def _interval_floor(result: dict, key: str) -> dict:
+    """The reading of the alpha interval's low end, when it is below the point's reading (a
+    verdict says how sure it is): {"reading_low", "ci_low"}, or {} when the interval agrees."""
+    interval = result.get(f"{key}_ci")
+    if result.get(key) is None or not interval:
+        return {}
+    low = reading(interval[0])
+    if low == reading(result[key]):
+        return {}
+    return {"reading_low": low, "ci_low": interval[0]}
+
+
 def _span_context(result: dict) -> dict:
     """What the page shows of a span project's report (`metrics.span_agreement.report`)."""
     result["per_annotator"] = sorted(
@@ -57,6 +70,7 @@ def _span_context(result: dict) -> dict:
     gap = partial - exact if exact is not None and partial is not None else 0.0
     return {
         "result": result,
+        **_interval_floor(result, "token_alpha"),
         "boundary_gap": gap if gap >= BOUNDARY_GAP else None,
         "versions": versions,
         "version_figure": (
@@ -110,6 +124,7 @@ def agreement(request, pk):
         )
         context.update(
             result=result,
+            **_interval_floor(result, "alpha"),
             versions=result.get("by_guideline_version", []),
             version_figure=figures.alpha_by_version(result.get("by_guideline_version", [])),
             kappa_names=names,

@@ -62,3 +62,24 @@ def test_alpha_axis_holds_every_interval(report):
     assert min(lows) < -0.1  # the case that used to be clipped
     low, high = response.context["version_figure"]["layout"]["yaxis"]["range"]
     assert low < min(lows) and high > max([1.0, *highs])
+
+
+@pytest.mark.parametrize(
+    ("alpha", "interval", "caveat"),
+    [
+        (0.805, [0.767, 0.844], "reaches down to 0.767, which reads “tentative”"),
+        (0.700, [0.650, 0.760], "reaches down to 0.650, which reads “not reliable”"),
+        (0.830, [0.810, 0.850], None),
+    ],
+)
+def test_a_reading_says_when_its_interval_reaches_a_step_lower(report, client, alpha, interval,
+                                                                caveat):  # fmt: skip
+    project, run, _ = report
+    run.result = {**run.result, "alpha": alpha, "alpha_ci": interval}
+    run.result["reading"] = "reliable" if alpha >= 0.8 else "tentative"
+    run.save(update_fields=["result"])
+    page = client.get(f"/projects/{project.pk}/agreement/").content.decode()
+    if caveat is None:
+        assert 'id="interval-caveat"' not in page
+    else:
+        assert caveat in page
