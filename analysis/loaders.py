@@ -68,6 +68,15 @@ def label_classes(project: Project) -> tuple[list[int], list[str]]:
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
+def class_positions(class_ids: list[int], ids) -> np.ndarray:
+    """Each label class id's index in label order (`label_classes`), -1 for an id not among
+    them. (n,) int64."""
+    class_id_array = np.asarray(class_ids, dtype=np.int64)
+    order = np.argsort(class_id_array)
+    found = positions(ids, class_id_array[order])
+    return np.where(found >= 0, order[np.maximum(found, 0)], -1) if len(order) else found
+
+
 def _annotation_queryset(*, project: Project, version: int | None):
     """Single-label annotations (ordered oldest version first when there are several)."""
     queryset = Annotation.objects.filter(project=project, label__isnull=False)
@@ -113,9 +122,7 @@ def annotation_votes(
         return item_pos.astype(np.int64), rows.label_index
     pairs = int_rows(queryset.values_list("item_id", "label_id"), width=2)
     item_pos = np.searchsorted(item_ids, pairs[:, 0])
-    class_id_array = np.asarray(class_ids, dtype=np.int64)
-    order = np.argsort(class_id_array)
-    label_index = order[np.searchsorted(class_id_array[order], pairs[:, 1])].astype(np.int16)
+    label_index = class_positions(class_ids, pairs[:, 1]).astype(np.int16)
     return item_pos, label_index
 
 
@@ -138,9 +145,7 @@ def annotation_rows(*, project: Project, version: int | None = None) -> Annotati
         triples = newest_first[np.sort(first)]
     item_ids, item_index = np.unique(triples[:, 0], return_inverse=True)
     annotator_ids, annotator_index = np.unique(triples[:, 1], return_inverse=True)
-    class_id_array = np.asarray(class_ids, dtype=np.int64)
-    order = np.argsort(class_id_array)
-    label_index = order[np.searchsorted(class_id_array[order], triples[:, 2])].astype(np.int16)
+    label_index = class_positions(class_ids, triples[:, 2]).astype(np.int16)
     return AnnotationRows(
         item_ids=item_ids,
         annotator_ids=annotator_ids,
@@ -745,9 +750,7 @@ def span_rows(
         item_texts, item_lengths, token_starts, token_ends, span_item, spans[:, 0], spans[:, 1]
     )
     del span_item
-    class_id_array = np.asarray(class_ids, dtype=np.int64)
-    order = np.argsort(class_id_array)
-    span_label = order[np.searchsorted(class_id_array[order], spans[:, 2])]
+    span_label = class_positions(class_ids, spans[:, 2])
     return SpanRows(
         item_ids=item_ids,
         item_texts=item_texts,

@@ -24,7 +24,7 @@ from django.db.models.functions import Cast
 
 from analysis.exports.decisions import LabelDecisions, LabelSource
 from analysis.exports.span_decisions import ItemSpans, SpanDecisions
-from analysis.loaders import label_classes, stored_span_arrays
+from analysis.loaders import class_positions, label_classes, stored_span_arrays
 from labeling.models import Annotation, Item, Project
 from labeling.rawsql import driver_rows, positions
 from labeling.selectors import item_json_keys
@@ -436,8 +436,6 @@ def span_annotation_pages(
 ) -> Iterator[SpanAnnotationPage]:
     """Pages of the annotations of a span project's kept items, in annotation id order."""
     class_ids, class_names = label_classes(project)
-    class_id_array = np.asarray(class_ids, dtype=np.int64)
-    order = np.argsort(class_id_array)
     queryset = Annotation.objects.filter(project=project)
     if guideline_version is not None:
         queryset = queryset.filter(guideline__version=guideline_version)
@@ -468,7 +466,6 @@ def span_annotation_pages(
         counts, spans = stored_span_arrays([text or "[]" for text in columns[2]])
         offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        at = np.minimum(np.searchsorted(class_id_array[order], spans[:, 2]), len(order) - 1)
         yield SpanAnnotationPage(
             external_id=columns[0],
             annotator=columns[1],
@@ -476,7 +473,7 @@ def span_annotation_pages(
                 offsets=offsets,
                 start=spans[:, 0],
                 end=spans[:, 1],
-                label=order[at] if len(order) else at,
+                label=class_positions(class_ids, spans[:, 2]),
                 decided=np.ones(len(counts), dtype=bool),
                 class_names=class_names,
             ),

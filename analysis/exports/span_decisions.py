@@ -40,7 +40,7 @@ from django.db.models.functions import Cast
 
 from analysis.exports.decisions import LabelSource, filters_applied, label_issue_arrays
 from analysis.exports.params import ExportParams
-from analysis.loaders import span_rows, stored_span_arrays
+from analysis.loaders import class_positions, span_rows, stored_span_arrays
 from analysis.metrics.span_tags import (
     char_offsets,
     dawid_skene_tags,
@@ -356,11 +356,8 @@ def _reviews(
     counts, spans = stored_span_arrays([r[1] or "[]" for r in rows])
     reviewed[pos[pos >= 0]] = True
     span_pos = np.repeat(pos, counts)
-    class_id_array = np.asarray(class_ids, dtype=np.int64)
-    order = np.argsort(class_id_array)
-    at = np.minimum(np.searchsorted(class_id_array[order], spans[:, 2]), len(order) - 1)
-    known = (span_pos >= 0) & (class_id_array[order][at] == spans[:, 2])
-    label = order[at]
+    label = class_positions(class_ids, spans[:, 2])
+    known = (span_pos >= 0) & (label >= 0)
     return reviewed, (span_pos[known], spans[known, 0], spans[known, 1], label[known])
 
 
