@@ -190,6 +190,65 @@ def predictions(*, project: Project, model: str) -> tuple[np.ndarray, np.ndarray
     return np.asarray(item_ids, dtype=np.int64), np.ascontiguousarray(probs[:, columns])
 
 
+OUTSIDE = "O"  # the token class of a span project's tokens outside any entity
+
+
+@dataclass(frozen=True)
+class TokenPredictions:
+    """A span project model's token probabilities, items in ascending id order.
+
+    item_ids: (n,) int64; offsets: (n + 1,) int64, item i's tokens are rows
+    `offsets[i]:offsets[i + 1]` of probs (T, 1 + n_types) float64, columns `O` then the
+    entity types in the project's label order.
+    """
+
+    item_ids: np.ndarray
+    offsets: np.ndarray
+    probs: np.ndarray
+
+    def of(self, index: int) -> np.ndarray:
+        """Item position `index`'s (n_tokens, 1 + n_types) matrix (a view)."""
+        return self.probs[self.offsets[index] : self.offsets[index + 1]]
+
+
+def token_predictions(*, project: Project, model: str) -> TokenPredictions:
+    """A span project's stored token probabilities (`PredictionSet`), columns `O` + types.
+
+    Raises LookupError when the project has no predictions under that model name, ValueError
+    when a class is missing from the stored classes.
+    """
+    prediction_set = PredictionSet.objects.filter(project=project, model=model).first()
+    if prediction_set is None:
+        raise LookupError(f"The project has no predictions named {model!r}.")
+    _, class_names = label_classes(project)
+    wanted = [OUTSIDE, *class_names]
+    stored = list(prediction_set.classes)
+    missing = [name for name in wanted if name not in stored]
+    if missing:
+        raise ValueError(f"Predictions {model!r} lack the classes {', '.join(missing)}.")
+    rows = (
+        Prediction.objects.filter(prediction_set=prediction_set)
+        .order_by("item_id")
+        .values_list("item_id", "probabilities")
+    )
+    item_ids: list[int] = []
+    blobs: list[bytes] = []
+    for item_id, blob in rows.iterator(chunk_size=CHUNK):
+        item_ids.append(item_id)
+        blobs.append(bytes(blob))
+    row_bytes = 8 * len(stored)
+    lengths = np.fromiter((len(b) // row_bytes for b in blobs), np.int64, len(blobs))
+    probs = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(-1, len(stored))
+    columns = [stored.index(name) for name in wanted]
+    if columns != list(range(len(stored))):
+        probs = probs[:, columns]
+    return TokenPredictions(
+        item_ids=np.asarray(item_ids, dtype=np.int64),
+        offsets=sequence_offsets_of(lengths),
+        probs=np.ascontiguousarray(probs),
+    )
+
+
 @dataclass(frozen=True)
 class ItemFeatures:
     """What a built-in model can learn from, for `item_ids` in that order.

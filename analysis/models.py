@@ -66,7 +66,11 @@ class AnalysisRun(models.Model):
 
 
 class PredictionSet(models.Model):
-    """Class probabilities for a project's items from one named model (uploaded or built in)."""
+    """Class probabilities for a project's items from one named model (uploaded or built in).
+
+    Span projects store token probabilities: `classes` is `["O", <entity types in label
+    order>]` and each Prediction holds the item's (n_tokens, len(classes)) matrix, row-major.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prediction_sets")
     model = models.CharField(max_length=100)
@@ -88,7 +92,8 @@ class Prediction(models.Model):
         PredictionSet, on_delete=models.CASCADE, related_name="predictions"
     )
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
-    # float64 little-endian bytes, one value per class of the set: exact round trip of the
+    # float64 little-endian bytes, one value per class of the set (span projects: per token
+    # and class, row-major): exact round trip of the
     # uploaded numbers, and at 100k x 10 about 7x faster to read back than JSON (see README).
     probabilities = models.BinaryField()
 
@@ -99,7 +104,12 @@ class Prediction(models.Model):
 
 
 class LabelIssue(models.Model):
-    """One item's row of a label-issue run; `resolution` records the reviewer's decision."""
+    """One item's row of a label-issue run; `resolution` records the reviewer's decision.
+
+    Span projects: `given_label` and `suggested_label` are null, `quality` is the item's
+    label quality score (cleanlab token classification), `is_issue` says a token was flagged
+    and `flagged_tokens` says which.
+    """
 
     class Resolution(models.TextChoices):
         OPEN = "open", "Open"
@@ -141,6 +151,9 @@ class LabelIssue(models.Model):
     is_issue = models.BooleanField(default=False)
     rank = models.PositiveIntegerField()
     votes = models.JSONField(default=dict, blank=True)
+    # Span projects: the tokens the run flagged, `[[start, end, given_id, suggested_id], ...]`
+    # (character offsets; a label id, or null for O, outside any entity). Classification: [].
+    flagged_tokens = models.JSONField(default=list, blank=True)
     resolution = models.CharField(
         max_length=16, choices=Resolution.choices, default=Resolution.OPEN
     )

@@ -149,7 +149,33 @@ def predictions_upload(
     )
 
 
-@transaction.atomic
+def token_predictions_store(
+    *,
+    project: Project,
+    model: str,
+    classes: list[str],
+    item_ids: np.ndarray,
+    probs: list[np.ndarray],
+    user=None,
+) -> PredictionSet:
+    """Replace a span project model's token probabilities (see `PredictionSet`).
+
+    item_ids: (n,) item primary keys; probs: n arrays, the i-th (n_tokens_i, len(classes))
+    with `classes` = ["O", <entity types in label order>].
+    """
+    if len(probs) != len(item_ids):
+        raise ValueError(f"{len(probs)} probability matrices for {len(item_ids)} items")
+    blobs = []
+    for matrix in probs:
+        matrix = np.ascontiguousarray(matrix, dtype="<f8")
+        if matrix.ndim != 2 or matrix.shape[1] != len(classes):
+            raise ValueError(f"a matrix has shape {matrix.shape}; expected (n, {len(classes)})")
+        blobs.append(matrix.tobytes())
+    return _store(
+        project=project, model=model, classes=classes, item_ids=item_ids, blobs=blobs, user=user
+    )
+
+
 def predictions_store(
     *,
     project: Project,
@@ -168,6 +194,18 @@ def predictions_store(
         raise ValueError(
             f"probs has shape {probs.shape}; expected ({len(item_ids)}, {len(classes)})"
         )
+    return _store(
+        project=project,
+        model=model,
+        classes=classes,
+        item_ids=item_ids,
+        blobs=(row.tobytes() for row in probs),
+        user=user,
+    )
+
+
+@transaction.atomic
+def _store(*, project: Project, model: str, classes: list[str], item_ids, blobs, user):
     prediction_set = (
         PredictionSet.objects.select_for_update().filter(project=project, model=model).first()
     )
@@ -182,8 +220,8 @@ def predictions_store(
         Prediction,
         ["prediction_set_id", "item_id", "probabilities"],
         (
-            (prediction_set.pk, item_id, row.tobytes())
-            for item_id, row in zip(np.asarray(item_ids).tolist(), probs, strict=True)
+            (prediction_set.pk, item_id, blob)
+            for item_id, blob in zip(np.asarray(item_ids).tolist(), blobs, strict=True)
         ),
     )
     PredictionSet.objects.filter(pk=prediction_set.pk).update(
