@@ -107,8 +107,8 @@ class LabelIssue(models.Model):
     """One item's row of a label-issue run; `resolution` records the reviewer's decision.
 
     Span projects: `given_label` and `suggested_label` are null, `quality` is the item's
-    label quality score (cleanlab token classification), `is_issue` says a token was flagged
-    and `flagged_tokens` says which.
+    label quality score (cleanlab token classification), `is_issue` says a token was flagged,
+    `flagged_tokens` says which and `given_spans` holds the spans judged.
     """
 
     class Resolution(models.TextChoices):
@@ -154,6 +154,9 @@ class LabelIssue(models.Model):
     # Span projects: the tokens the run flagged, `[[start, end, given_id, suggested_id], ...]`
     # (character offsets; a label id, or null for O, outside any entity). Classification: [].
     flagged_tokens = models.JSONField(default=list, blank=True)
+    # Span projects: the spans the run judged (the single annotation or the consensus),
+    # `[[start, end, label_id], ...]`; accepting the issue applies the suggestions to them.
+    given_spans = models.JSONField(default=list, blank=True)
     resolution = models.CharField(
         max_length=16, choices=Resolution.choices, default=Resolution.OPEN
     )
