@@ -155,9 +155,7 @@ def copy_defaults(model, given: tuple[str, ...]) -> tuple[str, str]:
     to the column list and to each line.
     """
     names, values = [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key or f.column in given or f.null or not f.has_default():
-            continue
+    for f in _defaulted_fields(model, given):
         value = f.get_db_prep_save(f.get_default(), connection)
         if hasattr(value, "dumps"):  # psycopg's Jsonb adapter
             value = value.dumps(value.obj)
@@ -166,6 +164,15 @@ def copy_defaults(model, given: tuple[str, ...]) -> tuple[str, str]:
         names.append(f.column)
         values.append(copy_escape(str(value)))
     return "".join(f", {n}" for n in names), "".join(f"\t{v}" for v in values)
+
+
+def _defaulted_fields(model, given) -> list:
+    """NOT NULL fields of `model` with a default that are not among the `given` columns."""
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not (f.primary_key or f.column in given or f.null or not f.has_default())
+    ]
 
 
 def copy_in_text(sql: str, lines: Iterable[str]) -> None:
@@ -206,11 +213,17 @@ def copy_in_rows(model, columns: list[str], rows: Iterable[tuple]) -> None:
     """Insert `rows` (tuples in `columns` order, column names as in the table) into `model`:
     COPY on PostgreSQL, `bulk_create` in batches elsewhere.
 
-    Every NOT NULL column without a value must be in `columns`; JSON columns take Python
-    objects. A NUL character in a text or JSON value raises NulRefused on every database.
-    Runs inside the caller's transaction.
+    NOT NULL columns left out of `columns` get their Django default (COPY bypasses the ORM,
+    so a field added later would otherwise fail every COPY); any other NOT NULL column must
+    be given. JSON columns take Python objects. A NUL character in a text or JSON value
+    raises NulRefused on every database. Runs inside the caller's transaction.
     """
     fields = {f.column: f for f in model._meta.concrete_fields}
+    defaulted = _defaulted_fields(model, columns)
+    if defaulted:
+        defaults = tuple(f.get_default() for f in defaulted)
+        columns = [*columns, *(f.column for f in defaulted)]
+        rows = (tuple(row) + defaults for row in rows)
     json_at = [i for i, c in enumerate(columns) if isinstance(fields[c], JSONField)]
     text_at = [i for i, c in enumerate(columns) if isinstance(fields[c], CharField | TextField)]
 
