@@ -58,7 +58,7 @@ KINDS = (
         params=LabelIssueParams,
         job=label_issues_job,
         page="analysis:issues",
-        task_types=(Project.TaskType.SINGLE,),
+        task_types=(Project.TaskType.SINGLE, Project.TaskType.SPANS),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.BASELINES.value,

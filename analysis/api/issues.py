@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.selectors import label_issue_rows
 from analysis.services.label_issues import ACTIONS, issue_resolve
+from labeling.models import LabelClass
 from labeling.permissions import REVIEWER, project_for
 
 
@@ -35,12 +36,38 @@ class LabelIssueSerializer(serializers.ModelSerializer):
             "resolution",
         ]
 
+    def to_representation(self, issue):
+        """Span projects' rows add `flagged_tokens` [{start, end, given, suggested}] and
+        `given_spans` [{start, end, label}], label names (None: `O`, outside any entity).
+        The context may carry `spans` (bool) and `label_names` ({id: name}) for a list."""
+        data = super().to_representation(issue)
+        spans = self.context.get("spans")
+        if spans is None:
+            spans = issue.run.project.is_spans
+        if not spans:
+            return data
+        names = self.context.get("label_names")
+        if names is None:
+            names = dict(LabelClass.objects.filter(project_id=issue.run.project_id).values_list(
+                "id", "name"
+            ))  # fmt: skip
+        data["flagged_tokens"] = [
+            {"start": start, "end": end, "given": names.get(given), "suggested": names.get(to)}
+            for start, end, given, to in issue.flagged_tokens
+        ]
+        data["given_spans"] = [
+            {"start": start, "end": end, "label": names.get(label)}
+            for start, end, label in issue.given_spans
+        ]
+        return data
+
 
 class IssueListView(ListAPIView):
     """Rows of the newest succeeded label-issue run, ranked (reviewers and managers).
 
     Filters: ?label= (given), ?suggested=, ?is_issue=true|false, ?max_quality=,
-    ?resolution=, ?meta_<key>=<value> (item metadata).
+    ?resolution=, ?meta_<key>=<value> (item metadata). Span projects' rows add
+    `flagged_tokens` and `given_spans` (DESIGN.md, "Span projects").
     """
 
     serializer_class = LabelIssueSerializer
@@ -48,6 +75,7 @@ class IssueListView(ListAPIView):
 
     def list(self, request, *args, **kwargs):
         project = project_for(request.user, self.kwargs["project_id"], min_role=REVIEWER).project
+        self.project = project
         run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
         if run is None:
             return Response(
@@ -61,6 +89,15 @@ class IssueListView(ListAPIView):
         response = self.get_paginated_response(self.get_serializer(page, many=True).data)
         response.data["run"] = {"id": run.pk, "method": (run.result or {}).get("method")}
         return response
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        project = getattr(self, "project", None)
+        if project is not None:
+            context["spans"] = project.is_spans
+            if project.is_spans:
+                context["label_names"] = dict(project.labels.values_list("id", "name"))
+        return context
 
 
 class ResolveSerializer(serializers.Serializer):

@@ -75,6 +75,8 @@ class PredictionsView(APIView):
 
     JSON: {"model", "classes": [label names], "rows": [{"external_id", "probabilities"}]}.
     Multipart: `file` (CSV: external_id + one column per label name) and a `model` field.
+    Span projects: JSON only, `classes` = ["O", <entity types>], and each row's
+    `probabilities` one list per token of the item's text (DESIGN.md, "Span projects").
     Re-uploading a model name replaces its predictions. Row numbers in errors count data rows
     from 1 (for a CSV, the row after the header is row 1).
     """
@@ -109,6 +111,16 @@ class PredictionsView(APIView):
                     "upload big prediction sets as a CSV file (multipart) instead."
                 },
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        if upload is not None and project.is_spans:
+            return Response(
+                {
+                    "detail": "A span project takes token probabilities as JSON: "
+                    '{"model", "classes": ["O", <entity types>...], "rows": [{"external_id", '
+                    '"probabilities": [[...one list per token...]]}]}; a CSV has no room '
+                    "for one row per token."
+                },
+                status=status.HTTP_400_BAD_REQUEST,
             )
         if upload is not None:
             classes, rows = _csv_rows(upload.file)

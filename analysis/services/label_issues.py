@@ -29,7 +29,7 @@ from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue
 from analysis.services.predictions import predictions_store
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
-from labeling.models import LabelClass
+from labeling.models import LabelClass, Project
 from labeling.rawsql import copy_in_rows
 from labeling.services.guidelines import worked_example_add
 from labeling.services.relabeling import relabel_request
@@ -90,6 +90,11 @@ def label_issues_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_label_issues` task does, reporting progress on the way."""
     project = recorder.project
     params = LabelIssueParams.parse(recorder.params, project=project)
+    if project.task_type == Project.TaskType.SPANS:
+        # Imported here: span_issues takes its settings and model names from this module.
+        from analysis.services.span_issues import span_issues_job
+
+        return span_issues_job(recorder, params)
     started = time.perf_counter()
     recorder.progress(0.02, "loading annotations")
     rows = loaders.annotation_rows(project=project, version=params.guideline_version)
