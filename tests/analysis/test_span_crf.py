@@ -1,0 +1,135 @@
+"""The built-in token model for span projects: out-of-fold CRF probabilities per token."""
+
+import numpy as np
+import pytest
+from sklearn_crfsuite import CRF
+
+from analysis.metrics.out_of_sample import CannotTrain
+from analysis.metrics.span_crf import (
+    C1,
+    C2,
+    MAX_ITERATIONS,
+    out_of_fold_token_probabilities,
+    tag_name,
+    token_features,
+)
+from analysis.metrics.span_tags import tags_from_spans, token_ranges
+from labeling import demo_spans
+from labeling.spans import token_bounds
+
+TYPES = list(demo_spans.TYPES)
+
+
+def tokens_and_tags(sentence: demo_spans.Sentence, types=TYPES) -> tuple[list[str], np.ndarray]:
+    """A demo sentence's words and its spans as IOB2 tag codes."""
+    bounds = token_bounds(sentence.text)
+    starts = np.array([a for a, _ in bounds], dtype=np.int64)
+    ends = np.array([b for _, b in bounds], dtype=np.int64)
+    lengths = np.array([len(bounds)])
+    sequence = np.zeros(len(sentence.spans), dtype=np.int64)
+    start, end, on_tokens = token_ranges(
+        sequence,
+        np.array([s[0] for s in sentence.spans], dtype=np.int64),
+        np.array([s[1] for s in sentence.spans], dtype=np.int64),
+        lengths,
+        starts,
+        ends,
+    )
+    assert on_tokens.all()
+    label = np.array([types.index(s[2]) for s in sentence.spans], dtype=np.int64)
+    tags = tags_from_spans(lengths, sequence, start, end, label).astype(np.int64)
+    return [sentence.text[a:b] for a, b in bounds], tags
+
+
+def demo_corpus(n: int, seed: int = 1) -> tuple[list[list[str]], list[np.ndarray]]:
+    pairs = [tokens_and_tags(s) for s in demo_spans.sentences(n, seed=seed)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def test_every_token_gets_a_row_over_o_and_the_types_that_sums_to_one():
+    tokens, tags = demo_corpus(300)
+    result = out_of_fold_token_probabilities(tokens, tags, n_types=len(TYPES))
+    assert len(result.probabilities) == 300
+    for words, probabilities in zip(tokens, result.probabilities, strict=True):
+        assert probabilities.shape == (len(words), 1 + len(TYPES))
+        assert np.allclose(probabilities.sum(axis=1), 1.0)
+        assert (probabilities >= 0).all()
+    assert result.scored.all()
+    assert result.folds == 5
+    assert result.excluded_types == []
+    # type_counts: training sentences containing each type, counted here from the tags.
+    expected = [sum(bool(np.isin(t, [2 * k + 1, 2 * k + 2]).any()) for t in tags) for k in range(4)]
+    assert result.type_counts.tolist() == expected
+    # The templates are regular: an unseen sentence's entities are still found.
+    assert result.token_accuracy > 0.97
+    given = np.concatenate([np.where(t > 0, (t - 1) // 2 + 1, 0) for t in tags])
+    predicted = np.concatenate([p.argmax(axis=1) for p in result.probabilities])
+    assert result.token_accuracy == pytest.approx((given == predicted).mean())
+
+
+def test_a_sentence_is_not_scored_by_a_model_that_saw_its_tags():
+    tokens, tags = demo_corpus(300)
+    # A made-up word that occurs only here, tagged ORG (type 1) three times: a model trained
+    # on this sentence learns the word (checked below); the out-of-fold model never saw it.
+    odd = "we saw a zyzzyva , a zyzzyva and another zyzzyva today .".split()
+    odd_tags = np.array([3 if w == "zyzzyva" else 0 for w in odd])
+    tokens.append(odd)
+    tags.append(odd_tags)
+    result = out_of_fold_token_probabilities(tokens, tags, n_types=len(TYPES))
+    assert result.probabilities[-1][3, 2] < 0.05
+    assert result.probabilities[-1][3, 0] > 0.95
+    seen_it = CRF(algorithm="lbfgs", c1=C1, c2=C2, max_iterations=MAX_ITERATIONS)
+    seen_it.fit([token_features(w) for w in tokens], [[tag_name(int(t)) for t in g] for g in tags])
+    assert seen_it.predict_marginals_single(token_features(odd))[3]["B-1"] > 0.5
+
+
+def test_sentences_without_decided_tags_are_scored_by_the_fold_models_but_not_trained_on():
+    tokens, tags = demo_corpus(300)
+    # A tie on one token (-1) and a sentence without tags: both scored, neither trained on.
+    undecided = tags[0].copy()
+    undecided[0] = -1
+    with_gaps = [undecided, None, *tags[2:]]
+    result = out_of_fold_token_probabilities(tokens, with_gaps, n_types=len(TYPES))
+    assert result.scored[:2].all()
+    for s in (0, 1):
+        assert np.allclose(result.probabilities[s].sum(axis=1), 1.0)
+    # Not trained on: the counts leave them out.
+    counted = out_of_fold_token_probabilities(tokens[2:], tags[2:], n_types=len(TYPES))
+    assert result.type_counts.tolist() == counted.type_counts.tolist()
+
+
+def test_a_type_in_fewer_sentences_than_folds_is_excluded_and_its_sentences_not_scored():
+    tokens, tags = demo_corpus(300)
+    # Type 4 ("MISC") in three sentences only: fewer than the 5 folds.
+    rare = [s for s in range(3)]
+    for s in rare:
+        tags[s] = tags[s].copy()
+        tags[s][-2] = 2 * 4 + 1
+    result = out_of_fold_token_probabilities(tokens, tags, n_types=5)
+    assert result.excluded_types == [4]
+    assert result.type_counts[4] == 3
+    assert not result.scored[rare].any()
+    assert all(np.isnan(result.probabilities[s]).all() for s in rare)
+    assert result.scored[3:].all()
+    # The excluded type's column is never predicted.
+    assert max(p[:, 5].max() for p in result.probabilities[3:]) < 0.01
+
+
+def test_too_little_data_cannot_train_and_says_why():
+    tokens, tags = demo_corpus(300)
+    with pytest.raises(CannotTrain, match="too few sentences"):
+        out_of_fold_token_probabilities(tokens[:4], tags[:4], n_types=len(TYPES))
+    with pytest.raises(CannotTrain, match="too few sentences"):
+        out_of_fold_token_probabilities(tokens, [None] * 300, n_types=len(TYPES))
+    no_entities = [np.zeros(len(t), dtype=np.int64) for t in tags]
+    with pytest.raises(CannotTrain, match="no entity type"):
+        out_of_fold_token_probabilities(tokens, no_entities, n_types=len(TYPES))
+
+
+def test_progress_is_reported_once_per_fold():
+    tokens, tags = demo_corpus(200)
+    calls = []
+    out_of_fold_token_probabilities(
+        tokens, tags, n_types=len(TYPES), folds=3, progress=lambda f, m: calls.append((f, m))
+    )
+    assert calls == [(1 / 3, "fold 1 of 3"), (2 / 3, "fold 2 of 3"), (1.0, "fold 3 of 3")]
