@@ -12,9 +12,10 @@ read them) leave it outside any span. An item all of whose tokens are tied is no
 Model. An uploaded token model by name (`model`), or the built-in linear-chain CRF's
 out-of-fold probabilities (`metrics.span_crf`, folds split by item), stored as the token
 predictions of model "builtin" for the baselines pages. The CRF learns from the items without
-a tied token and scores every item. A token whose given type the CRF could not learn (too few
-items for the folds, `excluded_types`) is left out of the judgement too: its column holds no
-evidence. `model: "none"` is refused: without a model nothing judges a span's tokens.
+a tied token and scores every item, but for the items with a type too rare for the folds
+(`excluded_types`): those are not judged, and a token given such a type in an item the CRF
+scored anyway (a tied one) is left out of the judgement (the model cannot predict the type).
+`model: "none"` is refused: without a model nothing judges a span's tokens.
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ def span_issues_job(recorder: RunRecorder, params: LabelIssueSettings) -> None:
             labels = np.where(excluded, LEFT_OUT, labels)
             summary["model_note"] = (
                 f"Too few items of {', '.join(summary['excluded_types'])} for "
-                f"{builtin.folds} folds: the built-in CRF did not learn them, and their "
-                "tokens were not judged."
+                f"{builtin.folds} folds: the built-in CRF did not learn them, and the items "
+                "with them were not judged."
             )
     recorder.progress(0.85, "finding label issues")
     judging = time.perf_counter()
@@ -249,8 +250,8 @@ def _builtin(recorder: RunRecorder, rows: loaders.SpanRows, given: _Given, folds
         for i, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
     ]
 
-    def fold_done(done: int, total: int) -> None:
-        recorder.progress(0.1 + 0.7 * done / total, f"CRF fold {done} of {total} done")
+    def fold_done(fraction: float, message: str) -> None:
+        recorder.progress(0.1 + 0.7 * fraction, f"built-in CRF: {message} done")
 
     recorder.progress(0.1, f"training the built-in CRF ({folds} folds)")
     try:
@@ -264,10 +265,9 @@ def _builtin(recorder: RunRecorder, rows: loaders.SpanRows, given: _Given, folds
     n_columns = 1 + len(rows.class_names)
     probs = np.full((int(offsets[-1]), n_columns), np.nan)
     judged = np.zeros(len(rows.item_ids), dtype=bool)
-    for i, matrix in enumerate(builtin.probabilities):
-        if matrix is not None and len(matrix) and np.isfinite(matrix).all():
-            probs[offsets[i] : offsets[i + 1]] = matrix
-            judged[i] = True
+    for i in np.flatnonzero(builtin.scored & (rows.item_lengths > 0)).tolist():
+        probs[offsets[i] : offsets[i + 1]] = builtin.probabilities[i]
+        judged[i] = True
     return builtin, probs, judged
 
 

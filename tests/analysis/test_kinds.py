@@ -47,7 +47,7 @@ def test_the_schema_documents_each_kinds_parameters(make_user):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("kind", ["label_issues", "baselines", "slices"])
+@pytest.mark.parametrize("kind", ["baselines", "slices"])
 def test_a_kind_refuses_a_project_task_it_does_not_cover(kind, make_user, api_client_for):
     manager = make_user("manager")
     project = make_project(manager, labels=("PER", "LOC"), task_type=Project.TaskType.SPANS)

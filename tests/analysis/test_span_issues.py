@@ -441,8 +441,10 @@ def test_the_builtin_crf_flags_mostly_the_injected_errors_and_stores_its_probabi
     recall = len(flagged & wrong) / len(wrong)
     print(f"CRF flags: {len(flagged)}, precision {precision:.3f}, recall {recall:.3f}, "
           f"errors {len(wrong)} of {n_tokens} tokens")  # fmt: skip
-    assert precision > 0.6 and precision > 5 * len(wrong) / n_tokens
-    assert recall > 0.3
+    # Measured: 242 flags, precision 0.963, recall 0.798 (292 wrong tokens of 3,705); random
+    # flags of the same number would be right at the error rate, 0.079.
+    assert precision > 0.85 and precision > 5 * len(wrong) / n_tokens
+    assert recall > 0.6
     stored = loaders.token_predictions(project=project, model="builtin")
     assert len(stored.item_ids) == 300
     assert np.allclose(stored.probs.sum(axis=1), 1.0)
