@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.fields.json import KT
 
 from analysis.models import Prediction, PredictionSet
 from labeling.models import Item, Project
@@ -215,9 +216,8 @@ def _item_texts(item_ids: list[int]) -> dict[int, str]:
     texts: dict[int, str] = {}
     for start in range(0, len(item_ids), 10_000):
         chunk = item_ids[start : start + 10_000]
-        for item_id, data in Item.objects.filter(id__in=chunk).values_list("id", "data"):
-            text = data.get("text") if isinstance(data, dict) else None
-            texts[item_id] = text if isinstance(text, str) else ""
+        rows = Item.objects.filter(id__in=chunk).values_list("id", KT("data__text"))
+        texts.update((item_id, text or "") for item_id, text in rows)
     return texts
 
 

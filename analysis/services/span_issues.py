@@ -21,6 +21,7 @@ scored anyway (a tied one) is left out of the judgement (the model cannot predic
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -51,8 +52,9 @@ from analysis.services.run_recording import RunRecorder
 from labeling.rawsql import copy_in_rows
 
 
-class _Given:
-    """The tags a run judges, from `loaders.SpanRows`.
+@dataclass(frozen=True)
+class GivenTags:
+    """The tags a run judges.
 
     annotation_tags: (sum of annotation lengths,) every annotation's IOB2 tags, flat;
     token_item_index: (same,) their positions among the items' tokens; item_tags: (T,) the
@@ -60,30 +62,37 @@ class _Given:
     n_annotations: (n_items,).
     """
 
-    def __init__(self, rows: loaders.SpanRows):
-        n_types = len(rows.class_names)
-        known = rows.span_label >= 0  # a span of a deleted label class is no tag
-        self.annotation_tags = tags_from_spans(
-            rows.annotation_lengths,
-            rows.span_annotation[known],
-            rows.span_start[known],
-            rows.span_end[known],
-            rows.span_label[known],
+    annotation_tags: np.ndarray
+    token_item_index: np.ndarray
+    item_tags: np.ndarray
+    n_annotations: np.ndarray
+
+
+def given_tags(rows: loaders.SpanRows) -> GivenTags:
+    """Each annotation's IOB2 tags and each item's given tags (see the module docstring)."""
+    known = rows.span_label >= 0  # a span of a deleted label class is no tag
+    annotation_tags = tags_from_spans(
+        rows.annotation_lengths,
+        rows.span_annotation[known],
+        rows.span_start[known],
+        rows.span_end[known],
+        rows.span_label[known],
+    )
+    token_item_index = item_token_index(
+        rows.annotation_item, rows.annotation_lengths, rows.item_lengths
+    )
+    n_annotations = np.bincount(rows.annotation_item, minlength=len(rows.item_ids))
+    if (n_annotations == 1).all():
+        # One annotation per item, in item order (span_rows sorts them): its tags as they are.
+        item_tags = annotation_tags.astype(np.int64)
+    else:
+        item_tags = majority_winners(
+            annotation_tags,
+            token_item_index,
+            n_item_tokens=int(rows.item_lengths.sum()),
+            n_types=len(rows.class_names),
         )
-        self.token_item_index = item_token_index(
-            rows.annotation_item, rows.annotation_lengths, rows.item_lengths
-        )
-        self.n_annotations = np.bincount(rows.annotation_item, minlength=len(rows.item_ids))
-        if (self.n_annotations == 1).all():
-            # One annotation per item, in item order (span_rows sorts them): its tags as they are.
-            self.item_tags = self.annotation_tags.astype(np.int64)
-        else:
-            self.item_tags = majority_winners(
-                self.annotation_tags,
-                self.token_item_index,
-                n_item_tokens=int(rows.item_lengths.sum()),
-                n_types=n_types,
-            )
+    return GivenTags(annotation_tags, token_item_index, item_tags, n_annotations)
 
 
 def span_issues_job(recorder: RunRecorder, params: LabelIssueSettings) -> None:
@@ -100,7 +109,7 @@ def span_issues_job(recorder: RunRecorder, params: LabelIssueSettings) -> None:
     if not len(rows.annotation_item):
         raise ValueError("The project has no span annotations to check.")
     recorder.progress(0.06, "finding the given tags")
-    given = _Given(rows)
+    given = given_tags(rows)
     classes = [loaders.OUTSIDE, *rows.class_names]
     labels = token_types(given.item_tags)
     summary: dict = {"model": params.model, "model_note": None, "folds": None,
@@ -110,8 +119,13 @@ def span_issues_job(recorder: RunRecorder, params: LabelIssueSettings) -> None:
         recorder.progress(0.1, f"loading token predictions {params.model!r}")
         predictions = loaders.token_predictions(project=project, model=params.model)
         probs, judged = _aligned(rows, predictions)
+        if not judged.all():
+            summary["model_note"] = (
+                f"{int((~judged).sum())} annotated items have no predictions {params.model!r} "
+                "of as many tokens as their text; they were not judged."
+            )
     else:
-        recorder.progress(0.05, "building token features")
+        recorder.progress(0.08, "building token features")
         builtin, probs, judged = _builtin(recorder, rows, given, params.folds)
         summary.update(
             model=BUILTIN,
@@ -231,7 +245,7 @@ def _aligned(rows: loaders.SpanRows, predictions: loaders.TokenPredictions):
     return probs, judged
 
 
-def _builtin(recorder: RunRecorder, rows: loaders.SpanRows, given: _Given, folds: int):
+def _builtin(recorder: RunRecorder, rows: loaders.SpanRows, given: GivenTags, folds: int):
     """The CRF's out-of-fold result, its (T, 1 + n_types) probabilities and (n_items,) bool
     scored items. Raises ValueError saying why when it cannot train."""
     offsets = sequence_offsets(rows.item_lengths)
@@ -272,7 +286,7 @@ def _builtin(recorder: RunRecorder, rows: loaders.SpanRows, given: _Given, folds
 
 
 def span_issues_persist(
-    *, run: AnalysisRun, rows: loaders.SpanRows, given: _Given, issues: SpanIssues
+    *, run: AnalysisRun, rows: loaders.SpanRows, given: GivenTags, issues: SpanIssues
 ) -> None:
     """Write the run's LabelIssue rows in bulk: per judged item its score, rank, flagged
     tokens `[start, end, given label id | None, suggested label id | None]` (character

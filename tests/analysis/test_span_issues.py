@@ -455,7 +455,7 @@ def test_the_builtin_crf_flags_mostly_the_injected_errors_and_stores_its_probabi
 
 
 @pytest.mark.django_db
-def test_no_model_is_refused_for_a_span_project_and_an_unknown_one_fails_keeping_rows(
+def test_items_without_predictions_are_not_judged_no_model_is_refused_and_failures_keep_rows(
     manager,
 ):
     sentences, annotations = simulate(30, [CAREFUL, MISSER], seed=1)
@@ -464,8 +464,12 @@ def test_no_model_is_refused_for_a_span_project_and_an_unknown_one_fails_keeping
     probabilities = [near(token_classes(s.text, s.spans), rng) for s in sentences]
     token_predictions_upload(
         project=project, model="tagger", classes=CLASSES,
-        rows=upload_body("tagger", probabilities)["rows"], user=manager,
+        rows=upload_body("tagger", probabilities)["rows"][:28], user=manager,
     )  # fmt: skip
+    # An item's text edited since the upload: its token count no longer matches.
+    item = project.items.get(external_id="s27")
+    item.data = {"text": item.data["text"] + " Then Ada left ."}
+    item.save(update_fields=["data"])
 
     def run(params):
         run = AnalysisRun.objects.create(project=project, kind="label_issues", params=params)
@@ -474,14 +478,20 @@ def test_no_model_is_refused_for_a_span_project_and_an_unknown_one_fails_keeping
         return run
 
     first = run({"model": "tagger"})
-    assert first.status == "succeeded" and first.label_issues.count() == 30
+    assert first.status == "succeeded" and first.label_issues.count() == 27
+    assert (first.result["n_items"], first.result["n_unjudged"]) == (27, 3)
+    assert first.message == (
+        "done: 3 annotated items have no predictions 'tagger' of as many tokens as their "
+        "text; they were not judged."
+    )
+    assert not first.label_issues.filter(item__external_id__in=["s27", "s28", "s29"]).exists()
     refused = run({"model": "none"})
     assert refused.status == "failed"
     assert "need a token model" in refused.error
     unknown = run({"model": "never-uploaded"})
     assert unknown.status == "failed" and "no predictions named 'never-uploaded'" in unknown.error
     latest = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
-    assert latest.pk == first.pk and LabelIssue.objects.filter(run=first).count() == 30
+    assert latest.pk == first.pk and LabelIssue.objects.filter(run=first).count() == 27
 
 
 @pytest.mark.django_db
