@@ -1,7 +1,11 @@
 """The built-in token model for span projects: out-of-fold CRF probabilities per token."""
 
+import csv
+import random
+
 import numpy as np
 import pytest
+from cleanlab.token_classification.filter import find_label_issues
 from sklearn_crfsuite import CRF
 
 from analysis.metrics.out_of_sample import CannotTrain
@@ -133,3 +137,89 @@ def test_progress_is_reported_once_per_fold():
         tokens, tags, n_types=len(TYPES), folds=3, progress=lambda f, m: calls.append((f, m))
     )
     assert calls == [(1 / 3, "fold 1 of 3"), (2 / 3, "fold 2 of 3"), (1.0, "fold 3 of 3")]
+
+
+def test_spliced_sentences_keep_the_real_text_and_put_their_entities_on_tokens():
+    real = ["Crust is not good.", "Wow... Loved this place.", "The mic is great."] * 20
+    spliced = demo_spans.spliced_sentences(real, seed=3)
+    assert len(spliced) == 60
+    for text, sentence in zip(real, spliced, strict=True):
+        assert text.rstrip(".") in sentence.text
+        bounds = token_bounds(sentence.text)
+        starts, ends = {a for a, _ in bounds}, {b for _, b in bounds}
+        assert 1 <= len(sentence.spans) <= 8
+        for start, end, kind in sentence.spans:
+            assert start in starts and end in ends and kind in TYPES
+            # An entity never reaches into the real sentence.
+            assert sentence.text[start:end] not in text
+        assert demo_spans.annotate(sentence, "careful", random.Random(0), rate=0) == sorted(
+            sentence.spans
+        )
+    # One clause before, after, or both: the real sentence is not always at the start or end.
+    assert any(not s.text.startswith(r) for s, r in zip(spliced, real, strict=True))
+    assert any(s.text.startswith(r) for s, r in zip(spliced, real, strict=True))
+    assert spliced == demo_spans.spliced_sentences(real, seed=3)
+
+
+def given_types(tags: np.ndarray) -> np.ndarray:
+    """IOB2 codes -> the token's type column: 0 = O, 1 + t = type t."""
+    return np.where(tags > 0, (tags - 1) // 2 + 1, 0)
+
+
+def test_flags_on_a_simulated_crowd_find_the_injected_errors_far_better_than_random(
+    sentiment_data,
+):
+    # 3,000 real review sentences (CC BY 4.0) with entity clauses spliced in: the gold spans.
+    texts = []
+    for source in ("amazon", "imdb", "yelp"):
+        with open(sentiment_data / f"{source}.tsv", newline="") as f:
+            texts += [row[0] for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    gold = demo_spans.spliced_sentences(texts, seed=0)
+    assert len(gold) == 3000
+    # One annotation per sentence, from careful : boundary : type : misser = 2 : 1 : 1 : 1.
+    rng = random.Random(5)
+    habits = ["careful", "careful", "boundary_shifter", "type_confuser", "misser"]
+    tokens, given, wrong = [], [], []
+    for sentence in gold:
+        words, gold_tags = tokens_and_tags(sentence)
+        annotated = demo_spans.annotate(sentence, rng.choice(habits), rng)
+        _, tags = tokens_and_tags(demo_spans.Sentence(sentence.text, annotated))
+        tokens.append(words)
+        given.append(tags)
+        wrong.append(given_types(tags) != given_types(gold_tags))  # the injected errors
+
+    result = out_of_fold_token_probabilities(tokens, given, n_types=len(TYPES))
+    assert result.scored.all()
+    flagged = find_label_issues([given_types(t) for t in given], result.probabilities, n_jobs=1)
+
+    n_tokens = sum(len(w) for w in wrong)
+    n_wrong = int(sum(w.sum() for w in wrong))
+    hits = sum(bool(wrong[s][i]) for s, i in flagged)
+    precision, recall = hits / len(flagged), hits / n_wrong
+    # Flagging the same number of tokens at random: expected precision is the share of wrong
+    # tokens, expected recall the share of tokens flagged.
+    random_precision, random_recall = n_wrong / n_tokens, len(flagged) / n_tokens
+    items_flagged = {s for s, _ in flagged}
+    items_wrong = {s for s, w in enumerate(wrong) if w.any()}
+    item_hits = len(items_flagged & items_wrong)
+    item_precision = item_hits / len(items_flagged)
+    item_recall = item_hits / len(items_wrong)
+    random_item_precision = len(items_wrong) / len(gold)
+    random_item_recall = len(items_flagged) / len(gold)
+    print(
+        f"\n{len(gold)} sentences, {n_tokens} tokens, {n_wrong} given a wrong type; "
+        f"CRF token accuracy {result.token_accuracy:.3f}\n"
+        f"tokens flagged {len(flagged)}: precision {precision:.3f} (random "
+        f"{random_precision:.3f}), recall {recall:.3f} (random {random_recall:.3f})\n"
+        f"items with an error {len(items_wrong)}, flagged {len(items_flagged)}: precision "
+        f"{item_precision:.3f} (random {random_item_precision:.3f}), recall {item_recall:.3f} "
+        f"(random {random_item_recall:.3f})"
+    )
+    # Measured: 75,266 tokens, 2,783 wrong; 2,291 flagged, precision 0.997, recall 0.821;
+    # items 1,231 wrong, 1,111 flagged, precision 0.997, recall 0.900.
+    assert n_wrong > 1000
+    assert precision >= 5 * random_precision and recall >= 5 * random_recall
+    assert item_precision >= 2 * random_item_precision
+    assert item_recall >= 2 * random_item_recall
+    assert precision >= 0.95 and recall >= 0.7
+    assert item_precision >= 0.95 and item_recall >= 0.8
