@@ -107,8 +107,10 @@ def find_span_issues(
     use = kept & judge[token_item]
     positions = np.flatnonzero(use)  # global token positions cleanlab sees, in its order
     cut = sequence_offsets(kept_per_item[item_index])[1:-1]
-    given = labels[positions]
-    probs = pred_probs[positions]
+    if len(positions) == len(labels):  # every token judged: views, no copy
+        given, probs = labels, pred_probs
+    else:
+        given, probs = labels[positions], pred_probs[positions]
     given_lists = np.split(given, cut)
     prob_lists = np.split(probs, cut)
     empty = np.zeros(0, dtype=np.int64)

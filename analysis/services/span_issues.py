@@ -119,6 +119,7 @@ def span_issues_job(recorder: RunRecorder, params: LabelIssueSettings) -> None:
         recorder.progress(0.1, f"loading token predictions {params.model!r}")
         predictions = loaders.token_predictions(project=project, model=params.model)
         probs, judged = _aligned(rows, predictions)
+        del predictions
         if not judged.all():
             summary["model_note"] = (
                 f"{int((~judged).sum())} annotated items have no predictions {params.model!r} "
@@ -145,8 +146,8 @@ def span_issues_job(recorder: RunRecorder, params: LabelIssueSettings) -> None:
     judging = time.perf_counter()
     issues = find_span_issues(labels, rows.item_lengths, probs, judged=judged)
     judged_at = time.perf_counter()
-    model_types = np.where(judged[np.repeat(np.arange(len(judged)), rows.item_lengths)],
-                           np.nan_to_num(probs, nan=-1.0).argmax(axis=1), -1)  # fmt: skip
+    # The model's most probable class per token (argmax of a NaN row is 0: masked out).
+    model_types = np.where(np.repeat(judged, rows.item_lengths), probs.argmax(axis=1), -1)
     annotators = annotator_token_scores(
         token_types(given.annotation_tags),
         given.token_item_index,
@@ -226,6 +227,11 @@ def _aligned(rows: loaders.SpanRows, predictions: loaders.TokenPredictions):
     """(T, 1 + n_types) probabilities per item token (NaN rows where none) and (n_items,)
     bool: the items with predictions of as many tokens as the item has now (an item whose
     text changed since the upload is not judged)."""
+    lengths = np.diff(predictions.offsets)
+    if np.array_equal(predictions.item_ids, rows.item_ids) and np.array_equal(
+        lengths, rows.item_lengths
+    ):  # the predictions are for exactly these items: their rows as they are
+        return predictions.probs, np.ones(len(rows.item_ids), dtype=bool)
     n_columns = predictions.probs.shape[1]
     probs = np.full((int(rows.item_lengths.sum()), n_columns), np.nan)
     at = np.full(len(rows.item_ids), -1, dtype=np.int64)
@@ -233,7 +239,6 @@ def _aligned(rows: loaders.SpanRows, predictions: loaders.TokenPredictions):
         found = np.clip(np.searchsorted(predictions.item_ids, rows.item_ids), 0,
                         len(predictions.item_ids) - 1)  # fmt: skip
         at = np.where(predictions.item_ids[found] == rows.item_ids, found, -1)
-    lengths = np.diff(predictions.offsets)
     judged = (at >= 0) & (lengths[np.maximum(at, 0)] == rows.item_lengths) if len(at) else at >= 0
     items = np.flatnonzero(judged)
     if len(items):
