@@ -428,7 +428,8 @@ def baselines(inputs: Inputs) -> dict:
     "n_annotations", "sufficient", "min_reviewed"}, "model" {"f1", "ci", "n_items",
     "per_type"} or None, "gap", "verdict" (see `verdict`; None without a model),
     "per_annotator" [{"annotator_index", "n", "n_shared", "hlp", "n_reviewed",
-    "hlp_reviews"}], "n_final", "n_final_spans", "n_reviewed"}; per_type lists hold
+    "hlp_reviews"}], "n_final" (items), "n_final_spans", "final_per_type" (spans of each
+    type among the final spans), "n_reviewed"}; per_type lists hold
     {"f1", "ci", "n_reference"} in type order.
     """
     done = compare(inputs)
@@ -502,6 +503,7 @@ def baselines(inputs: Inputs) -> dict:
         "per_annotator": per_annotator,
         "n_final": int(done.decided.sum()),
         "n_final_spans": done.final.n,
+        "final_per_type": np.bincount(done.final.label, minlength=inputs.n_types).tolist(),
         "n_reviewed": int(np.asarray(inputs.reviewed, dtype=bool).sum()),
     }
 

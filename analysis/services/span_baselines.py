@@ -139,6 +139,7 @@ def span_baselines_job(recorder: RunRecorder) -> None:
     model = report["model"]
     hlp_types = report["hlp_consensus"].pop("per_type")
     model_types = model.pop("per_type") if model else [None] * len(types)
+    final_types = report.pop("final_per_type")
     result = {
         "task": "spans",
         **report,
@@ -150,9 +151,9 @@ def span_baselines_job(recorder: RunRecorder) -> None:
                 "n_reference": h["n_reference"],
                 "model": m["f1"] if m else None,
                 "model_ci": m["ci"] if m else None,
-                "n_final_spans": m["n_reference"] if m else None,
+                "n_final_spans": n_final,
             }
-            for name, h, m in zip(types, hlp_types, model_types, strict=True)
+            for name, h, m, n_final in zip(types, hlp_types, model_types, final_types, strict=True)
         ],
         "per_annotator": per_annotator,
         "model_name": settings.model,
