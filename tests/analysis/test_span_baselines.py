@@ -545,3 +545,15 @@ def test_the_slices_job_of_a_span_project_reports_every_desk_and_text_length_bin
     assert result["overall"]["hlp"] == pytest.approx(brute_hlp(crowd)[0])
     assert result["min_reliable"] == 30 and result["n_labeled"] == 240
     assert all(r["reliable"] for r in result["rows"])
+
+
+@pytest.mark.django_db
+def test_a_span_project_without_annotations_finishes_both_jobs_with_empty_figures(manager):
+    project = span_project(manager)
+    make_items(project, ["Ada Lovelace met Alan Turing in London ."], metadata={"desk": "world"})
+    result = run(project, "baselines").result
+    assert (result["hlp"], result["model"], result["verdict"]) == (None, None, None)
+    assert result["n_items"] == 0 and "No token model yet" in result["model_note"]
+    slices = run(project, "slices").result
+    assert slices["n_labeled"] == 0 and slices["overall"]["hlp"] is None
+    assert all(r["hlp"] is None and not r["reliable"] for r in slices["rows"])
