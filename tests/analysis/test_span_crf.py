@@ -135,6 +135,15 @@ def test_too_little_data_cannot_train_and_says_why():
         out_of_fold_token_probabilities(tokens, no_entities, n_types=len(TYPES))
 
 
+def test_a_project_with_one_entity_type_trains_o_against_it():
+    tokens, tags = demo_corpus(200)
+    people_only = [np.where(t <= 2, t, 0) for t in tags]  # PER kept, other types read as O
+    result = out_of_fold_token_probabilities(tokens, people_only, n_types=1)
+    assert result.excluded_types == []
+    assert all(p.shape == (len(w), 2) for p, w in zip(result.probabilities, tokens, strict=True))
+    assert result.token_accuracy > 0.97
+
+
 def test_progress_is_reported_once_per_fold():
     tokens, tags = demo_corpus(200)
     calls = []
