@@ -2,7 +2,9 @@
 simulated annotators with known error habits.
 
 The sentences come from templates filled with invented names, places, organisations and dates
-(Concord's own text, no outside data). Each simulated annotator has one habit:
+(Concord's own text, no outside data), or, with `spliced_sentences`, from real sentences given
+by the caller with one or two such entity clauses spliced in. Each simulated annotator has one
+habit:
 
 - `careful`: copies the gold spans, with a small chance of any of the errors below;
 - `boundary_shifter`: often moves a span's end (or start) by one token;
@@ -49,6 +51,23 @@ TEMPLATES = [
     "{ORG} and {ORG} agreed to merge , {PER} told reporters in {LOC} .",
 ]
 CONFUSED = {"ORG": "LOC", "LOC": "ORG", "PER": "ORG", "DATE": "DATE"}
+# Entity clauses spliced around a real sentence by `spliced_sentences`: before it, or after it.
+LEAD_CLAUSES = [
+    "{PER} of {ORG} said :",
+    "From {LOC} , {PER} writes :",
+    "On {DATE} , {PER} reviewed it :",
+    "{ORG} customer {PER} :",
+    "Posted in {LOC} on {DATE} :",
+    "{PER} ( {ORG} , {LOC} ) :",
+]
+TAIL_CLAUSES = [
+    ", wrote {PER} from {LOC} on {DATE} .",
+    ", said {PER} of {ORG} .",
+    "- {PER} , {LOC} , {DATE}",
+    "( review sent to {ORG} on {DATE} )",
+    "{PER} posted this from {LOC} .",
+    ", according to {ORG} in {LOC} .",
+]
 
 
 class Sentence(NamedTuple):
@@ -81,6 +100,52 @@ def sentences(n: int, *, seed: int = 0) -> list[Sentence]:
             text = f"{text} {piece}" if text else piece
             if piece is not part:
                 spans.append((start, len(text), part[1:-1]))
+        out.append(Sentence(text, spans))
+    return out
+
+
+def _clause(template: str, at: int, rng: random.Random) -> tuple[str, list[tuple[int, int, str]]]:
+    """A clause template filled, and its entity spans as offsets from `at` (where it starts)."""
+    text, spans = "", []
+    for part in template.split(" "):
+        piece = part
+        if part.startswith("{") and part.endswith("}"):
+            piece = _filler(part[1:-1], rng)
+        start = at + len(text) + (1 if text else 0)
+        text = f"{text} {piece}" if text else piece
+        if piece is not part:
+            spans.append((start, start + len(piece), part[1:-1]))
+    return text, spans
+
+
+def spliced_sentences(real_texts: list[str], *, seed: int = 0) -> list[Sentence]:
+    """One sentence per real text, with one or two entity clauses spliced in, seeded: a clause
+    before it (`LEAD_CLAUSES`), after it (`TAIL_CLAUSES`), or both, a third of the time each.
+
+    The simulation of a span crowd should run on real text, and no named-entity corpus with a
+    licence that allows copying it into the repository (CoNLL-2003, OntoNotes) is reachable
+    offline; the real sentences therefore come from the caller (the tests use the CC BY 4.0
+    review sentences in tests/data/sentiment) and the entities from this module's invented
+    fillers. The real words, capitals and proper nouns included, are outside any entity. A
+    tail clause that starts with a comma replaces the sentence's final punctuation.
+    """
+    rng = random.Random(seed)
+    out = []
+    for real in real_texts:
+        text, spans = " ".join(real.split()), []
+        shape = rng.randrange(3)  # 0: before, 1: after, 2: both
+        if shape != 0:
+            tail = rng.choice(TAIL_CLAUSES)
+            space = " "
+            if tail.startswith(","):
+                text, space = text.rstrip(".!? "), ""
+            clause, clause_spans = _clause(tail, len(text) + len(space), rng)
+            text, spans = f"{text}{space}{clause}", clause_spans
+        if shape != 1:
+            clause, clause_spans = _clause(rng.choice(LEAD_CLAUSES), 0, rng)
+            shift = len(clause) + 1
+            spans = clause_spans + [(a + shift, b + shift, kind) for a, b, kind in spans]
+            text = f"{clause} {text}"
         out.append(Sentence(text, spans))
     return out
 
