@@ -292,16 +292,20 @@ def confusion_heatmap(labels: list[str], matrix: list[list], *, title: str, rows
     }
 
 
-def slice_bars(rows: list[dict], field: str) -> dict:
-    """Model accuracy and HLP per slice of one field, with 95% Wilson intervals."""
+def _errors(rows: list[dict], key: str, ci_key: str) -> dict:
+    """Plotly error bars of each row's `key` from its 95% interval `ci_key` (0 without one)."""
+    upper = [(r[ci_key][1] - r[key]) if r.get(ci_key) and r.get(key) is not None else 0
+             for r in rows]  # fmt: skip
+    lower = [(r[key] - r[ci_key][0]) if r.get(ci_key) and r.get(key) is not None else 0
+             for r in rows]  # fmt: skip
+    return {"type": "data", "array": upper, "arrayminus": lower, "visible": True}
 
-    def errors(key, ci_key):
-        upper = [(r[ci_key][1] - r[key]) if r.get(ci_key) and r[key] is not None else 0
-                 for r in rows]  # fmt: skip
-        lower = [(r[key] - r[ci_key][0]) if r.get(ci_key) and r[key] is not None else 0
-                 for r in rows]  # fmt: skip
-        return {"type": "data", "array": upper, "arrayminus": lower, "visible": True}
 
+def slice_bars(
+    rows: list[dict], field: str, *, model_key: str = "model_accuracy", measure: str = "accuracy"
+) -> dict:
+    """Model accuracy (span projects: `model_key="model_f1"`, `measure="span F1"`) and HLP
+    per slice of one field, with 95% intervals."""
     values = [str(r["value"]) for r in rows]
     data = [
         {
@@ -309,28 +313,97 @@ def slice_bars(rows: list[dict], field: str) -> dict:
             "name": "HLP",
             "x": values,
             "y": [r["hlp"] for r in rows],
-            "error_y": errors("hlp", "hlp_ci"),
+            "error_y": _errors(rows, "hlp", "hlp_ci"),
             "marker": {"color": HLP_COLOR},
         }
     ]
-    if any(r["model_accuracy"] is not None for r in rows):
+    if any(r[model_key] is not None for r in rows):
         data.append(
             {
                 "type": "bar",
-                "name": "model accuracy",
+                "name": f"model {measure}",
                 "x": values,
-                "y": [r["model_accuracy"] for r in rows],
-                "error_y": errors("model_accuracy", "model_ci"),
+                "y": [r[model_key] for r in rows],
+                "error_y": _errors(rows, model_key, "model_ci"),
                 "marker": {"color": MODEL_COLOR},
             }
         )
     return {
         "data": data,
         "layout": {
-            "title": {"text": f"Model accuracy vs HLP per {field} (95% interval)"},
+            "title": {"text": f"Model {measure} vs HLP per {field} (95% interval)"},
             "barmode": "group",
-            "yaxis": _percent_axis("accuracy"),
+            "yaxis": _percent_axis(measure),
             "xaxis": {"type": "category", "title": {"text": field}},
+            "legend": {"orientation": "h", "y": -0.25},
+        },
+    }
+
+
+def span_f1_bars(result: dict) -> dict:
+    """A span project's model span F1 and HLP side by side, with their 95% intervals."""
+    rows = [
+        {"name": f"model ({result.get('model_name')})", "f1": (result.get("model") or {}).get("f1"),
+         "ci": (result.get("model") or {}).get("ci"), "color": MODEL_COLOR},
+        {"name": f"HLP ({result.get('hlp_source')})", "f1": result.get("hlp"),
+         "ci": result.get("hlp_ci"), "color": HLP_COLOR},
+    ]  # fmt: skip
+    rows = [r for r in rows if r["f1"] is not None]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [r["name"] for r in rows],
+                "y": [r["f1"] for r in rows],
+                "error_y": _errors(rows, "f1", "ci"),
+                "marker": {"color": [r["color"] for r in rows]},
+                "text": [f"{r['f1']:.1%}" for r in rows],
+                "textposition": "inside",
+                "insidetextanchor": "middle",
+                "hovertemplate": "%{x}: %{y:.2%}<extra></extra>",
+            }
+        ],
+        "layout": {
+            "title": {"text": "Exact span F1 (95% interval)"},
+            "yaxis": _percent_axis("span F1"),
+            "showlegend": False,
+        },
+    }
+
+
+def span_type_bars(per_type: list[dict], model_name: str | None) -> dict:
+    """HLP and model span F1 per entity type with 95% intervals.
+
+    per_type: rows `{label, hlp, hlp_ci, model, model_ci}` (the span baselines result's)."""
+    labels = [str(r["label"]) for r in per_type]
+    data = [
+        {
+            "type": "bar",
+            "name": "HLP (vs others' consensus)",
+            "x": labels,
+            "y": [r["hlp"] for r in per_type],
+            "error_y": _errors(per_type, "hlp", "hlp_ci"),
+            "marker": {"color": HLP_COLOR},
+        }
+    ]
+    if any(r.get("model") is not None for r in per_type):
+        data.append(
+            {
+                "type": "bar",
+                "name": f"model ({model_name})",
+                "x": labels,
+                "y": [r.get("model") for r in per_type],
+                "error_y": _errors(per_type, "model", "model_ci"),
+                "marker": {"color": MODEL_COLOR},
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            "title": {"text": "Span F1 per entity type (95% interval)"},
+            "barmode": "group",
+            "yaxis": _percent_axis("span F1"),
+            "xaxis": {"type": "category", "title": {"text": "entity type"}},
             "legend": {"orientation": "h", "y": -0.25},
         },
     }

@@ -67,7 +67,7 @@ KINDS = (
         params=BaselineParams,
         job=baselines_job,
         page="analysis:baselines",
-        task_types=(Project.TaskType.SINGLE,),
+        task_types=(Project.TaskType.SINGLE, Project.TaskType.SPANS),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.SLICES.value,
@@ -75,7 +75,7 @@ KINDS = (
         params=BaselineParams,
         job=slices_job,
         page="analysis:slices",
-        task_types=(Project.TaskType.SINGLE,),
+        task_types=(Project.TaskType.SINGLE, Project.TaskType.SPANS),
     ),
     AnalysisKind(
         name=AnalysisRun.Kind.DRIFT.value,

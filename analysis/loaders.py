@@ -411,6 +411,39 @@ def reviews(
     return review, reviewer
 
 
+def span_reviews(
+    *, project: Project, item_ids: np.ndarray, class_ids: list[int], annotator_ids=None
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+    """A span project's Reviews of `item_ids` (ascending).
+
+    Returns (reviewed (n,) bool: a Review with `[]` is a decision too, the item has no
+    entities; the Reviews' spans as (item position, char start, char end, class index)
+    (n_spans,) int64 arrays; reviewer (n,) int64: the reviewer's position in
+    `annotator_ids` (ascending), -1 when not among them or not given).
+    """
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    reviewed = np.zeros(len(item_ids), dtype=bool)
+    reviewer = np.full(len(item_ids), -1, dtype=np.int64)
+    rows = driver_rows(
+        Review.objects.filter(item__project=project)
+        .order_by("item_id")
+        .annotate(spans_text=Cast("spans", TextField()))
+        .values_list("item_id", "spans_text", "reviewer_id")
+    )
+    if not rows:
+        return reviewed, tuple(np.zeros(0, dtype=np.int64) for _ in range(4)), reviewer
+    pos = positions([r[0] for r in rows], item_ids)
+    counts, spans = stored_span_arrays([r[1] or "[]" for r in rows])
+    reviewed[pos[pos >= 0]] = True
+    if annotator_ids is not None:
+        by = np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64)
+        reviewer[pos[pos >= 0]] = positions(by[pos >= 0], np.asarray(annotator_ids, dtype=np.int64))
+    span_pos = np.repeat(pos, counts)
+    label = class_positions(class_ids, spans[:, 2])
+    known = (span_pos >= 0) & (label >= 0)
+    return reviewed, (span_pos[known], spans[known, 0], spans[known, 1], label[known]), reviewer
+
+
 def issue_flags(*, project: Project, item_ids: np.ndarray) -> tuple[np.ndarray | None, int | None]:
     """Flags of the newest succeeded label-issue run for `item_ids` (ascending).
 

@@ -34,13 +34,11 @@ from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
-from django.db.models import TextField
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 
 from analysis.exports.decisions import LabelSource, filters_applied, label_issue_arrays
 from analysis.exports.params import ExportParams
-from analysis.loaders import class_positions, span_rows, stored_span_arrays
+from analysis.loaders import span_reviews, span_rows
 from analysis.metrics.span_tags import (
     char_offsets,
     dawid_skene_tags,
@@ -51,7 +49,7 @@ from analysis.metrics.span_tags import (
     tags_from_spans,
 )
 from analysis.models import AnalysisRun
-from labeling.models import Item, Project, Review
+from labeling.models import Item, Project
 from labeling.rawsql import driver_rows, positions
 
 MAJORITY_BLOCK = 8_192  # items per token-majority block
@@ -228,7 +226,9 @@ def span_decisions(*, project: Project, params: ExportParams) -> SpanDecisions:
         found = pos >= 0
         aggregate = (pos[found], char_start[found], char_end[found], label[found])
 
-    reviewed, review_spans = _reviews(project=project, item_ids=item_ids, class_ids=rows.class_ids)
+    reviewed, review_spans, _ = span_reviews(
+        project=project, item_ids=item_ids, class_ids=rows.class_ids
+    )
     source[reviewed] = LabelSource.REVIEW
     not_reviewed = ~reviewed[aggregate[0]]
     final = tuple(
@@ -333,32 +333,6 @@ def _token_majority(rows, *, n_types: int, tie_rule: str) -> np.ndarray:
 
 def _empty_spans() -> tuple[np.ndarray, ...]:
     return tuple(np.zeros(0, dtype=np.int64) for _ in range(4))
-
-
-def _reviews(
-    *, project: Project, item_ids: np.ndarray, class_ids: list[int]
-) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Which items have a Review, and the Reviews' spans.
-
-    Returns (reviewed (n_items,) bool; (item position, start, end, class index) (n_spans,)
-    int64 arrays). A Review with `[]` is a decision too: the item has no entities.
-    """
-    reviewed = np.zeros(len(item_ids), dtype=bool)
-    rows = driver_rows(
-        Review.objects.filter(item__project=project)
-        .order_by("item_id")
-        .annotate(spans_text=Cast("spans", TextField()))
-        .values_list("item_id", "spans_text")
-    )
-    if not rows:
-        return reviewed, _empty_spans()
-    pos = positions([r[0] for r in rows], item_ids)
-    counts, spans = stored_span_arrays([r[1] or "[]" for r in rows])
-    reviewed[pos[pos >= 0]] = True
-    span_pos = np.repeat(pos, counts)
-    label = class_positions(class_ids, spans[:, 2])
-    known = (span_pos >= 0) & (label >= 0)
-    return reviewed, (span_pos[known], spans[known, 0], spans[known, 1], label[known])
 
 
 def _agreement(

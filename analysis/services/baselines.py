@@ -150,7 +150,7 @@ def model_probs(
     return aligned, None
 
 
-def _usernames(user_ids) -> dict[int, str]:
+def usernames(user_ids) -> dict[int, str]:
     users = get_user_model().objects.filter(pk__in=[int(u) for u in user_ids])
     return dict(users.values_list("pk", "username"))
 
@@ -158,6 +158,10 @@ def _usernames(user_ids) -> dict[int, str]:
 def baselines_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_baselines` task does, reporting progress on the way."""
     project = recorder.project
+    if project.is_spans:
+        from analysis.services.span_baselines import span_baselines_job
+
+        return span_baselines_job(recorder)
     params = BaselineParams.parse(recorder.params, project=project)
     if project.is_multi_label:
         raise ValueError("Baselines and slices cover single-label projects only.")
@@ -180,7 +184,7 @@ def baselines_job(recorder: RunRecorder) -> None:
     )
     recorder.progress(0.8, "measuring speed")
     seconds = loaders.annotator_seconds(project=project, version=params.guideline_version)
-    names = _usernames(state.annotator_ids)
+    names = usernames(state.annotator_ids)
     per_annotator = []
     for row in report["per_annotator"]:
         user_id = int(state.annotator_ids[row.pop("annotator_index")])

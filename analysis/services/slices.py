@@ -16,6 +16,10 @@ from labeling.models import Project
 def slices_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_slices` task does, reporting progress on the way."""
     project = recorder.project
+    if project.is_spans:
+        from analysis.services.span_baselines import span_slices_job
+
+        return span_slices_job(recorder)
     params = BaselineParams.parse(recorder.params, project=project)  # the same parameters
     if project.is_multi_label:
         raise ValueError("Baselines and slices cover single-label projects only.")

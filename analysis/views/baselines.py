@@ -29,6 +29,8 @@ def baselines(request, pk):
         "models": model_names(project),
         "versions": project.guidelines.published().values_list("version", flat=True),
     }
+    if project.is_spans:
+        return render(request, "analysis/span_baselines.html", _span_context(context, latest))
     if latest is not None:
         result = latest.result or {}
         for number, row in enumerate(result.get("per_annotator", []), start=1):
@@ -65,6 +67,22 @@ def baselines(request, pk):
             confusion_rows=list(zip(classes, result.get("model_confusion") or [], strict=False)),
         )
     return render(request, "analysis/baselines.html", context)
+
+
+def _span_context(context: dict, latest) -> dict:
+    """A span project's page: span F1 of the model and HLP, per type, per annotator."""
+    if latest is None:
+        return context
+    result = latest.result or {}
+    for number, row in enumerate(result.get("per_annotator", []), start=1):
+        row["number"] = number
+    return {
+        **context,
+        "result": result,
+        "f1_figure": figures.span_f1_bars(result),
+        "type_figure": figures.span_type_bars(result.get("per_type", []), result.get("model_name")),
+        "verdict": _baseline_verdict(result),
+    }
 
 
 def _points(value: float) -> str:

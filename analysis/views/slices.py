@@ -53,6 +53,20 @@ def slices(request, pk):
         field_rows = sorted(
             (r for r in rows if r["field"] == field), key=lambda r: r.get("order", 0)
         )
+        if project.is_spans:
+            context.update(
+                result=result,
+                rows=rows,
+                fields=fields,
+                field=field,
+                field_rows=field_rows,
+                slice_figure=(
+                    figures.slice_bars(field_rows, field, model_key="model_f1", measure="span F1")
+                    if field_rows
+                    else None
+                ),
+            )
+            return render(request, "analysis/span_slices.html", context)
         try:
             chosen = rows[int(request.GET.get("slice", ""))]
         except (ValueError, IndexError):
@@ -82,4 +96,5 @@ def slices(request, pk):
                 else None
             ),
         )
-    return render(request, "analysis/slices.html", context)
+    template = "analysis/span_slices.html" if project.is_spans else "analysis/slices.html"
+    return render(request, template, context)  # a span project without a run: its template

@@ -47,14 +47,23 @@ def test_the_schema_documents_each_kinds_parameters(make_user):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("kind", ["baselines", "slices"])
-def test_a_kind_refuses_a_project_task_it_does_not_cover(kind, make_user, api_client_for):
+@pytest.mark.parametrize(
+    ("kind", "task", "covered"),
+    [
+        ("label_issues", Project.TaskType.MULTI, "single label, spans (named entities)"),
+        ("baselines", Project.TaskType.MULTI, "single label, spans (named entities)"),
+        ("slices", Project.TaskType.MULTI, "single label, spans (named entities)"),
+    ],
+)
+def test_a_kind_refuses_a_project_task_it_does_not_cover(
+    kind, task, covered, make_user, api_client_for
+):
     manager = make_user("manager")
-    project = make_project(manager, labels=("PER", "LOC"), task_type=Project.TaskType.SPANS)
+    project = make_project(manager, labels=("PER", "LOC"), task_type=task)
     answer = api_client_for(manager).post(
         f"/api/v1/projects/{project.pk}/runs/", {"kind": kind}, format="json"
     )
     assert answer.status_code == 400
-    assert "runs on single label projects only" in answer.json()["detail"]
-    assert "this one is spans (named entities)" in answer.json()["detail"]
+    assert f"runs on {covered} projects only" in answer.json()["detail"]
+    assert f"this one is {task.label.lower()}" in answer.json()["detail"]
     assert not AnalysisRun.objects.exists()

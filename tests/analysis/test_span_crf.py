@@ -104,19 +104,24 @@ def test_sentences_without_decided_tags_are_scored_by_the_fold_models_but_not_tr
 
 def test_a_type_in_fewer_sentences_than_folds_is_excluded_and_its_sentences_not_scored():
     tokens, tags = demo_corpus(300)
-    # Type 4 ("MISC") in three sentences only: fewer than the 5 folds.
-    rare = [s for s in range(3)]
-    for s in rare:
-        tags[s] = tags[s].copy()
+    tags = [t.copy() for t in tags]
+    # Type 4 in three sentences only (fewer than the 5 folds). Type 5 in five sentences, three
+    # of them with type 4: once those leave training, type 5 is in two, and is excluded too.
+    for s in (0, 1, 2):
         tags[s][-2] = 2 * 4 + 1
-    result = out_of_fold_token_probabilities(tokens, tags, n_types=5)
-    assert result.excluded_types == [4]
-    assert result.type_counts[4] == 3
-    assert not result.scored[rare].any()
-    assert all(np.isnan(result.probabilities[s]).all() for s in rare)
-    assert result.scored[3:].all()
-    # The excluded type's column is never predicted.
-    assert max(p[:, 5].max() for p in result.probabilities[3:]) < 0.01
+    for s in (0, 1, 2, 3, 4):
+        tags[s][-3] = 2 * 5 + 1
+    # An undecided sentence that mentions type 4: not scored either.
+    tags[5][-2], tags[5][0] = 2 * 4 + 1, -1
+    result = out_of_fold_token_probabilities(tokens, tags, n_types=6)
+    assert result.excluded_types == [4, 5]
+    assert result.type_counts[4:].tolist() == [3, 5]
+    unscored = [0, 1, 2, 3, 4, 5]
+    assert not result.scored[unscored].any()
+    assert all(np.isnan(result.probabilities[s]).all() for s in unscored)
+    assert result.scored[6:].all()
+    # The excluded types' columns are never predicted.
+    assert max(p[:, 5:].max() for p in result.probabilities[6:]) < 0.01
 
 
 def test_too_little_data_cannot_train_and_says_why():
@@ -128,6 +133,15 @@ def test_too_little_data_cannot_train_and_says_why():
     no_entities = [np.zeros(len(t), dtype=np.int64) for t in tags]
     with pytest.raises(CannotTrain, match="no entity type"):
         out_of_fold_token_probabilities(tokens, no_entities, n_types=len(TYPES))
+
+
+def test_a_project_with_one_entity_type_trains_o_against_it():
+    tokens, tags = demo_corpus(200)
+    people_only = [np.where(t <= 2, t, 0) for t in tags]  # PER kept, other types read as O
+    result = out_of_fold_token_probabilities(tokens, people_only, n_types=1)
+    assert result.excluded_types == []
+    assert all(p.shape == (len(w), 2) for p, w in zip(result.probabilities, tokens, strict=True))
+    assert result.token_accuracy > 0.97
 
 
 def test_progress_is_reported_once_per_fold():

@@ -186,6 +186,15 @@ def test_copy_in_rows_round_trips_unicode_tabs_line_breaks_backslashes_and_json(
         assert item.done_count == n
 
 
+def test_copy_in_rows_fills_columns_left_out_with_their_defaults(rows):
+    # A column added after the caller was written (NOT NULL, Django default) must not break it.
+    project = rows
+    bare = (project.pk, "bare", {"text": "only the required columns"}, timezone.now())
+    rawsql.copy_in_rows(Item, ["project_id", "external_id", "data", "created_at"], [bare])
+    item = Item.objects.get(project=project, external_id="bare")
+    assert (item.metadata, item.done_count) == ({}, 0)
+
+
 def test_copy_in_rows_refuses_a_nul_character_and_writes_nothing(rows):
     project = rows
     before = Item.objects.count()
