@@ -56,7 +56,8 @@ class LabelIssueParams(RunParams):
         allow_null=True,
         allow_blank=True,
         help_text=f"An uploaded model's name; `{NO_MODEL}`: no model (annotators only, "
-        f"Dawid-Skene); omitted or `{BUILTIN}`: the built-in cross-validated model.",
+        f"Dawid-Skene; not on span projects, which need a token model); omitted or "
+        f"`{BUILTIN}`: the built-in cross-validated model (a CRF on span projects).",
     )
     folds = serializers.IntegerField(
         required=False,
