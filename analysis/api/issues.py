@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.selectors import label_issue_rows
 from analysis.services.label_issues import ACTIONS, issue_resolve
+from labeling.models import LabelClass
 from labeling.permissions import REVIEWER, project_for
 
 
@@ -19,6 +20,10 @@ class LabelIssueSerializer(serializers.ModelSerializer):
     item = serializers.IntegerField(source="item_id")
     given_label = serializers.CharField(source="given_label.name", default=None)
     suggested_label = serializers.CharField(source="suggested_label.name", default=None)
+    flagged_tokens = serializers.SerializerMethodField(
+        help_text="Span projects: the flagged tokens, `[{start, end, given, suggested}]` "
+        "(entity type names, null for O: outside any entity); otherwise []."
+    )
 
     class Meta:
         model = LabelIssue
@@ -32,15 +37,37 @@ class LabelIssueSerializer(serializers.ModelSerializer):
             "is_issue",
             "rank",
             "votes",
+            "flagged_tokens",
             "resolution",
+        ]
+
+    def get_flagged_tokens(self, issue) -> list[dict]:
+        if not issue.flagged_tokens:
+            return []
+        names = self.context.get("label_names")
+        if names is None:
+            names = dict(
+                LabelClass.objects.filter(project_id=issue.item.project_id).values_list(
+                    "pk", "name"
+                )
+            )
+        return [
+            {
+                "start": start,
+                "end": end,
+                "given": names.get(given),
+                "suggested": names.get(suggested),
+            }
+            for start, end, given, suggested in issue.flagged_tokens
         ]
 
 
 class IssueListView(ListAPIView):
     """Rows of the newest succeeded label-issue run, ranked (reviewers and managers).
 
-    Filters: ?label= (given), ?suggested=, ?is_issue=true|false, ?max_quality=,
-    ?resolution=, ?meta_<key>=<value> (item metadata).
+    Filters: ?label= (given), ?suggested=, ?entity_type= (span projects: a flagged token
+    given or suggested that type), ?is_issue=true|false, ?max_quality=, ?resolution=,
+    ?meta_<key>=<value> (item metadata).
     """
 
     serializer_class = LabelIssueSerializer
@@ -58,7 +85,10 @@ class IssueListView(ListAPIView):
         except ValueError:
             raise ValidationError({"max_quality": "max_quality must be a number."})
         page = self.paginate_queryset(rows)
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        names = dict(project.labels.values_list("pk", "name"))
+        context = {**self.get_serializer_context(), "label_names": names}
+        serializer = self.get_serializer(page, many=True, context=context)
+        response = self.get_paginated_response(serializer.data)
         response.data["run"] = {"id": run.pk, "method": (run.result or {}).get("method")}
         return response
 
