@@ -388,6 +388,14 @@ def test_the_page_says_when_a_filter_leaves_nothing(ner, rev, client):
     assert "Nothing to review here" in page.content.decode()
 
 
+def test_the_item_page_counts_the_spans_judged_and_the_tokens_flagged(ner, rev, client):
+    client.force_login(rev)
+    item = issue_of(ner, "shift").item
+    page = client.get(f"/projects/{ner.pk}/items/{item.pk}/").content.decode()
+    assert "<td>2 spans</td>" in page and "<td>2 tokens flagged</td>" in page
+    assert "(tie)" not in page
+
+
 # --- roles ------------------------------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ from labeling.services.projects import member_set, project_create
 from labeling.services.queue import progress_refresh
 from labeling.services.reviewing import review_set
 from tests.conftest import wait_for
+from tests.factories import make_span_issue_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -387,8 +388,9 @@ def state_tabular(users, sentiment_data, rng) -> State:
 
 def state_spans(users, sentiment_data, rng) -> State:
     """Named entities in 150 generated sentences, two import batches, three simulated
-    annotators with known habits; label issues, baselines and slices do not cover span
-    projects (refused at the start), so their pages say why."""
+    annotators with known habits; a finished label-issue run (tests.factories: the tokens
+    where the first two annotators differ flagged) fills the span review queue; baselines and
+    slices do not cover span projects (refused at the start), so their pages say why."""
     project = new_project(
         users, "News entities", demo_spans.TYPES, overlap=3, task_type=Project.TaskType.SPANS
     )
@@ -420,6 +422,7 @@ def state_spans(users, sentiment_data, rng) -> State:
         for item_id, sentence in zip(ids, made, strict=True)
     )
     progress_refresh(project=project, item_ids=ids)
+    make_span_issue_run(project)
     return State("spans", project, datasets=True)
 
 
@@ -632,7 +635,7 @@ SAYS = {
     ("multi", "drift"): ("no single final label per item",),
     ("tabular", "issues"): ("5-fold CV, tabular",),
     ("spans", "agreement"): ("150 items", "450 annotations"),
-    ("spans", "issues"): ("This project labels spans",),
+    ("spans", "issues"): ("Flagged tokens", "likely error", "Accept stores:"),
     ("spans", "baselines"): ("This project labels spans",),
     ("spans", "slices"): ("This project labels spans",),
 }
