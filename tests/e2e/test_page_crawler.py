@@ -635,7 +635,7 @@ SAYS = {
     ("multi", "drift"): ("no single final label per item",),
     ("tabular", "issues"): ("5-fold CV, tabular",),
     ("spans", "agreement"): ("150 items", "450 annotations"),
-    ("spans", "issues"): ("Flagged tokens", "likely error", "Accept stores:"),
+    ("spans", "issues"): ("likely error", "Accept stores:"),
     ("spans", "baselines"): ("This project labels spans",),
     ("spans", "slices"): ("This project labels spans",),
 }
