@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from analysis.models import AnalysisRun, ItemDisagreement, LabelIssue
 from labeling.filters import filter_by_metadata, metadata_filters
@@ -13,8 +15,10 @@ def label_issue_rows(*, run: AnalysisRun, filters) -> QuerySet[LabelIssue]:
     """The run's rows, ranked, narrowed by query parameters.
 
     filters (a QueryDict or dict): `label` (given label name), `suggested` (name),
-    `is_issue` (true/false), `max_quality` (float), `resolution`, `meta_<key>` (item metadata).
-    Raises ValueError for an unreadable number.
+    `entity_type` (span projects: a label name; rows with a flagged token given or suggested
+    that type; an unknown name matches nothing), `is_issue` (true/false), `max_quality`
+    (float), `resolution`, `meta_<key>` (item metadata). Raises ValueError for an unreadable
+    number.
     """
     rows = LabelIssue.objects.filter(run=run).select_related(
         "item", "given_label", "suggested_label"
@@ -23,6 +27,11 @@ def label_issue_rows(*, run: AnalysisRun, filters) -> QuerySet[LabelIssue]:
         rows = rows.filter(given_label__name=filters["label"])
     if filters.get("suggested"):
         rows = rows.filter(suggested_label__name=filters["suggested"])
+    if filters.get("entity_type"):
+        label_id = run.project.labels.filter(name=filters["entity_type"]).values_list(
+            "pk", flat=True
+        )
+        rows = rows.filter(pk__in=_issues_flagging_type(run=run, label_id=label_id.first() or 0))
     is_issue = str(filters.get("is_issue", "")).lower()
     if is_issue in ("true", "1", "yes"):
         rows = rows.filter(is_issue=True)
@@ -34,6 +43,28 @@ def label_issue_rows(*, run: AnalysisRun, filters) -> QuerySet[LabelIssue]:
         rows = rows.filter(resolution=filters["resolution"])
     rows = filter_by_metadata(rows, metadata_filters(filters), field="item__metadata")
     return rows.order_by("rank")
+
+
+def _issues_flagging_type(*, run: AnalysisRun, label_id: int) -> RawSQL:
+    """The ids of the run's span issues with a flagged token given or suggested `label_id`
+    (for `pk__in`): raw SQL, since no ORM lookup reaches into the `[start, end, given,
+    suggested]` lists (as `labeling.selectors.items_with_span_label` for spans)."""
+    table = LabelIssue._meta.db_table
+    if connection.vendor == "postgresql":  # strict: lax mode would flatten the inner lists
+        has = (
+            "jsonb_path_exists(flagged_tokens,"
+            " 'strict $[*] ? (@[2] == $label || @[3] == $label)',"
+            " jsonb_build_object('label', %s::int))"
+        )
+        params = [run.pk, label_id]
+    else:
+        has = (
+            "EXISTS (SELECT 1 FROM json_each(flagged_tokens)"
+            " WHERE json_extract(json_each.value, '$[2]') = %s"
+            " OR json_extract(json_each.value, '$[3]') = %s)"
+        )
+        params = [run.pk, label_id, label_id]
+    return RawSQL(f"SELECT id FROM {table} WHERE run_id = %s AND {has}", params)
 
 
 def metadata_keys(*, project: Project, sample: int = 500) -> list[str]:

@@ -209,3 +209,45 @@ def span_colours(labels) -> dict[int, tuple[int, str]]:
     """
     pairs = labels.items() if isinstance(labels, dict) else ((lab.pk, lab.name) for lab in labels)
     return {pk: (n % N_SPAN_COLOURS, name) for n, (pk, name) in enumerate(pairs)}
+
+
+def spans_after_suggestions(given_spans, flagged_tokens, tokens) -> list[list[int]]:
+    """The spans a reviewer accepts from a label-issue row: `given_spans` with each flagged
+    token's suggested type applied.
+
+    given_spans: stored `[[start, end, label_id], ...]` on token boundaries, not overlapping
+    (the spans the run judged). flagged_tokens: `[[start, end, given_id, suggested_id], ...]`,
+    each one token of the text, an id None for O (outside any entity). tokens: the text's
+    `token_bounds`. A token suggested O leaves its span (a span it splits becomes two); a
+    token suggested a type joins the adjacent tokens of that type into one span, or starts one.
+    Two adjacent given spans of one type stay two unless a changed token touches their
+    border. Returns stored spans sorted by start, on token boundaries and not overlapping.
+    Raises ValueError naming a span or a flagged token that is not on the text's tokens.
+    """
+    first = {start: i for i, (start, _) in enumerate(tokens)}
+    after = {end: i + 1 for i, (_, end) in enumerate(tokens)}
+    label: list = [None] * len(tokens)
+    begins = [False] * len(tokens)
+    for start, end, label_id in given_spans:
+        a, b = first.get(start), after.get(end)
+        if a is None or b is None or a >= b or any(v is not None for v in label[a:b]):
+            raise ValueError(f"the given span [{start}, {end}) is not on the text's tokens")
+        label[a:b] = [label_id] * (b - a)
+        begins[a] = True
+    changed = [False] * len(tokens)
+    for start, end, _given, suggested in flagged_tokens:
+        t = first.get(start)
+        if t is None or tokens[t][1] != end:
+            raise ValueError(f"the flagged token [{start}, {end}) is not a token of the text")
+        if label[t] != suggested:
+            label[t], changed[t] = suggested, True
+    spans: list[list[int]] = []
+    for t, label_id in enumerate(label):
+        if label_id is None:
+            continue
+        kept_border = begins[t] and not changed[t] and not changed[t - 1]
+        if t > 0 and label[t - 1] == label_id and not kept_border:
+            spans[-1][1] = tokens[t][1]
+        else:
+            spans.append([tokens[t][0], tokens[t][1], label_id])
+    return spans

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
+from analysis.models import AnalysisRun, LabelIssue
 from labeling.models import (
     Annotation,
     Guideline,
@@ -22,6 +24,7 @@ from labeling.models import (
 )
 from labeling.services.projects import member_set, project_create
 from labeling.services.queue import progress_refresh
+from labeling.spans import item_text, token_bounds, token_spans
 
 User = get_user_model()
 
@@ -306,3 +309,102 @@ def load_crowd_answers(project: Project, folder: Path) -> dict[str, str]:
     )
     with open(folder / "truth.csv", newline="") as f:
         return {row["question"]: row["truth"] for row in csv.DictReader(f)}
+
+
+# --- a finished label-issue run on a span project
+
+
+def make_span_issue_run(
+    project: Project,
+    issues: Iterable[Mapping] | None = None,
+    *,
+    method: str = "token_classification",
+    model: str = "builtin",
+) -> AnalysisRun:
+    """A succeeded label-issue run of a span project with its LabelIssue rows, as the job
+    writes them (given and suggested labels null; `flagged_tokens`, `given_spans`).
+
+    issues: one dict per item, `{"item": Item, "score": float, "given": [(start, end, type)],
+    "flagged": [(start, end, given type, suggested type)]}`, types by name, None for O. Rows
+    are ranked by score, lowest first; a row is an issue when it flags a token. None: made
+    from the project's annotations: every item with two or more is judged on its first
+    annotation (by annotator name), the tokens where the second annotation differs are flagged
+    with its type as the suggestion, and the score is the share of the item's tokens not
+    flagged.
+    """
+    ids = dict(project.labels.values_list("name", "id"))
+
+    def label_id(name):
+        return None if name is None else ids[name]
+
+    rows = []  # (item_id, score, given_spans, flagged_tokens)
+    if issues is None:
+        by_item: dict[int, list] = {}
+        annotations = (
+            Annotation.objects.filter(project=project)
+            .order_by("item_id", "annotator__username")
+            .values_list("item_id", "spans")
+        )
+        for item_id, spans in annotations:
+            by_item.setdefault(item_id, []).append(spans)
+        texts = dict(Item.objects.filter(project=project).values_list("id", "data"))
+        for item_id, given in by_item.items():
+            if len(given) < 2:
+                continue
+            bounds = token_bounds(item_text(texts[item_id]))
+            tags = []
+            for spans in given[:2]:
+                tag = [None] * len(bounds)
+                for a, b, kind in token_spans(bounds, spans):
+                    tag[a:b] = [kind] * (b - a)
+                tags.append(tag)
+            flagged = [
+                [*bounds[t], tags[0][t], tags[1][t]]
+                for t in range(len(bounds))
+                if tags[0][t] != tags[1][t]
+            ]
+            score = 1 - len(flagged) / max(len(bounds), 1)
+            rows.append((item_id, score, [list(s) for s in given[0]], flagged))
+    else:
+        for issue in issues:
+            rows.append(
+                (
+                    getattr(issue["item"], "pk", issue["item"]),
+                    issue["score"],
+                    sorted([s, e, ids[kind]] for s, e, kind in issue.get("given", ())),
+                    [[s, e, label_id(g), label_id(x)] for s, e, g, x in issue.get("flagged", ())],
+                )
+            )
+    rows.sort(key=lambda row: (row[1], row[0]))
+    flags = [bool(flagged) for *_, flagged in rows]
+    run = AnalysisRun.objects.create(
+        project=project,
+        kind=AnalysisRun.Kind.LABEL_ISSUES,
+        status=AnalysisRun.Status.SUCCEEDED,
+        progress=1.0,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        params={"model": model},
+        result={
+            "n_items": len(rows),
+            "n_issues": sum(flags),
+            "n_flagged_tokens": sum(len(row[3]) for row in rows),
+            "method": method,
+            "model": model,
+        },
+    )
+    LabelIssue.objects.bulk_create(
+        LabelIssue(
+            run=run,
+            item_id=item_id,
+            quality=score,
+            rank=rank,
+            is_issue=flag,
+            flagged_tokens=flagged,
+            given_spans=given,
+        )
+        for rank, ((item_id, score, given, flagged), flag) in enumerate(
+            zip(rows, flags, strict=True), start=1
+        )
+    )
+    return run

@@ -20,6 +20,14 @@ class LabelIssueSerializer(serializers.ModelSerializer):
     item = serializers.IntegerField(source="item_id")
     given_label = serializers.CharField(source="given_label.name", default=None)
     suggested_label = serializers.CharField(source="suggested_label.name", default=None)
+    given_spans = serializers.SerializerMethodField(
+        help_text="Span projects: the spans judged (the single annotation or the consensus), "
+        "`[{start, end, label}]`; otherwise []."
+    )
+    flagged_tokens = serializers.SerializerMethodField(
+        help_text="Span projects: the flagged tokens, `[{start, end, given, suggested}]` "
+        "(entity type names, null for O: outside any entity); otherwise []."
+    )
 
     class Meta:
         model = LabelIssue
@@ -33,41 +41,53 @@ class LabelIssueSerializer(serializers.ModelSerializer):
             "is_issue",
             "rank",
             "votes",
+            "flagged_tokens",
+            "given_spans",
             "resolution",
         ]
 
-    def to_representation(self, issue):
-        """Span projects' rows add `flagged_tokens` [{start, end, given, suggested}] and
-        `given_spans` [{start, end, label}], label names (None: `O`, outside any entity).
-        The context may carry `spans` (bool) and `label_names` ({id: name}) for a list."""
-        data = super().to_representation(issue)
-        spans = self.context.get("spans")
-        if spans is None:
-            spans = issue.run.project.is_spans
-        if not spans:
-            return data
+    def _label_names(self, issue) -> dict[int, str]:
         names = self.context.get("label_names")
         if names is None:
-            names = dict(LabelClass.objects.filter(project_id=issue.run.project_id).values_list(
-                "id", "name"
-            ))  # fmt: skip
-        data["flagged_tokens"] = [
-            {"start": start, "end": end, "given": names.get(given), "suggested": names.get(to)}
-            for start, end, given, to in issue.flagged_tokens
+            names = dict(
+                LabelClass.objects.filter(project_id=issue.item.project_id).values_list(
+                    "pk", "name"
+                )
+            )
+            self.context["label_names"] = names
+        return names
+
+    def get_flagged_tokens(self, issue) -> list[dict]:
+        if not issue.flagged_tokens:
+            return []
+        names = self._label_names(issue)
+        return [
+            {
+                "start": start,
+                "end": end,
+                "given": names.get(given),
+                "suggested": names.get(suggested),
+            }
+            for start, end, given, suggested in issue.flagged_tokens
         ]
-        data["given_spans"] = [
+
+    def get_given_spans(self, issue) -> list[dict]:
+        if not issue.given_spans:
+            return []
+        names = self._label_names(issue)
+        return [
             {"start": start, "end": end, "label": names.get(label)}
             for start, end, label in issue.given_spans
         ]
-        return data
 
 
 class IssueListView(ListAPIView):
     """Rows of the newest succeeded label-issue run, ranked (reviewers and managers).
 
-    Filters: ?label= (given), ?suggested=, ?is_issue=true|false, ?max_quality=,
-    ?resolution=, ?meta_<key>=<value> (item metadata). Span projects' rows add
-    `flagged_tokens` and `given_spans` (DESIGN.md, "Span projects").
+    Filters: ?label= (given), ?suggested=, ?entity_type= (span projects: a flagged token
+    given or suggested that type), ?is_issue=true|false, ?max_quality=, ?resolution=,
+    ?meta_<key>=<value> (item metadata). Span projects' rows carry `flagged_tokens` and
+    `given_spans` (DESIGN.md, "Span projects"); other rows have them empty.
     """
 
     serializer_class = LabelIssueSerializer
@@ -75,7 +95,6 @@ class IssueListView(ListAPIView):
 
     def list(self, request, *args, **kwargs):
         project = project_for(request.user, self.kwargs["project_id"], min_role=REVIEWER).project
-        self.project = project
         run = AnalysisRun.objects.latest_succeeded(project, AnalysisRun.Kind.LABEL_ISSUES)
         if run is None:
             return Response(
@@ -86,18 +105,12 @@ class IssueListView(ListAPIView):
         except ValueError:
             raise ValidationError({"max_quality": "max_quality must be a number."})
         page = self.paginate_queryset(rows)
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        names = dict(project.labels.values_list("pk", "name"))
+        context = {**self.get_serializer_context(), "label_names": names}
+        serializer = self.get_serializer(page, many=True, context=context)
+        response = self.get_paginated_response(serializer.data)
         response.data["run"] = {"id": run.pk, "method": (run.result or {}).get("method")}
         return response
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        project = getattr(self, "project", None)
-        if project is not None:
-            context["spans"] = project.is_spans
-            if project.is_spans:
-                context["label_names"] = dict(project.labels.values_list("id", "name"))
-        return context
 
 
 class ResolveSerializer(serializers.Serializer):

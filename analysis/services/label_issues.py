@@ -34,6 +34,7 @@ from labeling.rawsql import copy_in_rows
 from labeling.services.guidelines import worked_example_add
 from labeling.services.relabeling import relabel_request
 from labeling.services.reviewing import review_set
+from labeling.spans import item_text, spans_after_suggestions, token_bounds
 
 BUILTIN = "builtin"
 NO_MODEL = "none"
@@ -289,6 +290,48 @@ def label_issues_persist(*, run: AnalysisRun, rows, issues: LabelIssues) -> None
 ACTIONS = ("accept", "keep", "ambiguous")
 
 
+def issue_spans_accepted(issue: LabelIssue) -> list[list[int]]:
+    """The spans accepting a span issue stores: its given spans with every flagged token's
+    suggestion applied (`labeling.spans.spans_after_suggestions`). Raises ValidationError
+    when the row flags nothing or no longer fits the item's text."""
+    if not issue.flagged_tokens:
+        raise ValidationError({"action": "This issue flags no token: there is nothing to accept."})
+    text = item_text(issue.item.data)
+    try:
+        return spans_after_suggestions(issue.given_spans, issue.flagged_tokens, token_bounds(text))
+    except ValueError as exc:
+        raise ValidationError(
+            {"action": f"The item's text changed since the run: {exc}."}
+        ) from None
+
+
+def issue_example_type(issue: LabelIssue) -> int | None:
+    """The entity type (label id) a span issue's worked example teaches by default: the first
+    flagged token's suggested type, else (every token suggested O) the first one's given
+    type; None when the row flags nothing."""
+    flagged = sorted(issue.flagged_tokens)
+    for _start, _end, _given, suggested in flagged:
+        if suggested is not None:
+            return suggested
+    for _start, _end, given, _suggested in flagged:
+        if given is not None:
+            return given
+    return None
+
+
+def _flagged_in_words(issue: LabelIssue, names: dict[int, str]) -> str:
+    """`“London” LOC → ORG, “1833” DATE → O (not an entity)`: a span example's why."""
+    text = item_text(issue.item.data)
+
+    def name(label_id) -> str:
+        return "O (not an entity)" if label_id is None else names.get(label_id, "?")
+
+    return ", ".join(
+        f"“{text[start:end]}” {'O' if given is None else names.get(given, '?')} → {name(suggested)}"
+        for start, end, given, suggested in issue.flagged_tokens
+    )
+
+
 @transaction.atomic
 def issue_resolve(
     *,
@@ -302,26 +345,35 @@ def issue_resolve(
 ) -> LabelIssue:
     """Record a reviewer's decision on a likely label error.
 
-    accept: the suggested label becomes the item's Review (it wins over any aggregate).
+    accept: the suggested label becomes the item's Review (it wins over any aggregate); on a
+    span project the Review's spans are the given spans with each flagged token's suggestion
+    applied (`issue_spans_accepted`).
     keep: the label stays; the issue is closed.
     ambiguous: the item goes back to annotators (relabel, the default) and/or becomes a worked
     example of the guideline draft with the reviewer's `why` and `label` (a class or its name;
     by default the suggested label, else the given one: the reviewer often knows better than a
-    model's guess, and a tie suggests nothing). Nothing changes when the example is refused.
+    model's guess, and a tie suggests nothing). On a span project the label is the entity type
+    the example teaches (by default the first flagged token's suggested type, else its given
+    type) and the why ends with the flagged tokens in words. Nothing changes when the example
+    is refused.
     """
     if action not in ACTIONS:
         raise ValidationError({"action": f"action must be one of {', '.join(ACTIONS)}."})
-    issue = LabelIssue.objects.select_for_update().select_related("item", "run").get(pk=issue.pk)
+    issue = (
+        LabelIssue.objects.select_for_update()
+        .select_related("item", "run", "run__project")
+        .get(pk=issue.pk)
+    )
     project = issue.run.project
-    if action == "accept":
+    note = why or f"Accepted the suggestion of label-issue run #{issue.run_id}."
+    if action == "accept" and project.is_spans:
+        spans = issue_spans_accepted(issue)
+        review_set(item=issue.item, reviewer=user, spans=spans, note=note)
+        resolution = LabelIssue.Resolution.ACCEPTED
+    elif action == "accept":
         if issue.suggested_label_id is None:
             raise ValidationError({"action": "This issue has no suggested label to accept."})
-        review_set(
-            item=issue.item,
-            reviewer=user,
-            label=issue.suggested_label,
-            note=why or f"Accepted the suggestion of label-issue run #{issue.run_id}.",
-        )
+        review_set(item=issue.item, reviewer=user, label=issue.suggested_label, note=note)
         resolution = LabelIssue.Resolution.ACCEPTED
     elif action == "keep":
         resolution = LabelIssue.Resolution.KEPT
@@ -335,7 +387,18 @@ def issue_resolve(
         if relabel:
             relabel_request(project=project, item_ids=[issue.item_id])
         if add_example:
-            if label is None:
+            if project.is_spans:
+                names = dict(project.labels.values_list("pk", "name"))
+                if label is None or label == "":
+                    label = names.get(issue_example_type(issue))
+                    if label is None:
+                        raise ValidationError(
+                            {"label": "Choose the entity type the example teaches."}
+                        )
+                if why.strip() and issue.flagged_tokens:
+                    flagged = _flagged_in_words(issue, names)
+                    why = f"{why.strip()}\n\nFlagged by label-issue run #{issue.run_id}: {flagged}."
+            elif label is None:
                 label = issue.suggested_label or issue.given_label
             worked_example_add(project=project, item=issue.item, label=label, why=why, user=user)
         resolution = LabelIssue.Resolution.AMBIGUOUS

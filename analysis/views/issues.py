@@ -2,6 +2,10 @@
 
 The keyboard actions post to the REST resolve endpoint from analysis/static/concord/issues.js;
 `e` (a worked example with the label the reviewer chose) posts to `issue_example` here.
+
+On a span project a row shows the item's text with the spans the run judged and its flagged
+tokens marked (given type -> suggested type), and the spans accepting it stores
+(templates/analysis/_span_issues.html).
 """
 
 from django.contrib import messages
@@ -12,14 +16,22 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from analysis import kinds
 from analysis.metrics.intervals import wilson_interval
 from analysis.metrics.label_issues import MIN_MODEL_ITEMS
 from analysis.models import AnalysisRun, AnnotatorScore, LabelIssue, PredictionSet
 from analysis.selectors import label_issue_rows, metadata_keys
-from analysis.services.label_issues import BUILTIN, NO_MODEL, issue_resolve
+from analysis.services.label_issues import (
+    BUILTIN,
+    NO_MODEL,
+    issue_example_type,
+    issue_resolve,
+    issue_spans_accepted,
+)
 from analysis.views.run_status import posted_params, runs_shown, start_from_page
 from labeling.models import Annotation
 from labeling.permissions import REVIEWER, project_for
+from labeling.spans import item_text, span_colours
 
 ISSUES_PER_PAGE = 50
 # Methods whose ranking is learned from this project's own labels (an uploaded model's
@@ -44,6 +56,7 @@ def _filters(request) -> dict:
     filters = {
         "label": query.get("label", ""),
         "suggested": query.get("suggested", ""),
+        "entity_type": query.get("entity_type", ""),
         "max_quality": query.get("max_quality", ""),
         "is_issue": "true" if query.get("all") != "1" else "",
         "resolution": query.get("resolution", "open" if "resolution" not in query else ""),
@@ -62,12 +75,14 @@ def issues(request, pk):
     if request.method == "POST":
         return start_from_page(request, access, KIND, _posted_params(request))
     run, status_run = runs_shown(project, KIND)
+    labels = list(project.labels.all())
     context = {
         "access": access,
         "project": project,
         "run": run,
         "status_run": status_run,
-        "labels": list(project.labels.all()),
+        "labels": labels,
+        "covers": project.task_type in kinds.BY_NAME[KIND].task_types,
         "models": list(
             PredictionSet.objects.filter(project=project)
             .exclude(model=BUILTIN)
@@ -91,15 +106,18 @@ def issues(request, pk):
             .select_related("annotator")
             .order_by("quality", "annotator__username")
         )
-        votes: dict[int, list] = {}
-        annotations = (
-            Annotation.objects.filter(item_id__in=[row.item_id for row in page.object_list])
-            .order_by("item_id", "annotator__username", "-guideline__version")
-            .values_list("item_id", "annotator__username", "label__name")
-        )
-        for item_id, username, label in annotations:
-            votes.setdefault(item_id, []).append((username, label))
-        page.object_list = [(row, votes.get(row.item_id, [])) for row in page.object_list]
+        if project.is_spans:
+            page.object_list = [(row, _span_view(row, labels)) for row in page.object_list]
+        else:
+            votes: dict[int, list] = {}
+            annotations = (
+                Annotation.objects.filter(item_id__in=[row.item_id for row in page.object_list])
+                .order_by("item_id", "annotator__username", "-guideline__version")
+                .values_list("item_id", "annotator__username", "label__name")
+            )
+            for item_id, username, label in annotations:
+                votes.setdefault(item_id, []).append((username, label))
+            page.object_list = [(row, votes.get(row.item_id, [])) for row in page.object_list]
         params = request.GET.copy()
         params.pop("page", None)
         result = run.result or {}
@@ -112,6 +130,69 @@ def issues(request, pk):
             page_query=params.urlencode(),
         )
     return render(request, "analysis/issues.html", context)
+
+
+def _span_view(row: LabelIssue, labels) -> dict:
+    """What a span issue's row shows. parts: the item's text cut at the given spans, each
+    `{"label", "colour", "pieces"}` (label None outside a span), a piece `{"text", "flag"}`
+    with flag `{"given", "suggested"}` on a flagged token (a type name, or None for O);
+    flags: the flagged tokens in text order `{"text", "given", "suggested"}`;
+    accepted: the spans accepting stores (None when nothing can be accepted); example_label:
+    the entity type a worked example teaches by default. Texts are escaped by the template."""
+    text = item_text(row.item.data)
+    colours = span_colours(labels)
+    names = {pk: name for pk, (_, name) in colours.items()}
+    flags = sorted(
+        (start, end, given, suggested)
+        for start, end, given, suggested in row.flagged_tokens
+        if 0 <= start < end <= len(text)
+    )
+
+    def name(label_id):
+        return None if label_id is None else names.get(label_id, "?")
+
+    def pieces(a: int, b: int) -> list[dict]:
+        out, at = [], a
+        for start, end, given, suggested in flags:
+            if a <= start and end <= b and start >= at:
+                if at < start:
+                    out.append({"text": text[at:start], "flag": None})
+                out.append(
+                    {
+                        "text": text[start:end],
+                        "flag": {"given": name(given), "suggested": name(suggested)},
+                    }
+                )
+                at = end
+        if at < b:
+            out.append({"text": text[at:b], "flag": None})
+        return out
+
+    parts, at = [], 0
+    for start, end, label_id in sorted(tuple(span) for span in row.given_spans):
+        if not at <= start < end <= len(text):
+            continue  # out of range or overlapping: never stored, never shown
+        if at < start:
+            parts.append({"label": None, "colour": None, "pieces": pieces(at, start)})
+        colour, label_name = colours.get(label_id, ("unknown", "?"))
+        parts.append({"label": label_name, "colour": colour, "pieces": pieces(start, end)})
+        at = end
+    if at < len(text):
+        parts.append({"label": None, "colour": None, "pieces": pieces(at, len(text))})
+    try:
+        accepted = issue_spans_accepted(row) if row.flagged_tokens else None
+    except ValidationError:
+        accepted = None
+    return {
+        "text": text,
+        "parts": parts,
+        "flags": [
+            {"text": text[start:end], "given": name(given), "suggested": name(suggested)}
+            for start, end, given, suggested in flags
+        ],
+        "accepted": accepted,
+        "example_label": name(issue_example_type(row)),
+    }
 
 
 def _evidence(result: dict) -> dict:

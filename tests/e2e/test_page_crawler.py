@@ -387,8 +387,9 @@ def state_tabular(users, sentiment_data, rng) -> State:
 
 def state_spans(users, sentiment_data, rng) -> State:
     """Named entities in 150 generated sentences, two import batches, three simulated
-    annotators with known habits; label issues do not cover span projects (refused at the
-    start), so its page says why; baselines and slices run in span F1 without a token model."""
+    annotators with known habits; its label-issue run trains the built-in CRF (so span
+    baselines and slices have a token model) and fills the span review queue, where two rows
+    are then decided (accept stores the suggested spans as a Review)."""
     project = new_project(
         users, "News entities", demo_spans.TYPES, overlap=3, task_type=Project.TaskType.SPANS
     )
@@ -632,7 +633,7 @@ SAYS = {
     ("multi", "drift"): ("no single final label per item",),
     ("tabular", "issues"): ("5-fold CV, tabular",),
     ("spans", "agreement"): ("150 items", "450 annotations"),
-    ("spans", "issues"): ("This project labels spans",),
+    ("spans", "issues"): ("likely error", "Accept stores:"),
     ("spans", "baselines"): ("against the others' consensus (150 items)", "Per entity type"),
     ("spans", "slices"): ("150 items (150 annotated)", "Model span F1 vs HLP per"),
 }

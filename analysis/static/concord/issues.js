@@ -1,8 +1,25 @@
 // Keyboard-first review queue of likely label errors (templates/analysis/issues.html).
 // a accept, g keep, m ambiguous (relabel), e ambiguous + worked example (the reviewer picks
 // the label; Ctrl+Enter adds it, Escape closes the form), j/k or arrows move.
+// `/` focuses the filters (Enter in a menu applies them, Escape goes back to the list).
 (function () {
   "use strict";
+  const filters = document.getElementById("issues-filters");
+  if (filters) {
+    filters.addEventListener("keydown", (event) => {
+      const target = event.target;
+      if (event.key === "Enter" && (target.tagName === "SELECT" || target.type === "checkbox")) {
+        event.preventDefault();
+        filters.requestSubmit();
+      }
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.target.closest && event.target.closest("input, textarea, select")) return;
+      event.preventDefault();
+      filters.querySelector("select, input").focus();
+    });
+  }
   const list = document.getElementById("issue-list");
   if (!list) return;
   const feedback = document.getElementById("issue-feedback");
