@@ -318,7 +318,7 @@ def make_span_issue_run(
     project: Project,
     issues: Iterable[Mapping] | None = None,
     *,
-    method: str = "token_classification",
+    method: str = "token_confident_learning",
     model: str = "builtin",
 ) -> AnalysisRun:
     """A succeeded label-issue run of a span project with its LabelIssue rows, as the job

@@ -21,9 +21,14 @@ items (`analysis.metrics.intervals`), seeded: the item is the unit, because one 
 
 **HLP** (leave-one-out): each annotation against the consensus of the *other* annotators of
 its item, on items with at least one other annotator. The consensus is the token majority of
-their IOB2 tags under the project's tie rule (`span_tags.majority_tags` rule, counted once for
-all annotators and less the annotation's own vote), decoded back to spans
-(`span_tags.decode_tags`; an undecided token reads as `O`). Pooled micro over every scored
+their IOB2 tags (counted once for all annotators, less the annotation's own vote), decoded
+back to spans (`span_tags.decode_tags`). Where the others tie on a token, the token takes the
+tag of one of the other annotators, each with equal weight: the figures are the expectation
+over that choice (one choice per annotation for all its tied tokens, so a disputed span stays
+whole), the span form of the coin flip that gives a classification annotation 1/k credit
+among k tied labels. Reading a tie as `O` instead, as a consensus for export does, would charge
+every entity a second person missed to the annotator who marked it (with three annotators the
+others are two people, and they often disagree). Pooled micro over every scored
 annotation. Where reviewers have decided at least `MIN_REVIEWED` items, HLP is also measured
 against the reviewed spans (a reviewer's own annotation is not scored against their review)
 and becomes the headline, as on classification projects.
@@ -86,7 +91,8 @@ class Spans(NamedTuple):
 class Scores(NamedTuple):
     """Exact matches of predicted spans against reference spans, per sequence and type.
 
-    tp, n_predicted, n_reference: (n_sequences, n_types) int64.
+    tp, n_predicted, n_reference: (n_sequences, n_types) counts (float for HLP against the
+    others, an expectation over who settles their ties).
     """
 
     tp: np.ndarray
@@ -177,11 +183,14 @@ def spans_by_sequence(spans: Spans, sequence_of: np.ndarray, n_sources: int) -> 
 
 
 class Consensus(NamedTuple):
-    """loo: each annotation's others' consensus, as spans over annotations; has_reference:
-    (n_annotations,) bool, another annotator labeled the item; majority: every item's token
-    majority of all its annotators, as spans over items."""
+    """loo: each annotation's others' consensus, as spans over annotations, once per round r
+    (tied tokens settled by the r-th other annotator of the item); loo_weights: (rounds,
+    n_annotations) the weight of each round for each annotation (1 / the number of others,
+    0 past it); has_reference: (n_annotations,) bool, another annotator labeled the item;
+    majority: every item's token majority of all its annotators, as spans over items."""
 
-    loo: Spans
+    loo: list[Spans]
+    loo_weights: np.ndarray
     has_reference: np.ndarray
     majority: Spans
 
@@ -197,7 +206,9 @@ def consensus(
     n_types: int,
     tie_rule: str = "unresolved",
 ) -> Consensus:
-    """The leave-one-out consensus of every annotation and the consensus of every item.
+    """The leave-one-out consensus of every annotation (one version per other annotator who
+    can settle its ties, see the module docstring) and the consensus of every item
+    (`tie_rule`).
 
     Votes are counted BLOCK items at a time (annotations sorted by item), so the (tokens x
     tags) table of a block stays small whatever the project's size.
@@ -210,7 +221,10 @@ def consensus(
     annotation_lengths = item_lengths[annotation_item]
     annotation_offsets = sequence_offsets(annotation_lengths)
     item_offsets = sequence_offsets(item_lengths)
-    loo_tags = np.full(int(annotation_offsets[-1]), -1, dtype=np.int64)
+    n_per_item = np.bincount(annotation_item, minlength=n_items)
+    n_others = n_per_item[annotation_item] - 1
+    rounds = max(int(n_others.max(initial=1)), 1)
+    loo_tags = np.full((rounds, int(annotation_offsets[-1])), -1, dtype=np.int16)
     item_tags = np.full(int(item_offsets[-1]), -1, dtype=np.int64)
     for first in range(0, n_items, BLOCK):
         last = min(first + BLOCK, n_items)
@@ -234,15 +248,39 @@ def consensus(
         item_tags[t0:t1] = majority_from_counts(counts, tie_rule)[0]
         others = counts[token]
         others[np.arange(len(tags)), tags] -= 1
-        loo_tags[annotation_offsets[a0] : annotation_offsets[a1]] = majority_from_counts(
-            others, tie_rule
-        )[0]
-    n_per_item = np.bincount(annotation_item, minlength=n_items)
+        loo = majority_from_counts(others, "unresolved")[0]
+        at = np.flatnonzero((loo == -1) & (others.sum(axis=1) > 0))
+        local_offsets = sequence_offsets(lengths)
+        owner = np.repeat(np.arange(len(lengths)), lengths)[at]
+        for r in range(rounds):
+            settled = loo.copy()
+            if len(at):
+                other = _rth_other(annotation_item[a0:a1], r)[owner]
+                settled[at] = tags[local_offsets[other] + at - local_offsets[owner]]
+            loo_tags[r, annotation_offsets[a0] : annotation_offsets[a1]] = settled
+    weights = np.where(
+        np.arange(rounds)[:, None] < np.maximum(n_others, 1)[None, :],
+        1.0 / np.maximum(n_others, 1)[None, :],
+        0.0,
+    )
     return Consensus(
-        loo=Spans(*decode_tags(loo_tags, annotation_lengths)),
+        loo=[Spans(*decode_tags(t.astype(np.int64), annotation_lengths)) for t in loo_tags],
+        loo_weights=weights,
         has_reference=n_per_item[annotation_item] >= 2,
         majority=Spans(*decode_tags(item_tags, item_lengths)),
     )
+
+
+def _rth_other(annotation_item: np.ndarray, r: int) -> np.ndarray:
+    """For each annotation (sorted by item), the position of the r-th other annotation of its
+    item (r taken modulo the number of others); itself where the item has no other."""
+    n = len(annotation_item)
+    first = np.searchsorted(annotation_item, annotation_item, side="left")
+    n_others = np.searchsorted(annotation_item, annotation_item, side="right") - first - 1
+    own = np.arange(n) - first
+    pick = r % np.maximum(n_others, 1)
+    pick += pick >= own  # skip the annotation itself
+    return np.where(n_others > 0, first + pick, np.arange(n))
 
 
 def final_spans(majority: Spans, reviewed: np.ndarray, review: Spans) -> Spans:
@@ -306,7 +344,9 @@ def per_type(scores: Scores, by: np.ndarray, n_groups: int) -> list[dict]:
             by, weights=scores.n_predicted[:, k] + scores.n_reference[:, k], minlength=n_groups
         )
         value, ci = _figure(num, den)
-        out.append({"f1": value, "ci": ci, "n_reference": int(scores.n_reference[:, k].sum())})
+        out.append(
+            {"f1": value, "ci": ci, "n_reference": round(float(scores.n_reference[:, k].sum()))}
+        )
     return out
 
 
@@ -374,11 +414,20 @@ def compare(inputs: Inputs) -> Compared:
         )
     )
     ref = made.has_reference
-    hlp = exact_scores(
-        own.take(ref[own.sequence]),
-        made.loo.take(ref[made.loo.sequence]),
-        n_sequences=n_annotations,
-        n_types=inputs.n_types,
+    rounds = [
+        exact_scores(
+            own.take(ref[own.sequence]),
+            loo.take(ref[loo.sequence]),
+            n_sequences=n_annotations,
+            n_types=inputs.n_types,
+        )
+        for loo in made.loo
+    ]
+    hlp = Scores(
+        *(
+            sum(w[:, None] * getattr(r, f) for w, r in zip(made.loo_weights, rounds, strict=True))
+            for f in Scores._fields
+        )
     )
     reviewed = np.asarray(inputs.reviewed, dtype=bool)
     review_scored = reviewed[annotation_item] & (

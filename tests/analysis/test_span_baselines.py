@@ -58,13 +58,13 @@ def spans_from_tags(tags: list[str]) -> set:
     return found
 
 
-def majority(tag_lists: list[list[str]]) -> list[str]:
-    """Token majority; a tie reads as O (the "unresolved" rule)."""
+def majority(tag_lists: list[list[str]], ties: list[str] | None = None) -> list[str]:
+    """Token majority; a tie reads as O (the "unresolved" rule), or as `ties`' tag there."""
     out = []
-    for votes in zip(*tag_lists, strict=True):
+    for t, votes in enumerate(zip(*tag_lists, strict=True)):
         ranked = Counter(votes).most_common()
         tied = len(ranked) > 1 and ranked[0][1] == ranked[1][1]
-        out.append("O" if tied else ranked[0][0])
+        out.append(("O" if ties is None else ties[t]) if tied else ranked[0][0])
     return out
 
 
@@ -75,24 +75,33 @@ def pooled_f1(pairs) -> float:
     return 2 * tp / total
 
 
-def brute_hlp(crowd: Crowd) -> tuple[float, dict]:
-    """Pooled leave-one-out HLP and per annotator, from tag names and sets."""
+def brute_hlp(crowd: Crowd, items=None) -> tuple[float, dict]:
+    """Pooled leave-one-out HLP (over `items`, default all) and per annotator, from tag names
+    and sets: each annotation against the majority of the others, their ties settled by each
+    other annotator in turn, counts averaged over those turns."""
     by_item: dict[int, dict] = {}
     for i, a, spans in crowd.annotations:
-        by_item.setdefault(i, {})[a] = token_tags(crowd.sentences[i].text, spans)
-    pairs, per = [], {}
+        if items is None or i in items:
+            by_item.setdefault(i, {})[a] = token_tags(crowd.sentences[i].text, spans)
+    totals, per = [], {}
     for i, tags in by_item.items():
         for a, own in tags.items():
             others = [t for b, t in tags.items() if b != a]
             if not others:
                 continue
-            pair = (
-                {(i, *s) for s in spans_from_tags(own)},
-                {(i, *s) for s in spans_from_tags(majority(others))},
-            )
-            pairs.append(pair)
-            per.setdefault(a, []).append(pair)
-    return pooled_f1(pairs), {a: pooled_f1(p) for a, p in per.items()}
+            mine = {(i, *s) for s in spans_from_tags(own)}
+            num = den = 0.0
+            for settler in others:
+                ref = {(i, *s) for s in spans_from_tags(majority(others, ties=settler))}
+                num += 2 * len(mine & ref) / len(others)
+                den += (len(mine) + len(ref)) / len(others)
+            totals.append((num, den))
+            per.setdefault(a, []).append((num, den))
+
+    def ratio(pairs):
+        return sum(n for n, _ in pairs) / sum(d for _, d in pairs)
+
+    return ratio(totals), {a: ratio(p) for a, p in per.items()}
 
 
 def brute_final(crowd: Crowd) -> dict[int, set]:
@@ -209,15 +218,16 @@ def hand_made() -> sb.Inputs:
 
 def test_hlp_scores_each_annotator_against_the_majority_of_the_others_on_a_hand_made_case():
     report = sb.baselines(hand_made())
-    # A against B + C: LOC is B's alone, a tie read as O, so the reference is PER 0-2: 1 of A's
-    # 2 spans found, 2 x 1 / (2 + 1). B likewise. C against A + B (PER, LOC): 2 x 1 / (1 + 2).
+    # A against B + C: LOC 3-4 is B's alone, a tie. Settled by B, the reference is PER and
+    # LOC: 2 x 2 / (2 + 2); by C, PER alone: 2 x 1 / (2 + 1); each half: 3 / 3.5. B likewise.
+    # C against A + B (PER, LOC, no tie): 2 x 1 / (1 + 2).
     # Item 1: A against B and B against A, nothing matches: 0 / (1 + 1) each.
-    assert report["hlp"] == pytest.approx(6 / 13)
+    assert report["hlp"] == pytest.approx(8 / 14)
     assert report["hlp_source"] == "consensus"
     per = {r["annotator_index"]: r["hlp"] for r in report["per_annotator"]}
-    assert per == pytest.approx({0: 2 / 5, 1: 2 / 5, 2: 2 / 3})
+    assert per == pytest.approx({0: 3 / 5.5, 1: 3 / 5.5, 2: 2 / 3})
     per_type = [t["f1"] for t in report["hlp_consensus"]["per_type"]]
-    assert per_type == pytest.approx([1.0, 0.0, 0.0])  # PER 6/6, LOC 0/3, ORG 0/4
+    assert per_type == pytest.approx([1.0, 0.5, 0.0])  # PER 6/6, LOC 2/4, ORG 0/4
     assert report["hlp_consensus"]["n_items"] == 2
     assert report["model"] is None and report["verdict"] is None
 
@@ -350,21 +360,7 @@ def test_slice_rows_hold_n_share_model_f1_hlp_gap_and_potential_gain_per_value(c
         members = [i for i in range(n_items) if desk[i] == row["value"]]
         n = len(members) + (2 if row["value"] == "world" else 0)
         model = pooled_f1([(gold_set(crowd, i), final[i]) for i in members])
-        hlp = pooled_f1(
-            [
-                (
-                    {(i, *s) for s in spans_from_tags(own)},
-                    {
-                        (i, *s)
-                        for s in spans_from_tags(
-                            majority([t for b, t in by_item[i].items() if b != a])
-                        )
-                    },
-                )
-                for i in members
-                for a, own in by_item[i].items()
-            ]
-        )
+        hlp = brute_hlp(crowd, items=set(members))[0]
         assert (row["n"], row["n_labeled"]) == (n, len(members))
         assert row["share"] == pytest.approx(n / (n_items + 2))
         assert row["model_f1"] == pytest.approx(model)

@@ -96,7 +96,7 @@ def test_reviewer_walks_the_span_queue_from_the_keyboard(live_server, page, news
     log_in(page, live_server, "rev")
     page.goto(f"{live_server.url}/projects/{news.pk}/issues/")
     expect(page.get_by_role("heading", name="Label issues")).to_be_visible()
-    expect(page.locator("#issues-method")).to_have_text("token_classification")
+    expect(page.locator("#issues-method")).to_have_text("token_confident_learning")
     expect(page.locator("#issues-flagged-tokens")).to_have_text("9")
     rows = page.locator("li.issue")
     expect(rows).to_have_count(5)  # open issues only; n-6 flags nothing
