@@ -164,7 +164,7 @@ def baselines_job(recorder: RunRecorder) -> None:
         return span_baselines_job(recorder)
     params = BaselineParams.parse(recorder.params, project=project)
     if project.is_multi_label:
-        raise ValueError("Baselines and slices cover single-label projects only.")
+        raise ValueError("Baselines and slices cover single-label and span projects only.")
     recorder.progress(0.05, "loading annotations")
     state = label_state(project=project, version=params.guideline_version)
     recorder.progress(0.35, "loading model predictions")

@@ -22,7 +22,7 @@ def slices_job(recorder: RunRecorder) -> None:
         return span_slices_job(recorder)
     params = BaselineParams.parse(recorder.params, project=project)  # the same parameters
     if project.is_multi_label:
-        raise ValueError("Baselines and slices cover single-label projects only.")
+        raise ValueError("Baselines and slices cover single-label and span projects only.")
     recorder.progress(0.05, "loading item metadata")
     attributes = loaders.item_attributes(project=project)
     recorder.progress(0.25, "loading annotations and reviews")

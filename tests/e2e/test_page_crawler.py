@@ -349,8 +349,8 @@ def state_tiny(users, sentiment_data, rng) -> State:
 
 
 def state_multi(users, sentiment_data, rng) -> State:
-    """Multi-label topics; baselines, slices and label issues cover single-label projects
-    only, so those runs are refused at the start (tests/analysis/test_kinds.py) and their
+    """Multi-label topics; baselines, slices and label issues cover single-label and span
+    projects only, so those runs are refused at the start (tests/analysis/test_kinds.py) and their
     pages say why."""
     topics = ("food", "service", "price", "place")
     project = new_project(users, "Topics", topics, overlap=3, task_type=Project.TaskType.MULTI)
@@ -627,9 +627,9 @@ SAYS = {
     ("tiny", "issues"): ("Too few items to judge (n=6)",),
     ("tiny", "drift"): ("needs 200 in each",),
     ("tiny", "slices"): ("small",),
-    ("multi", "baselines"): ("Baselines cover single-label projects",),
-    ("multi", "slices"): ("Slices cover single-label projects",),
-    ("multi", "issues"): ("Label issues cover single-label projects",),
+    ("multi", "baselines"): ("Baselines cover single-label and span projects",),
+    ("multi", "slices"): ("Slices cover single-label and span projects",),
+    ("multi", "issues"): ("Label issues cover single-label and span projects",),
     ("multi", "drift"): ("no single final label per item",),
     ("tabular", "issues"): ("5-fold CV, tabular",),
     ("spans", "agreement"): ("150 items", "450 annotations"),

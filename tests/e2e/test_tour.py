@@ -461,6 +461,27 @@ def test_the_short_tour_of_the_demo(concord, log_in, shots, artifacts):
     first = admin.locator("table.disagreements tbody tr").first
     expect(first.locator(".span-stack-row:not(.span-final-edit)")).to_have_count(3)
     shots(admin, "07-span-disagreements", show=first)
+    # The built-in CRF scores every token out of fold; cleanlab flags the doubtful ones.
+    open_page(admin, "Issues")
+    run_from_page(admin, "#run-issues", "Annotator quality")
+    expect(admin.locator("#issues-method")).to_have_text("token_confident_learning")
+    span_rows = admin.locator("#issue-list li.issue")
+    assert 10 <= span_rows.count() <= 60  # measured 34 of 560 sentences
+    top = span_rows.first
+    expect(top.locator("mark.flag").first).to_have_attribute(
+        "data-change", re.compile(r"^(O|PER|ORG|LOC|DATE) → (O|PER|ORG|LOC|DATE)$")
+    )
+    expect(top.locator(".accept-preview")).to_contain_text("Accept stores:")
+    shots(admin, "07-span-issues", show=top)
+    top.focus()
+    admin.keyboard.press("a")
+    expect(top).to_have_attribute("data-resolution", "accepted")
+    open_page(admin, "Baselines")
+    run_from_page(admin, "#run-baselines", "Model vs human-level performance")
+    hlp = number(admin.locator("#hlp").inner_text())
+    model_f1 = number(admin.locator("#model-f1").inner_text())
+    assert 0.6 < hlp < 0.75 and 0.85 < model_f1 < 0.97  # measured 0.664 and 0.919
+    shots(admin, "07-span-baselines")
     open_page(admin, "Export")
     admin.select_option("select[name=format]", "conll")
     conll = download(admin, "#download", artifacts / "tour-export-spans.conll").decode()
