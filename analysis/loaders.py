@@ -167,12 +167,23 @@ def predictions(*, project: Project, model: str) -> tuple[np.ndarray, np.ndarray
     when the project has no predictions under that model name, ValueError when a project label
     is missing from the stored classes.
     """
+    _, class_names = label_classes(project)
+    stored, item_ids, blobs = _stored_predictions(project, model, wanted=class_names)
+    probs = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(item_ids), len(stored))
+    columns = [stored.index(name) for name in class_names]
+    return np.asarray(item_ids, dtype=np.int64), np.ascontiguousarray(probs[:, columns])
+
+
+def _stored_predictions(
+    project: Project, model: str, *, wanted: list[str]
+) -> tuple[list[str], list[int], list[bytes]]:
+    """(stored classes, item ids ascending, each item's float64 bytes) of a PredictionSet;
+    LookupError without one of that name, ValueError when a `wanted` class is not stored."""
     prediction_set = PredictionSet.objects.filter(project=project, model=model).first()
     if prediction_set is None:
         raise LookupError(f"The project has no predictions named {model!r}.")
-    _, class_names = label_classes(project)
     stored = list(prediction_set.classes)
-    missing = [name for name in class_names if name not in stored]
+    missing = [name for name in wanted if name not in stored]
     if missing:
         raise ValueError(f"Predictions {model!r} lack the classes {', '.join(missing)}.")
     rows = (
@@ -185,9 +196,7 @@ def predictions(*, project: Project, model: str) -> tuple[np.ndarray, np.ndarray
     for item_id, blob in rows.iterator(chunk_size=CHUNK):
         item_ids.append(item_id)
         blobs.append(bytes(blob))
-    probs = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(item_ids), len(stored))
-    columns = [stored.index(name) for name in class_names]
-    return np.asarray(item_ids, dtype=np.int64), np.ascontiguousarray(probs[:, columns])
+    return stored, item_ids, blobs
 
 
 OUTSIDE = "O"  # the token class of a span project's tokens outside any entity
@@ -217,25 +226,9 @@ def token_predictions(*, project: Project, model: str) -> TokenPredictions:
     Raises LookupError when the project has no predictions under that model name, ValueError
     when a class is missing from the stored classes.
     """
-    prediction_set = PredictionSet.objects.filter(project=project, model=model).first()
-    if prediction_set is None:
-        raise LookupError(f"The project has no predictions named {model!r}.")
     _, class_names = label_classes(project)
     wanted = [OUTSIDE, *class_names]
-    stored = list(prediction_set.classes)
-    missing = [name for name in wanted if name not in stored]
-    if missing:
-        raise ValueError(f"Predictions {model!r} lack the classes {', '.join(missing)}.")
-    rows = (
-        Prediction.objects.filter(prediction_set=prediction_set)
-        .order_by("item_id")
-        .values_list("item_id", "probabilities")
-    )
-    item_ids: list[int] = []
-    blobs: list[bytes] = []
-    for item_id, blob in rows.iterator(chunk_size=CHUNK):
-        item_ids.append(item_id)
-        blobs.append(bytes(blob))
+    stored, item_ids, blobs = _stored_predictions(project, model, wanted=wanted)
     row_bytes = 8 * len(stored)
     lengths = np.fromiter((len(b) // row_bytes for b in blobs), np.int64, len(blobs))
     probs = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(-1, len(stored))
