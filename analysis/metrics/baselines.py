@@ -233,6 +233,19 @@ def model_accuracy(probs: np.ndarray, final: np.ndarray) -> dict:
     }
 
 
+def gap_reading(n: int, gap_ci: tuple | None, min_items: int) -> str:
+    """The model's place against HLP from the 95% interval of HLP - model: "too_few" under
+    `min_items` compared items or without an interval, "below" (the interval above 0),
+    "above" (below 0), else "at"."""
+    if n < min_items or gap_ci is None:
+        return "too_few"
+    if gap_ci[0] > 0:
+        return "below"
+    if gap_ci[1] < 0:
+        return "above"
+    return "at"
+
+
 def model_verdict(
     *,
     hlp_credit: np.ndarray,
@@ -270,14 +283,7 @@ def model_verdict(
         if hlp_scored.sum() > 0:
             gap = float(np.sum(hlp_credit) / hlp_scored.sum()) - model_acc
             gap_ci = ratio_difference_interval(hlp_credit, hlp_scored, model_hit, model_scored)
-    if n < min_items or gap_ci is None:
-        reading = "too_few"
-    elif gap_ci[0] > 0:
-        reading = "below"
-    elif gap_ci[1] < 0:
-        reading = "above"
-    else:
-        reading = "at"
+    reading = gap_reading(n, gap_ci, min_items)
     if n_model < min_items or over_ci is None:
         majority_reading = "too_few"
     else:

@@ -217,14 +217,7 @@ def slice_rows(
                 min_reliable=min_reliable,
             )
         )
-    rows.sort(
-        key=lambda r: (
-            not r["reliable"],
-            r["potential_gain"] is None,
-            -(r["potential_gain"] or 0.0),
-            -r["n"],
-        )
-    )
+    sort_by_potential_gain(rows)
     return rows
 
 
@@ -315,3 +308,16 @@ def _rows_of_dimension(dim: Dimension, *, n_classes, n_items, final, counts, ite
             }
         )
     return rows
+
+
+def sort_by_potential_gain(rows: list[dict]) -> None:
+    """Order slice rows in place: reliable ones first, by potential gain (largest first), then
+    the rest (small slices, no gain) by size."""
+    rows.sort(
+        key=lambda r: (
+            not r["reliable"],
+            r["potential_gain"] is None,
+            -(r["potential_gain"] or 0.0),
+            -r["n"],
+        )
+    )

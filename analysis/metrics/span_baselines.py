@@ -52,10 +52,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from analysis.metrics.baselines import MIN_COMPARED_ITEMS, MIN_REVIEWED
+from analysis.metrics.baselines import MIN_COMPARED_ITEMS, MIN_REVIEWED, gap_reading
 from analysis.metrics.consensus import majority_from_counts
 from analysis.metrics.intervals import ratio_difference_interval
-from analysis.metrics.slices import MIN_RELIABLE, Dimension
+from analysis.metrics.slices import MIN_RELIABLE, Dimension, sort_by_potential_gain
 from analysis.metrics.span_tags import (
     decode_tags,
     item_token_index,
@@ -319,14 +319,7 @@ def verdict(
         if gap is not None
         else None
     )
-    if n < min_items or gap_ci is None:
-        reading = "too_few"
-    elif gap_ci[0] > 0:
-        reading = "below"
-    elif gap_ci[1] < 0:
-        reading = "above"
-    else:
-        reading = "at"
+    reading = gap_reading(n, gap_ci, min_items)
     return {"n": n, "min_items": min_items, "gap": gap, "gap_ci": gap_ci, "reading": reading}
 
 
@@ -634,14 +627,7 @@ def slice_rows(
                     "reliable": reliable,
                 }
             )
-    rows.sort(
-        key=lambda r: (
-            not r["reliable"],
-            r["potential_gain"] is None,
-            -(r["potential_gain"] or 0.0),
-            -r["n"],
-        )
-    )
+    sort_by_potential_gain(rows)
     hlp, hlp_ci = _figure(hlp_num, hlp_den)
     overall = {"hlp": hlp, "hlp_ci": hlp_ci, "model_f1": None, "model_ci": None}
     overall.update(gap=None, gap_ci=None)

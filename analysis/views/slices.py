@@ -53,19 +53,16 @@ def slices(request, pk):
         field_rows = sorted(
             (r for r in rows if r["field"] == field), key=lambda r: r.get("order", 0)
         )
+        measure = {"model_key": "model_f1", "measure": "span F1"} if project.is_spans else {}
+        context.update(
+            result=result,
+            rows=rows,
+            fields=fields,
+            field=field,
+            field_rows=field_rows,
+            slice_figure=figures.slice_bars(field_rows, field, **measure) if field_rows else None,
+        )
         if project.is_spans:
-            context.update(
-                result=result,
-                rows=rows,
-                fields=fields,
-                field=field,
-                field_rows=field_rows,
-                slice_figure=(
-                    figures.slice_bars(field_rows, field, model_key="model_f1", measure="span F1")
-                    if field_rows
-                    else None
-                ),
-            )
             return render(request, "analysis/span_slices.html", context)
         try:
             chosen = rows[int(request.GET.get("slice", ""))]
@@ -75,12 +72,6 @@ def slices(request, pk):
         classes = result.get("classes", [])
         kind = chosen["confusion_kind"] if chosen else None
         context.update(
-            result=result,
-            rows=rows,
-            fields=fields,
-            field=field,
-            field_rows=field_rows,
-            slice_figure=figures.slice_bars(field_rows, field) if field_rows else None,
             chosen=chosen,
             classes=classes,
             confusion_rows=list(zip(classes, chosen["confusion"], strict=False)) if chosen else [],

@@ -18,7 +18,7 @@ from analysis.tasks import run_label_issues
 from labeling import demo_spans
 from labeling.models import Membership, Project
 from labeling.spans import token_bounds
-from tests.conftest import wait_for
+from tests.analysis.test_label_issues_job import run_to_end
 from tests.factories import add_member, make_annotations, make_items, make_project
 
 TYPES = list(demo_spans.TYPES)  # PER, ORG, LOC, DATE: classes 1..4, O = 0
@@ -97,26 +97,6 @@ def predictions_url(project):
 @pytest.fixture
 def reviewer_client(api_client_for):
     return lambda project: api_client_for(add_member(project, "rae", Membership.Role.REVIEWER))
-
-
-def run_to_end(client, project, params, worker, *, expect="succeeded"):
-    response = client.post(
-        f"/api/v1/projects/{project.pk}/runs/",
-        {"kind": "label_issues", "params": params},
-        format="json",
-    )
-    assert response.status_code == 202, response.json()
-    run_id = response.json()["id"]
-
-    def finished():
-        answer = client.get(f"/api/v1/runs/{run_id}/").json()
-        return answer if answer["status"] in ("succeeded", "failed") else None
-
-    answer = wait_for(
-        finished, timeout=240, what="the span label-issues run", on_timeout=worker.log
-    )
-    assert answer["status"] == expect, answer
-    return answer
 
 
 def issue_rows(client, project) -> list[dict]:
