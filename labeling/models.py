@@ -20,6 +20,14 @@ class Project(models.Model):
     class QueueOrder(models.TextChoices):
         IMPORT = "import", "Import order"
         RANDOM = "random", "Seeded random"
+        # Model in the loop: `Item.priority` (lowest first), written by the queue-scores job.
+        UNCERTAINTY = "uncertainty", "Least confident model prediction first"
+        ACTIVELAB = "activelab", "Most useful next label first (ActiveLab)"
+
+    class Suggestions(models.TextChoices):
+        OFF = "off", "Off"
+        SHOW = "show", "Show the model's label beside the item"
+        PREFILL = "prefill", "Pre-select the model's label"
 
     class LabelStrategy(models.TextChoices):
         MAJORITY = "majority", "Majority vote"
@@ -45,6 +53,29 @@ class Project(models.Model):
         max_length=16, choices=LabelStrategy.choices, default=LabelStrategy.MAJORITY
     )
     tie_rule = models.CharField(max_length=16, choices=TieRule.choices, default=TieRule.UNRESOLVED)
+    # Model in the loop (README, "Models in the loop").
+    suggestions = models.CharField(
+        max_length=16, choices=Suggestions.choices, default=Suggestions.OFF
+    )
+    suggestion_model = models.CharField(
+        max_length=100, default="builtin", help_text="The prediction set suggestions come from."
+    )
+    suggestion_rate = models.FloatField(
+        default=1.0, help_text="Share of (item, annotator) pairs shown a suggestion, 0 to 1."
+    )
+    scores_refresh_every = models.PositiveIntegerField(
+        default=200, help_text="Refresh the queue scores after this many new annotations."
+    )
+    # Gold questions.
+    gold_rate = models.FloatField(
+        default=0.05, help_text="Share of an annotator's items that are gold questions."
+    )
+    gold_onboarding = models.PositiveSmallIntegerField(
+        default=5, help_text="A new annotator's first items that are gold questions."
+    )
+    gold_pass_score = models.FloatField(
+        default=0.8, help_text="Onboarding accuracy below which an annotator is paused."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -54,6 +85,17 @@ class Project(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_gte_1"),
+            models.CheckConstraint(
+                condition=Q(suggestion_rate__gte=0, suggestion_rate__lte=1),
+                name="project_suggestion_rate_share",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_share"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_pass_score__gte=0, gold_pass_score__lte=1),
+                name="project_gold_pass_score_share",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -121,6 +163,11 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Gold onboarding: an annotator below the pass score is paused until a manager lets them
+    # continue (`onboarded_at` is set then, or when they pass).
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=255, blank=True)
+    onboarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -139,6 +186,7 @@ class ImportBatch(models.Model):
     class Kind(models.TextChoices):
         ITEMS = "items", "Items"
         ANNOTATIONS = "annotations", "Annotations"
+        GOLD = "gold", "Gold labels"
 
     class Format(models.TextChoices):
         CSV = "csv", "CSV"
@@ -205,10 +253,22 @@ class Item(models.Model):
     # relabeling services, so the queue finds open items through an index instead of counting
     # annotations; `labeling.services.queue.progress_refresh` recomputes it after bulk writes.
     done_count = models.PositiveIntegerField(default=0)
+    # The queue score of `uncertainty` and `activelab` orders, lowest first; NULL until the
+    # queue-scores job has scored the item (NULL items come after scored ones).
+    priority = models.FloatField(null=True, blank=True)
+    # A gold question (it has a `GoldLabel`): served by the gold path of the queue only, and
+    # its annotations never count in agreement or consensus.
+    is_gold = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
         indexes = [
+            # Scored queues: partial, so imports (priority NULL) never pay for it.
+            models.Index(
+                fields=["project", "priority", "id"],
+                condition=Q(priority__isnull=False),
+                name="item_priority_idx",
+            ),
             # The queue: open items of a project, the most advanced first, in import order.
             models.Index(fields=["project", "-done_count", "id"], name="item_queue_idx"),
             # Open relabel requests come first; few items have one, and the done_count key
@@ -330,6 +390,13 @@ class Annotation(models.Model):
     comment = models.TextField(blank=True)
     lead_time_ms = models.PositiveIntegerField(null=True, blank=True)
     request_id = models.CharField(max_length=64, null=True, blank=True)
+    # The model suggestion the annotator was shown ("" = none): its model, and its label
+    # (classification) or spans (span projects).
+    suggestion_model = models.CharField(max_length=100, blank=True, default="")
+    suggestion_label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suggestion_spans = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -417,3 +484,39 @@ class Review(models.Model):
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class Suggestion(models.Model):
+    """A model's suggestion for an item: the top class of its newest probabilities.
+
+    Written in bulk by analysis (`analysis/services/suggestions.py`) from the project's
+    `suggestion_model` prediction set; read by the labeling pages and API.
+    """
+
+    item = models.OneToOneField(
+        Item, on_delete=models.CASCADE, primary_key=True, related_name="suggestion"
+    )
+    model = models.CharField(max_length=100)
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    probability = models.FloatField(null=True, blank=True)
+    spans = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class GoldLabel(models.Model):
+    """The known answer of a gold question (its item has `is_gold` set)."""
+
+    item = models.OneToOneField(
+        Item, on_delete=models.CASCADE, primary_key=True, related_name="gold"
+    )
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.RESTRICT, related_name="+"
+    )
+    labels = models.JSONField(default=list, blank=True)
+    spans = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -168,7 +168,10 @@ def _candidate(
     """
     allowed_params = [_adapt(now), annotator.pk, overlap, annotator.pk, guideline.pk, annotator.pk]
     for which, order, windowed in tiers:
-        candidates = f"i.project_id = %s AND i.done_count < %s AND {which} {not_rejected}"
+        # Gold questions come by the gold path only (`labeling/services/gold.py`).
+        candidates = (
+            f"i.project_id = %s AND i.done_count < %s AND NOT i.is_gold AND {which} {not_rejected}"
+        )
         params = [project.pk, overlap, *rejected]
         if windowed:
             # The tier's first items in queue order, read lazily: the outer LIMIT 1 stops at
