@@ -72,6 +72,13 @@ class ProjectSerializer(serializers.ModelSerializer):
             "queue_seed",
             "default_label_strategy",
             "tie_rule",
+            "suggestions",
+            "suggestion_model",
+            "suggestion_rate",
+            "scores_refresh_every",
+            "gold_rate",
+            "gold_onboarding",
+            "gold_pass_score",
             "labels",
             "role",
             "guideline_version",
@@ -112,6 +119,13 @@ class ProjectUpdateSerializer(serializers.Serializer):
     queue_seed = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
     default_label_strategy = serializers.ChoiceField(Project.LabelStrategy.choices, required=False)
     tie_rule = serializers.ChoiceField(Project.TieRule.choices, required=False)
+    suggestions = serializers.ChoiceField(Project.Suggestions.choices, required=False)
+    suggestion_model = serializers.CharField(max_length=100, required=False)
+    suggestion_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
+    scores_refresh_every = serializers.IntegerField(min_value=1, max_value=10**6, required=False)
+    gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
+    gold_onboarding = serializers.IntegerField(min_value=0, max_value=1000, required=False)
+    gold_pass_score = serializers.FloatField(min_value=0, max_value=1, required=False)
     labels = LabelInputSerializer(
         many=True,
         allow_empty=False,

@@ -142,6 +142,13 @@ EDITABLE_FIELDS = (
     "queue_seed",
     "default_label_strategy",
     "tie_rule",
+    "suggestions",
+    "suggestion_model",
+    "suggestion_rate",
+    "scores_refresh_every",
+    "gold_rate",
+    "gold_onboarding",
+    "gold_pass_score",
 )
 
 
