@@ -12,6 +12,12 @@ Rules (see README, "Labeling"):
 - Order: relabel requests first (oldest request first), then items already started (the
   most advanced first, so items reach their overlap early), then the rest in import order or
   in the project's seeded random order.
+- Scored orders (`uncertainty`, `activelab`): after the relabel requests, items by
+  `Item.priority` ascending (the model-refresh job writes it: lowest = the label that helps
+  most), started or not: overlap stays the cap on labels per item, and the score decides
+  which items with room get their next label, so an item labeled by others may come before a
+  fresh one. Items not scored yet (priority NULL: imported since the last refresh, or no
+  refresh so far) come after every scored item, in import order (started first).
 - A claim is a `Lease` that expires after `CONCORD_LEASE_SECONDS`; submitting or skipping
   releases it. Asking again while a lease is active returns the same item (reload = same item).
 
@@ -47,6 +53,10 @@ CANDIDATE_WINDOW = 200
 ITEM, ANNOTATION, LEASE = Item._meta.db_table, Annotation._meta.db_table, Lease._meta.db_table
 SKIP = Skip._meta.db_table
 ITEM_SELECT = rawsql.columns(Item, alias="i")
+
+SCORED_ORDERS = (Project.QueueOrder.UNCERTAINTY, Project.QueueOrder.ACTIVELAB)
+RELABEL_REQUESTED = "i.relabel_requested_at IS NOT NULL"
+FIRST_ROUND = "i.relabel_requested_at IS NULL"
 
 # A fixed bijective scramble of item ids; the project's seed shifts it (seeded random order).
 # (id + shift) * multiplier stays within 64 bits for ids below 10**9.
@@ -128,8 +138,26 @@ def _candidate(
     alone on an overlap-2 project, say) would have each call walk the whole, ever-growing
     frontier; with it, the cost stays bounded: past the window, a third statement takes fresh
     items, while the started ones wait for the others.
+
+    Scored orders read the partial index `item_priority_idx` (project, priority, id) the
+    same way: a window of the first scored items by priority (started or not), then, past
+    it, fresh scored items by priority, then the unscored items as in import order. The
+    priority is a stored column (no score is computed here), and the literal `priority IS
+    NOT NULL` matches the index's predicate, so PostgreSQL's generic plan (prepared
+    statements, `plan_cache_mode = force_generic_plan`) uses it too. The job writes NULL for
+    full items, so the scan does not walk items nobody may label.
     """
-    overlap = project.overlap
+    if project.queue_order in SCORED_ORDERS:
+        return _first_passing(
+            _scored_tiers(open_relabels),
+            project=project,
+            annotator=annotator,
+            guideline=guideline,
+            now=now,
+            rejected=rejected,
+            order_key="i.id",
+            rank="",
+        )
     if project.queue_order == Project.QueueOrder.RANDOM:
         shift = (int(project.queue_seed) % 100_003) * 7919
         order_key = f"((i.id + {shift}) * {SCRAMBLE_MULTIPLIER}) %% {SCRAMBLE_MODULUS}"
@@ -138,20 +166,52 @@ def _candidate(
         # Import order: no rank column, so PostgreSQL's generic (prepared) plan still sees
         # the window ordered as the index is and stops at the first passing row.
         order_key, rank = "i.id", ""
+    tiers = [  # (which items, in which order (columns of the window), windowed)
+        (RELABEL_REQUESTED, f"requested, {rank}id", True),
+        # Started items first, then fresh ones: one scan while the window reaches them.
+        (FIRST_ROUND, f"done_count DESC, {rank}id", True),
+        # Past a window full of started items: fresh items only.
+        (f"{FIRST_ROUND} AND i.done_count = 0", None, False),
+    ]
+    if not open_relabels:
+        del tiers[0]
+    return _first_passing(
+        tiers,
+        project=project,
+        annotator=annotator,
+        guideline=guideline,
+        now=now,
+        rejected=rejected,
+        order_key=order_key,
+        rank=rank,
+    )
+
+
+def _scored_tiers(open_relabels: bool) -> list[tuple]:
+    """The tiers of the `uncertainty` and `activelab` orders (see `_candidate`)."""
+    scored, unscored = "i.priority IS NOT NULL", "i.priority IS NULL"
+    tiers = [
+        (RELABEL_REQUESTED, "requested, id", True),
+        # The most useful labels first, whether others labeled the item already or not.
+        (f"{FIRST_ROUND} AND {scored}", "priority, id", True),
+        # Past a window of scored items this annotator cannot take: fresh scored items.
+        (f"{FIRST_ROUND} AND {scored} AND i.done_count = 0", "priority, id", False),
+        # Not scored yet: as in import order, after every scored item.
+        (f"{FIRST_ROUND} AND {unscored}", "done_count DESC, id", True),
+        (f"{FIRST_ROUND} AND {unscored} AND i.done_count = 0", "id", False),
+    ]
+    return tiers if open_relabels else tiers[1:]
+
+
+def _first_passing(
+    tiers, *, project, annotator, guideline, now, rejected: set, order_key: str, rank: str
+) -> Item | None:
+    """The first item of the first tier that has one this annotator may claim, locked."""
+    overlap = project.overlap
     mine_in_round = f"""
         SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = i.id AND a.annotator_id = %s
         AND (i.relabel_requested_at IS NULL OR a.updated_at >= i.relabel_requested_at)
     """
-    first_round = "i.relabel_requested_at IS NULL"
-    tiers = [  # (which items, in which order (columns of the window), windowed)
-        ("i.relabel_requested_at IS NOT NULL", f"requested, {rank}id", True),
-        # Started items first, then fresh ones: one scan while the window reaches them.
-        (first_round, f"done_count DESC, {rank}id", True),
-        # Past a window full of started items: fresh items only.
-        (f"{first_round} AND i.done_count = 0", None, False),
-    ]
-    if not open_relabels:
-        del tiers[0]
     not_rejected = f"AND i.id NOT IN ({', '.join(['%s'] * len(rejected))})" if rejected else ""
     skip_locked = connection.features.has_select_for_update_skip_locked
     lock = "FOR UPDATE OF i SKIP LOCKED" if skip_locked else ""
@@ -179,7 +239,7 @@ def _candidate(
             sql = f"""
                 SELECT {ITEM_SELECT} FROM (
                     SELECT i.id, i.done_count, i.relabel_requested_at AS requested,
-                        {order_key} AS rank
+                        i.priority, {order_key} AS rank
                     FROM {ITEM} i WHERE {candidates}
                     ORDER BY {order} LIMIT {CANDIDATE_WINDOW}
                 ) c JOIN {ITEM} i ON i.id = c.id
@@ -188,9 +248,12 @@ def _candidate(
             """
             params.append(overlap)  # re-checked on the row itself
         else:
+            by = f"{order_key}, i.id"
+            if order:
+                by = ", ".join("i." + key for key in order.split(", "))
             sql = f"""
                 SELECT {ITEM_SELECT} FROM {ITEM} i WHERE {candidates} AND {allowed}
-                ORDER BY {order_key}, i.id LIMIT 1 {lock}
+                ORDER BY {by} LIMIT 1 {lock}
             """
         params += allowed_params
         item = rawsql.fetch_one(Item, sql, params)

@@ -3,6 +3,8 @@
 16 threads, each with its own database connection, act as 8 annotators (two browser tabs
 each) on a project with overlap 3 until the queue is empty. On PostgreSQL this exercises
 `FOR UPDATE SKIP LOCKED`; on SQLite the IMMEDIATE transactions serialize the same code.
+The scored orders (`uncertainty`, `activelab`) run the same race over `Item.priority`, with
+some items left unscored (NULL) as after an import that came after the last refresh.
 """
 
 import threading
@@ -11,7 +13,7 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 
-from labeling.models import Annotation, AnnotationRevision, Item, Lease
+from labeling.models import Annotation, AnnotationRevision, Item, Lease, Project
 from labeling.services.annotating import annotation_submit
 from labeling.services.queue import next_item
 from tests.factories import add_member, make_items, make_project
@@ -24,9 +26,18 @@ N_ANNOTATORS = 8
 N_THREADS = 16
 
 
-def test_sixteen_threads_fill_every_item_exactly_to_its_overlap(manager):
-    project = make_project(manager, overlap=OVERLAP)
-    make_items(project, N_ITEMS, prefix="item-")
+@pytest.mark.parametrize(
+    "order",
+    [Project.QueueOrder.IMPORT, Project.QueueOrder.UNCERTAINTY, Project.QueueOrder.ACTIVELAB],
+)
+def test_sixteen_threads_fill_every_item_exactly_to_its_overlap(manager, order):
+    project = make_project(manager, overlap=OVERLAP, queue_order=order)
+    made = make_items(project, N_ITEMS, prefix="item-")
+    if order != Project.QueueOrder.IMPORT:
+        # Scores in scrambled order (many ties), every fifth item not scored yet.
+        for n, item in enumerate(made):
+            priority = None if n % 5 == 0 else (n * 7919) % 13 / 13
+            Item.objects.filter(pk=item.pk).update(priority=priority)
     annotators = [add_member(project, f"annotator-{i}") for i in range(N_ANNOTATORS)]
     guideline = project.current_guideline()
     submitted: list[tuple[int, int, str, int]] = []  # (item, annotator, label, annotation id)

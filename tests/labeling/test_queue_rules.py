@@ -174,3 +174,76 @@ def test_a_relabel_request_made_between_two_calls_is_seen_by_the_next(manager):
     assert next_item(project=project, annotator=ann) == first
     annotation_submit(item=first, annotator=ann, label="negative")
     assert next_item(project=project, annotator=ann) == second  # the request is done
+
+
+SCORED_ORDERS = [Project.QueueOrder.UNCERTAINTY, Project.QueueOrder.ACTIVELAB]
+
+
+def _prioritize(items, priorities):
+    for item, priority in zip(items, priorities, strict=True):
+        Item.objects.filter(pk=item.pk).update(priority=priority)
+
+
+@pytest.mark.parametrize("order", SCORED_ORDERS)
+def test_scored_orders_ask_for_the_lowest_priority_first_and_unscored_items_last(manager, order):
+    project = make_project(manager, overlap=1, queue_order=order)
+    made = make_items(project, 5)
+    _prioritize(made, [0.9, None, 0.1, None, 0.5])
+    ann = add_member(project, "ann")
+    seen = []
+    while (item := next_item(project=project, annotator=ann)) is not None:
+        seen.append(made.index(item))
+        annotation_submit(item=item, annotator=ann, label="positive")
+    # Scored by priority ascending, then the unscored in import order.
+    assert seen == [2, 4, 0, 1, 3]
+
+
+@pytest.mark.parametrize("order", SCORED_ORDERS)
+def test_an_item_labeled_by_others_comes_before_a_fresh_one_when_its_priority_is_lower(
+    manager, order
+):
+    project = make_project(manager, overlap=3, queue_order=order)
+    started, fresh, other = make_items(project, 3)
+    _prioritize([started, fresh, other], [0.2, 0.3, 0.1])
+    first, second = add_member(project, "first"), add_member(project, "second")
+    annotation_submit(item=started, annotator=first, label="positive")
+    annotation_submit(item=other, annotator=first, label="negative")
+    annotation_submit(item=other, annotator=add_member(project, "third"), label="negative")
+    annotation_submit(item=other, annotator=add_member(project, "fourth"), label="negative")
+    # `other` is full (overlap 3), so its low priority no longer counts; `started` (one label)
+    # beats the fresh item because its score is lower: the score decides, not the progress.
+    assert next_item(project=project, annotator=second) == started
+    # The import order would have taken the started item for its progress alone; here a
+    # fresh item with a lower score wins over a started one.
+    Item.objects.filter(pk=fresh.pk).update(priority=0.05)
+    assert next_item(project=project, annotator=add_member(project, "fifth")) == fresh
+
+
+@pytest.mark.parametrize("order", SCORED_ORDERS)
+def test_relabel_requests_come_before_the_scored_items(manager, order):
+    project = make_project(manager, overlap=1, queue_order=order)
+    first, second = make_items(project, 2)
+    _prioritize([first, second], [0.9, 0.1])
+    ann = add_member(project, "ann")
+    annotation_submit(item=first, annotator=ann, label="positive")
+    relabel_request(project=project, item_ids=[first.pk])
+    assert next_item(project=project, annotator=ann) == first
+
+
+@pytest.mark.parametrize("order", SCORED_ORDERS)
+def test_a_scored_order_moves_past_a_window_of_items_the_annotator_labeled(
+    manager, monkeypatch, order
+):
+    monkeypatch.setattr(queue, "CANDIDATE_WINDOW", 3)
+    project = make_project(manager, overlap=2, queue_order=order)
+    made = make_items(project, 8)
+    _prioritize(made, [0.1 * (i + 1) for i in range(8)])
+    alone, late = add_member(project, "alone"), add_member(project, "late")
+    for item in made[:5]:
+        annotation_submit(item=item, annotator=alone, label="positive")
+    annotation_submit(item=made[7], annotator=late, label="negative")
+    # The window (the 3 lowest priorities) holds only items `alone` labeled; past it come
+    # fresh scored items by priority: 5, not the started 7 or anything `alone` labeled.
+    assert next_item(project=project, annotator=alone) == made[5]
+    # Someone else gets the most useful item with room, labeled by `alone` or not.
+    assert next_item(project=project, annotator=late) == made[0]
