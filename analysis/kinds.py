@@ -20,6 +20,7 @@ from analysis.services.agreement import AgreementParams, agreement_job
 from analysis.services.baselines import BaselineParams, baselines_job
 from analysis.services.drift import DriftParams, drift_job
 from analysis.services.label_issues import LabelIssueParams, label_issues_job
+from analysis.services.model_refresh import ModelRefreshParams, model_refresh_job
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder, runs_fail_stuck
 from analysis.services.slices import slices_job
@@ -84,6 +85,16 @@ KINDS = (
         job=drift_job,
         page="analysis:drift",
         task_types=(Project.TaskType.SINGLE, Project.TaskType.MULTI, Project.TaskType.SPANS),
+    ),
+    AnalysisKind(
+        name=AnalysisRun.Kind.MODEL_REFRESH.value,
+        summary="The built-in model's probabilities for every item (and the uploaded models'), "
+        "the queue's uncertainty or ActiveLab scores written to the items, and the model's "
+        "accuracy against the consensus; started every N new annotations.",
+        params=ModelRefreshParams,
+        job=model_refresh_job,
+        page="labeling:dashboard",
+        task_types=(Project.TaskType.SINGLE,),
     ),
 )
 BY_NAME = {kind.name: kind for kind in KINDS}

@@ -54,6 +54,26 @@ class AnnotationRows:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    def without_items(self, item_ids: np.ndarray) -> "AnnotationRows":
+        """The same rows less the annotations of `item_ids` (e.g. gold items); annotators and
+        items left without an annotation are dropped."""
+        keep = ~np.isin(self.item_ids[self.item_index], np.asarray(item_ids, dtype=np.int64))
+        if keep.all():
+            return self
+        item_ids, item_index = np.unique(self.item_ids[self.item_index[keep]], return_inverse=True)
+        annotator_ids, annotator_index = np.unique(
+            self.annotator_ids[self.annotator_index[keep]], return_inverse=True
+        )
+        return AnnotationRows(
+            item_ids=item_ids,
+            annotator_ids=annotator_ids,
+            class_ids=self.class_ids,
+            class_names=self.class_names,
+            item_index=item_index.astype(np.int64),
+            annotator_index=annotator_index.astype(np.int64),
+            label_index=self.label_index[keep],
+        )
+
     def matrix(self) -> np.ndarray:
         """(n_items, n_annotators) int16 matrix of class indices, -1 where not labeled."""
         out = np.full((self.n_items, self.n_annotators), -1, dtype=np.int16)
@@ -155,6 +175,30 @@ def annotation_rows(*, project: Project, version: int | None = None) -> Annotati
         annotator_index=annotator_index.astype(np.int64),
         label_index=label_index,
     )
+
+
+@dataclass(frozen=True)
+class QueueItems:
+    """The project's regular items (gold items apart), for the queue's scores.
+
+    item_ids: (n,) int64 ascending; done_count: (n,) int64 annotators in each item's current
+    round; gold_ids: (g,) int64 ids of the gold items.
+    """
+
+    item_ids: np.ndarray
+    done_count: np.ndarray
+    gold_ids: np.ndarray
+
+
+def queue_items(*, project: Project) -> QueueItems:
+    rows = int_rows(
+        Item.objects.filter(project=project)
+        .order_by("id")
+        .values_list("id", "done_count", "is_gold"),
+        width=3,
+    )
+    gold = rows[:, 2] == 1
+    return QueueItems(item_ids=rows[~gold, 0], done_count=rows[~gold, 1], gold_ids=rows[gold, 0])
 
 
 # --- model predictions and item features (label issues, baselines, slices) ---

@@ -25,6 +25,7 @@ class AnalysisRun(models.Model):
         BASELINES = "baselines", "Baselines"
         SLICES = "slices", "Slices"
         DRIFT = "drift", "Drift"
+        MODEL_REFRESH = "model_refresh", "Model refresh"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -22,6 +22,9 @@ from cleanlab.multiannotator import (
     get_active_learning_scores_ensemble,
 )
 
+from analysis.metrics.consensus import majority_from_counts
+from analysis.metrics.label_issues import vote_table
+
 
 def uncertainty_scores(pred_probs: np.ndarray) -> np.ndarray:
     """(n, K) probabilities -> (n,) top-class probability; the least confident item is lowest."""
@@ -57,3 +60,51 @@ def activelab_scores(
         pred_probs_unlabeled=pred_probs_unlabeled if n_unlabeled else None,
     )
     return np.asarray(labeled, dtype=float), np.asarray(unlabeled if n_unlabeled else [], float)
+
+
+ORDERS = ("uncertainty", "activelab")
+
+
+def queue_priorities(
+    order: str, labels: np.ndarray, pred_probs: list[np.ndarray]
+) -> tuple[np.ndarray, str]:
+    """The queue priority of every item for `order` (lowest first), and the method used.
+
+    labels: (n_items, n_annotators) int class indices, -1 where an annotator gave none; rows
+        without any label are the unlabeled items.
+    pred_probs: one (n_items, K) array per model, no NaN (an ensemble when several).
+    Returns (priorities (n_items,) float, method): "uncertainty" is the top-class probability
+    of the models' mean; "activelab" is `activelab_scores` over the labeled and unlabeled
+    rows, put back in item order (with no labeled item at all, ActiveLab has no annotators to
+    weigh, so it falls back to "uncertainty" and says so through the method).
+    """
+    if order not in ORDERS:
+        raise ValueError(f"Unknown queue order {order!r}; allowed: {', '.join(ORDERS)}.")
+    labels = np.asarray(labels)
+    labeled = (labels >= 0).any(axis=1)
+    if order == "uncertainty" or not labeled.any():
+        return uncertainty_scores(np.mean(pred_probs, axis=0)), "uncertainty"
+    given = labels[labeled]
+    # Annotators with no label among these items (e.g. only gold answers) carry no signal.
+    given = given[:, (given >= 0).any(axis=0)]
+    labels_multiannotator = np.where(given >= 0, given, np.nan).astype(float)
+    labeled_scores, unlabeled_scores = activelab_scores(
+        labels_multiannotator,
+        [p[labeled] for p in pred_probs],
+        [p[~labeled] for p in pred_probs],
+    )
+    out = np.empty(len(labels), dtype=float)
+    out[labeled], out[~labeled] = labeled_scores, unlabeled_scores
+    return out, "activelab"
+
+
+def consensus_accuracy(labels: np.ndarray, pred_probs: list[np.ndarray]) -> tuple[int, int]:
+    """How often the models' mean top class equals the majority label: (correct, n_judged).
+
+    labels: (n_items, n_annotators) int, -1 where not given; pred_probs as in
+    `queue_priorities`. Judged: items with a majority label (no tie).
+    """
+    consensus, _, _ = majority_from_counts(vote_table(labels, pred_probs[0].shape[1]))
+    judged = consensus >= 0
+    predicted = np.mean(pred_probs, axis=0).argmax(axis=1)
+    return int((predicted[judged] == consensus[judged]).sum()), int(judged.sum())

@@ -32,6 +32,7 @@ from analysis.services.run_recording import RunRecorder
 from labeling.models import LabelClass, Project
 from labeling.rawsql import copy_in_rows
 from labeling.services.guidelines import worked_example_add
+from labeling.services.queue_scores import model_refresh_ask
 from labeling.services.relabeling import relabel_request
 from labeling.services.reviewing import review_set
 from labeling.spans import item_text, spans_after_suggestions, token_bounds
@@ -199,6 +200,8 @@ def label_issues_job(recorder: RunRecorder) -> None:
 
     note = summary["model_note"]
     recorder.finish(result, persist=persist, message=f"done: {note}" if note else "done")
+    # Fresh labels were judged: the queue's scores and the suggestions follow (when used).
+    model_refresh_ask(project=project)
 
 
 def _align(item_ids: np.ndarray, pred_ids: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from labeling.models import (
     Project,
     Skip,
 )
+from labeling.services import queue_scores
 
 MAX_COMMENT_CHARS = 5_000
 MAX_LEAD_TIME_MS = 24 * 3600 * 1000
@@ -194,6 +195,7 @@ def annotation_submit(
                 request_id=request_id,
             )
             rawsql.insert(annotation)
+            queue_scores.annotation_counted(project=project)  # may ask for a model refresh
         else:
             annotation = _change(
                 Annotation.objects.get(pk=existing.id),

@@ -19,6 +19,8 @@ from labeling.models import (
     WorkedExample,
 )
 from labeling.selectors import labels_contain
+from labeling.services.queue import SCORED_ORDERS
+from labeling.services.queue_scores import model_refresh_ask
 
 User = get_user_model()
 DEFAULT_KEYS = "1234567890"
@@ -158,10 +160,15 @@ def project_update(*, project: Project, user, **fields) -> Project:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    newly_scored = (
+        fields.get("queue_order") in SCORED_ORDERS and project.queue_order not in SCORED_ORDERS
+    )
     for name, value in fields.items():
         setattr(project, name, value)
     project.full_clean(exclude=["created_by"])
     project.save(update_fields=list(fields) or None)
+    if newly_scored:
+        model_refresh_ask(project=project)  # the new order needs scores now, not in N labels
     return project
 
 

@@ -1,0 +1,275 @@
+"""The model-refresh job: the models' probabilities for every item, the queue's scores, and
+asking for a refresh when one is due.
+
+What the job does (single-label projects; `kinds` refuses multi-label and span projects,
+whose queue has no scored order yet):
+
+1. Loads the annotations, leaving out those on gold items (`Item.is_gold`), and every
+   regular item.
+2. Probabilities for every item from the models it has: the built-in model (out-of-fold
+   probabilities for labeled items as in the label-issue job; an item without a label, or
+   with a tied vote, gets the mean of the K fold models, each fit on (K-1)/K of the labeled
+   items), stored as the prediction set `builtin` for the suggestions and the baselines; and
+   the project's uploaded prediction sets, newest first. An upload joins the ensemble when it
+   covers every item the models before it cover; otherwise it is named in
+   `skipped_models`. When the built-in model cannot train, the newest upload alone is used.
+   An item is scored when every model of the ensemble has probabilities for it.
+3. Scores for the project's queue order (`analysis.metrics.active_learning.queue_priorities`):
+   `uncertainty` (the mean top-class probability) or `activelab` (cleanlab's ActiveLab, its
+   ensemble form with several models). Overlap stays the cap on labels per item: full items
+   get no priority (NULL), the others are ordered by the score whether others labeled them
+   or not. With the import or random order nothing is written to the queue (the run still
+   refreshes the probabilities for the suggestions).
+4. Writes `Item.priority` for the whole project in bulk (`priorities_write`), in the same
+   transaction as the run's result: a failed run leaves the earlier priorities as they were.
+
+The result (`run.result`, the Dashboard's learning curve reads it): `model`, `order`,
+`n_annotations`, `n_labeled_items`, `n_scored`, `accuracy` (the ensemble's top class against
+the majority label of labeled items without a tie; the built-in model's labeled items are
+judged out of fold), `accuracy_interval` (Wilson, 95%), `n_judged`; plus `method`,
+`skipped_models` and `note`.
+
+Refreshes are asked for by labeling (`labeling.services.queue_scores`, every
+`scores_refresh_every` new annotations) and after every successful label-issue run;
+analysis/tasks.py's `request_model_refresh` starts the run when `model_refresh_needed`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db import connection, transaction
+from rest_framework import serializers
+
+from analysis import loaders
+from analysis.metrics.active_learning import consensus_accuracy, queue_priorities
+from analysis.metrics.consensus import majority_from_counts
+from analysis.metrics.intervals import wilson_interval
+from analysis.metrics.label_issues import vote_table
+from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
+from analysis.models import AnalysisRun, PredictionSet
+from analysis.services.baselines import model_probs
+from analysis.services.label_issues import BUILTIN, MAX_FOLDS
+from analysis.services.predictions import predictions_store
+from analysis.services.run_params import RunParams
+from analysis.services.run_recording import RunRecorder, runs_fail_stuck
+from labeling.models import Item, Project
+from labeling.services.queue import SCORED_ORDERS
+from labeling.services.queue_scores import refresh_wanted
+
+WRITE_CHUNK = 5_000  # rows per UPDATE ... FROM (VALUES ...) where there is no COPY
+
+
+class ModelRefreshParams(RunParams):
+    """Parameters of a model refresh."""
+
+    folds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=2,
+        max_value=MAX_FOLDS,
+        help_text="Cross-validation folds of the built-in model (default 5).",
+        error_messages={
+            "invalid": "folds must be a whole number.",
+            "min_value": f"folds must be between 2 and {MAX_FOLDS}.",
+            "max_value": f"folds must be between 2 and {MAX_FOLDS}.",
+        },
+    )
+
+    def settings(self) -> int:
+        return self.validated_data.get("folds") or 5
+
+
+def model_refresh_job(recorder: RunRecorder) -> None:
+    """Everything the `analysis.run_model_refresh` task does, reporting progress on the way."""
+    project = recorder.project
+    folds = ModelRefreshParams.parse(recorder.params, project=project)
+    if project.task_type != Project.TaskType.SINGLE:
+        raise ValueError("Model refresh covers single-label projects only.")
+    recorder.progress(0.02, "loading items and annotations")
+    items = loaders.queue_items(project=project)
+    rows = loaders.annotation_rows(project=project).without_items(items.gold_ids)
+    # Annotations of every regular item, as an (n_items, n_annotators) matrix (-1: none).
+    labels = np.full((len(items.item_ids), rows.n_annotators), -1, dtype=np.int16)
+    at = loaders.positions(rows.item_ids, items.item_ids)
+    labels[at[rows.item_index], rows.annotator_index] = rows.label_index
+    n_classes = rows.n_classes
+    notes: list[str] = []
+
+    builtin = None
+    recorder.progress(0.05, "loading item features")
+    features = loaders.item_features(project=project, item_ids=items.item_ids)
+    consensus, _, _ = majority_from_counts(vote_table(labels, n_classes))
+
+    def fold_done(done: int, total: int) -> None:
+        recorder.progress(0.1 + 0.6 * done / total, f"built-in model: fold {done} of {total}")
+
+    try:
+        if features.kind is None:
+            raise CannotTrain(features.note)
+        builtin = out_of_sample_probabilities(
+            features.features,
+            consensus,
+            n_classes=n_classes,
+            kind=features.kind,
+            folds=folds,
+            progress=fold_done,
+        )
+    except CannotTrain as exc:
+        notes.append(f"The built-in model did not run: {exc}.")
+    recorder.progress(0.72, "loading uploaded predictions")
+    models, skipped = _ensemble(project, items.item_ids, builtin)
+    if not models:
+        raise ValueError(
+            " ".join(notes)
+            + " The project has no uploaded predictions either, so there is nothing to score "
+            "the items with; the queue keeps its earlier scores."
+        )
+    names = [name for name, _ in models]
+    probs = [p for _, p in models]
+    scored = np.all([np.isfinite(p).all(axis=1) for p in probs], axis=0)
+    correct, n_judged = consensus_accuracy(labels[scored], [p[scored] for p in probs])
+    interval = wilson_interval(correct, n_judged)
+    order = project.queue_order
+    method = None
+    priorities = np.zeros(0)
+    write = order in SCORED_ORDERS
+    if write:
+        recorder.progress(0.8, f"scoring the items ({order})")
+        priorities, method = queue_priorities(order, labels[scored], [p[scored] for p in probs])
+        if method != order:
+            notes.append("No labeled item yet: ActiveLab fell back to the model's uncertainty.")
+    else:
+        notes.append(f"The queue order is {order}: no queue scores written.")
+    full = items.done_count >= project.overlap
+    ask = scored & ~full
+    result = {
+        "model": "+".join(names),
+        "order": order,
+        "n_annotations": int(len(rows.item_index)),
+        "n_labeled_items": int((labels >= 0).any(axis=1).sum()),
+        "n_scored": int(ask.sum()) if write else 0,
+        "accuracy": correct / n_judged if n_judged else None,
+        "accuracy_interval": list(interval) if interval else None,
+        "n_judged": n_judged,
+        "method": method,
+        "skipped_models": skipped,
+        "note": " ".join(notes) or None,
+    }
+    recorder.progress(0.9, "saving probabilities and queue scores")
+
+    def persist(run: AnalysisRun) -> None:
+        if builtin is not None:
+            kept = np.flatnonzero(builtin.scored)
+            predictions_store(
+                project=project,
+                model=BUILTIN,
+                classes=rows.class_names,
+                item_ids=items.item_ids[kept],
+                probs=builtin.probabilities[kept],
+                user=run.created_by,
+            )
+        if write:
+            by_scored = np.full(len(items.item_ids), np.nan)
+            by_scored[scored] = priorities
+            priorities_write(
+                project=project, item_ids=items.item_ids[ask], priorities=by_scored[ask]
+            )
+
+    recorder.finish(result, persist=persist)
+    # The lead hooks the suggestions' refresh in here (analysis/services/suggestions.py):
+    # SUGGESTIONS_REFRESH_HOOK: suggestions_refresh(project=project)
+
+
+def _ensemble(project: Project, item_ids: np.ndarray, builtin) -> tuple[list, list[str]]:
+    """The models that score the items: [(name, (n_items, K) probabilities, NaN rows where
+    none)], and the names of uploads left out (they do not cover the others' items)."""
+    models = []
+    if builtin is not None:
+        models.append((BUILTIN, np.where(builtin.scored[:, None], builtin.probabilities, np.nan)))
+    skipped = []
+    uploads = (
+        PredictionSet.objects.filter(project=project)
+        .exclude(model=BUILTIN)
+        .order_by("-created_at", "-id")
+        .values_list("model", flat=True)
+    )
+    for name in uploads:
+        probs, _ = model_probs(project=project, model=name, item_ids=item_ids)
+        if probs is None:
+            skipped.append(name)
+            continue
+        if models:
+            covered = np.isfinite(probs).all(axis=1)
+            wanted = np.all([np.isfinite(p).all(axis=1) for _, p in models], axis=0)
+            if not covered[wanted].all():
+                skipped.append(name)
+                continue
+        models.append((name, probs))
+    return models, skipped
+
+
+def priorities_write(*, project: Project, item_ids: np.ndarray, priorities: np.ndarray) -> int:
+    """Set `Item.priority` of the project's items: `priorities` for `item_ids`, NULL for every
+    other item. One statement per chunk, no row loaded; returns the number of items given.
+
+    PostgreSQL: the pairs are COPYed into a temporary table, then one UPDATE ... FROM sets the
+    changed priorities and one UPDATE clears the others (a million items in a few seconds).
+    Elsewhere: every priority of the project is cleared, then UPDATE ... FROM (VALUES ...)
+    per chunk. Runs inside the caller's transaction.
+    """
+    table = Item._meta.db_table
+    ids = np.asarray(item_ids, dtype=np.int64).tolist()
+    values = np.asarray(priorities, dtype=float).tolist()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE TEMPORARY TABLE queue_priority (id bigint PRIMARY KEY, "
+                "priority double precision NOT NULL) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy("COPY queue_priority (id, priority) FROM STDIN") as copy:
+                for row in zip(ids, values, strict=True):
+                    copy.write_row(row)
+            cursor.execute("ANALYZE queue_priority")
+            cursor.execute(
+                f"UPDATE {table} i SET priority = q.priority FROM queue_priority q "
+                "WHERE i.id = q.id AND i.project_id = %s "
+                "AND i.priority IS DISTINCT FROM q.priority",
+                [project.pk],
+            )
+            cursor.execute(
+                f"UPDATE {table} i SET priority = NULL WHERE i.project_id = %s "
+                "AND i.priority IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM queue_priority q WHERE q.id = i.id)",
+                [project.pk],
+            )
+            cursor.execute("DROP TABLE queue_priority")
+            return len(ids)
+        cursor.execute(
+            f"UPDATE {table} SET priority = NULL WHERE project_id = %s AND priority IS NOT NULL",
+            [project.pk],
+        )
+        for start in range(0, len(ids), WRITE_CHUNK):
+            end = start + WRITE_CHUNK
+            chunk = list(zip(ids[start:end], values[start:end], strict=True))
+            rows = ", ".join(["(%s, %s)"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET priority = v.priority "
+                f"FROM (SELECT column1 AS id, column2 AS priority FROM (VALUES {rows})) v "
+                f"WHERE {table}.id = v.id AND {table}.project_id = %s",
+                [x for pair in chunk for x in pair] + [project.pk],
+            )
+    return len(ids)
+
+
+def model_refresh_needed(*, project: Project) -> bool:
+    """Whether a refresh of the project should start now: something reads its scores (a scored
+    queue order or suggestions), its task type has a refresh, and no refresh of it is queued
+    or running (a run whose worker died is failed first, so it cannot block refreshes)."""
+    if not refresh_wanted(project) or project.task_type != Project.TaskType.SINGLE:
+        return False
+    runs_fail_stuck()
+    return not AnalysisRun.objects.filter(
+        project=project,
+        kind=AnalysisRun.Kind.MODEL_REFRESH,
+        status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING],
+    ).exists()
