@@ -1,19 +1,25 @@
 """Load test of the annotator API: N annotators doing next + submit against gunicorn.
 
     .venv/bin/python bench/labeling_load.py [--annotators 32] [--seconds 60] [--items 100000]
+        [--queue-order import|random|uncertainty|activelab]
 
 What it does, all on loopback and bounded in time:
 1. (Re)creates the PostgreSQL database `--database-url` (default concord_bench_labeling) and
    its tables: from the current models with migrations disabled (`migrate --run-syncdb`, as
    the test suite does), or with `--use-migrations` through the real migrations.
-2. Seeds one project (overlap `--overlap`, default 3) with `--items` text items in bulk, and
-   `--annotators` annotator accounts with API tokens.
+2. Seeds one project (overlap `--overlap`, default 3, queue order `--queue-order`, default
+   import) with `--items` text items in bulk, and `--annotators` annotator accounts with API
+   tokens. For the scored orders (`uncertainty`, `activelab`) every item first gets a
+   priority (seeded random numbers, written by the model-refresh job's bulk writer
+   `priorities_write`, whose time is reported as `priorities_write_s`); the claims then read
+   them, and every `scores_refresh_every` (200) submissions ask for a refresh as in
+   production (the request waits on the broker: no worker runs during the bench).
 3. Starts gunicorn (`config.wsgi`, `--workers` 4, gthread so keep-alive works) on 127.0.0.1.
 4. Runs one thread per annotator with a keep-alive HTTP connection and token auth, looping
    GET /next/ -> POST /annotations/ for `--seconds`.
 5. Stops gunicorn, checks the database and prints one JSON line:
-   {annotators, submissions, per_s, next_p50_ms, next_p95_ms, submit_p50_ms, submit_p95_ms,
-    errors, duplicates, overfilled, cpu_ms_per_submission}
+   {queue_order, annotators, submissions, per_s, next_p50_ms, next_p95_ms, submit_p50_ms,
+    submit_p95_ms, errors, duplicates, overfilled, cpu_ms_per_submission, priorities_write_s}
    `cpu_ms_per_submission`: CPU time of the gunicorn workers, of their PostgreSQL backends and
    of the simulated annotators (this process) during the load, per stored submission. Unlike
    the rates, it hardly depends on what else the machine is doing.
@@ -54,6 +60,9 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--overlap", type=int, default=3)
+    parser.add_argument(
+        "--queue-order", default="import", choices=["import", "random", "uncertainty", "activelab"]
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     parser.add_argument("--port", type=int, default=8765)
@@ -91,7 +100,7 @@ def server_env(args, *, name: str) -> dict:
     }
 
 
-def seed(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]]:
+def seed(n_items: int, n_annotators: int, overlap: int, queue_order: str):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from rest_framework.authtoken.models import Token
@@ -106,6 +115,7 @@ def seed(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]]
         labels=[{"name": "negative"}, {"name": "positive"}, {"name": "neutral"}],
         created_by=manager,
         overlap=overlap,
+        queue_order=queue_order,
     )
     batch = 10_000
     for start in range(0, n_items, batch):
@@ -128,11 +138,25 @@ def seed(n_items: int, n_annotators: int, overlap: int) -> tuple[int, list[str]]
         Membership(project=project, user=u, role=Membership.Role.ANNOTATOR) for u in users
     )
     tokens = [Token.objects.create(user=u).key for u in users]
+    write_s = None
+    if queue_order in ("uncertainty", "activelab"):
+        from analysis.services.model_refresh import priorities_write
+
+        item_ids = np.array(
+            Item.objects.filter(project=project).order_by("id").values_list("id", flat=True)
+        )
+        started = time.perf_counter()
+        priorities_write(
+            project=project,
+            item_ids=item_ids,
+            priorities=np.random.default_rng(0).random(len(item_ids)),
+        )
+        write_s = round(time.perf_counter() - started, 2)
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # what autovacuum does soon after a bulk load
-    return project.pk, tokens
+    return project.pk, tokens, write_s
 
 
 def start_gunicorn(args, env: dict) -> subprocess.Popen:
@@ -281,7 +305,7 @@ def main() -> None:
     benchdb.recreate_database(args.database_url)
     setup_django(env, args.use_migrations)
     seed_started = time.monotonic()
-    project_id, tokens = seed(args.items, args.annotators, args.overlap)
+    project_id, tokens, write_s = seed(args.items, args.annotators, args.overlap, args.queue_order)
     print(
         f"seeded {args.items} items, {args.annotators} annotators "
         f"in {time.monotonic() - seed_started:.1f}s",
@@ -321,6 +345,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "queue_order": args.queue_order,
                 "annotators": args.annotators,
                 "submissions": submissions,
                 "per_s": round(submissions / elapsed, 1),
@@ -339,6 +364,7 @@ def main() -> None:
                         ("client", client_cpu),
                     )
                 },
+                "priorities_write_s": write_s,
             }
         )
     )

@@ -10,6 +10,10 @@ Lower score = ask first, for both orders, so the queue reads one ascending colum
   one score per labeled item (how much one more annotator label would improve its consensus)
   and per unlabeled item (how much a first label would help), on one comparable scale, so an
   item already labeled by others can come before a fresh one.
+- ``queue_priorities``: one of the two for every item of a project, from the annotation
+  matrix and one or several models' probabilities (the model-refresh job writes it to
+  ``Item.priority``); ``consensus_accuracy``: how often the models' top class equals the
+  majority label (the refresh's accuracy).
 
 Pure: numpy/cleanlab only, no Django.
 """

@@ -25,6 +25,7 @@ from labeling.models import Annotation, Item, Project
 from labeling.services import queue_scores
 from labeling.services.annotating import annotation_submit
 from labeling.services.projects import project_update
+from tests.conftest import wait_for
 from tests.factories import SENTIMENT_DATA, add_member, make_annotations, make_items, make_project
 
 pytestmark = pytest.mark.django_db
@@ -332,6 +333,26 @@ def test_a_request_starts_one_run_and_no_second_while_it_is_queued(manager, monk
     runs.update(status=AnalysisRun.Status.SUCCEEDED)
     request_model_refresh(project.pk)
     assert runs.count() == 2
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_new_annotations_start_a_refresh_that_a_real_worker_runs(manager, celery_worker):
+    project, items = crowd_project(manager, order=Project.QueueOrder.ACTIVELAB)
+    project_update(project=project, user=manager, scores_refresh_every=2)
+    late = add_member(project, "late")
+    for item in items[200:202]:
+        annotation_submit(item=item, annotator=late, label="1")
+
+    def succeeded():
+        runs = AnalysisRun.objects.filter(project=project, kind=AnalysisRun.Kind.MODEL_REFRESH)
+        return runs.filter(status__in=["succeeded", "failed"]).first()
+
+    run = wait_for(succeeded, timeout=180, what="the model refresh", on_timeout=celery_worker.log)
+    assert run.status == AnalysisRun.Status.SUCCEEDED, run.error
+    assert run.result["n_annotations"] == Annotation.objects.filter(project=project).count()
+    assert np.isfinite(priorities(items)).all()
+    assert AnalysisRun.objects.filter(project=project).count() == 1
 
 
 def test_a_successful_label_issue_run_asks_for_a_refresh(
