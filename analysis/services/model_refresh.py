@@ -20,8 +20,11 @@ whose queue has no scored order yet):
    get no priority (NULL), the others are ordered by the score whether others labeled them
    or not. With the import or random order nothing is written to the queue (the run still
    refreshes the probabilities for the suggestions).
-4. Writes `Item.priority` for the whole project in bulk (`priorities_write`), in the same
-   transaction as the run's result: a failed run leaves the earlier priorities as they were.
+4. Writes `Item.priority` for every regular item in bulk (`priorities_write`, short
+   transactions of a few thousand rows so annotators never wait on the write), once
+   everything is computed: a run that fails while loading or computing leaves the earlier
+   priorities as they were (only a database failure during the write itself would leave
+   some items with the new scores, which are as valid as the old ones).
 
 The result (`run.result`, the Dashboard's learning curve reads it): `model`, `order`,
 `n_annotations`, `n_labeled_items`, `n_scored`, `accuracy` (the ensemble's top class against
@@ -53,10 +56,11 @@ from analysis.services.predictions import predictions_store
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder, runs_fail_stuck
 from labeling.models import Item, Project
+from labeling.rawsql import positions
 from labeling.services.queue import SCORED_ORDERS
 from labeling.services.queue_scores import refresh_wanted
 
-WRITE_CHUNK = 5_000  # rows per UPDATE ... FROM (VALUES ...) where there is no COPY
+WRITE_CHUNK = 5_000  # items per UPDATE ... FROM (VALUES ...), one short transaction each
 
 
 class ModelRefreshParams(RunParams):
@@ -90,7 +94,7 @@ def model_refresh_job(recorder: RunRecorder) -> None:
     rows = loaders.annotation_rows(project=project).without_items(items.gold_ids)
     # Annotations of every regular item, as an (n_items, n_annotators) matrix (-1: none).
     labels = np.full((len(items.item_ids), rows.n_annotators), -1, dtype=np.int16)
-    at = loaders.positions(rows.item_ids, items.item_ids)
+    at = positions(rows.item_ids, items.item_ids)
     labels[at[rows.item_index], rows.annotator_index] = rows.label_index
     n_classes = rows.n_classes
     notes: list[str] = []
@@ -156,6 +160,16 @@ def model_refresh_job(recorder: RunRecorder) -> None:
         "note": " ".join(notes) or None,
     }
     recorder.progress(0.9, "saving probabilities and queue scores")
+    if write:
+        # Every item: its score, or NULL (full, no model could score it, or a gold question).
+        by_item = np.full(len(items.item_ids), np.nan)
+        by_item[scored] = priorities
+        by_item[~ask] = np.nan
+        priorities_write(
+            project=project,
+            item_ids=np.concatenate([items.item_ids, items.gold_ids]),
+            priorities=np.concatenate([by_item, np.full(len(items.gold_ids), np.nan)]),
+        )
 
     def persist(run: AnalysisRun) -> None:
         if builtin is not None:
@@ -167,12 +181,6 @@ def model_refresh_job(recorder: RunRecorder) -> None:
                 item_ids=items.item_ids[kept],
                 probs=builtin.probabilities[kept],
                 user=run.created_by,
-            )
-        if write:
-            by_scored = np.full(len(items.item_ids), np.nan)
-            by_scored[scored] = priorities
-            priorities_write(
-                project=project, item_ids=items.item_ids[ask], priorities=by_scored[ask]
             )
 
     recorder.finish(result, persist=persist)
@@ -209,56 +217,36 @@ def _ensemble(project: Project, item_ids: np.ndarray, builtin) -> tuple[list, li
 
 
 def priorities_write(*, project: Project, item_ids: np.ndarray, priorities: np.ndarray) -> int:
-    """Set `Item.priority` of the project's items: `priorities` for `item_ids`, NULL for every
-    other item. One statement per chunk, no row loaded; returns the number of items given.
+    """Set `Item.priority` of the given items of the project (NaN: NULL, no score); returns
+    the number of items changed.
 
-    PostgreSQL: the pairs are COPYed into a temporary table, then one UPDATE ... FROM sets the
-    changed priorities and one UPDATE clears the others (a million items in a few seconds).
-    Elsewhere: every priority of the project is cleared, then UPDATE ... FROM (VALUES ...)
-    per chunk. Runs inside the caller's transaction.
+    One UPDATE ... FROM (VALUES ...) per chunk of WRITE_CHUNK items, each its own short
+    transaction, touching only the rows whose priority changes: a claim skips a row being
+    written (`SKIP LOCKED`) and a submit waits for it, so no row stays locked longer than one
+    chunk's statement (tens of milliseconds), where one transaction over a million rows would
+    hold them all for its whole length. Call outside a transaction.
     """
     table = Item._meta.db_table
     ids = np.asarray(item_ids, dtype=np.int64).tolist()
-    values = np.asarray(priorities, dtype=float).tolist()
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE TEMPORARY TABLE queue_priority (id bigint PRIMARY KEY, "
-                "priority double precision NOT NULL) ON COMMIT DROP"
-            )
-            with cursor.cursor.copy("COPY queue_priority (id, priority) FROM STDIN") as copy:
-                for row in zip(ids, values, strict=True):
-                    copy.write_row(row)
-            cursor.execute("ANALYZE queue_priority")
-            cursor.execute(
-                f"UPDATE {table} i SET priority = q.priority FROM queue_priority q "
-                "WHERE i.id = q.id AND i.project_id = %s "
-                "AND i.priority IS DISTINCT FROM q.priority",
-                [project.pk],
-            )
-            cursor.execute(
-                f"UPDATE {table} i SET priority = NULL WHERE i.project_id = %s "
-                "AND i.priority IS NOT NULL "
-                "AND NOT EXISTS (SELECT 1 FROM queue_priority q WHERE q.id = i.id)",
-                [project.pk],
-            )
-            cursor.execute("DROP TABLE queue_priority")
-            return len(ids)
-        cursor.execute(
-            f"UPDATE {table} SET priority = NULL WHERE project_id = %s AND priority IS NOT NULL",
-            [project.pk],
-        )
+    values = [None if np.isnan(v) else v for v in np.asarray(priorities, dtype=float).tolist()]
+    changed = 0
+    with connection.cursor() as cursor:
         for start in range(0, len(ids), WRITE_CHUNK):
             end = start + WRITE_CHUNK
             chunk = list(zip(ids[start:end], values[start:end], strict=True))
             rows = ", ".join(["(%s, %s)"] * len(chunk))
-            cursor.execute(
-                f"UPDATE {table} SET priority = v.priority "
-                f"FROM (SELECT column1 AS id, column2 AS priority FROM (VALUES {rows})) v "
-                f"WHERE {table}.id = v.id AND {table}.project_id = %s",
-                [x for pair in chunk for x in pair] + [project.pk],
-            )
-    return len(ids)
+            # VALUES columns are column1, column2 on PostgreSQL and SQLite alike; the cast
+            # types a chunk whose priorities are all NULL.
+            with transaction.atomic():
+                cursor.execute(
+                    f"UPDATE {table} SET priority = CAST(v.column2 AS double precision) "
+                    f"FROM (VALUES {rows}) AS v "
+                    f"WHERE {table}.id = v.column1 AND {table}.project_id = %s "
+                    f"AND {table}.priority IS DISTINCT FROM CAST(v.column2 AS double precision)",
+                    [x for pair in chunk for x in pair] + [project.pk],
+                )
+                changed += cursor.rowcount
+    return changed
 
 
 def model_refresh_needed(*, project: Project) -> bool:

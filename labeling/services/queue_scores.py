@@ -39,14 +39,18 @@ def _counter_key(project: Project) -> str:
 
 
 def annotation_counted(*, project: Project) -> None:
-    """Count one new annotation of the project; every `scores_refresh_every`-th asks for a
-    refresh once the caller's transaction commits."""
-    if not refresh_wanted(project):
-        return
+    """Count one new annotation of the project once the caller's transaction commits (not
+    while the submit holds the item's lock); every `scores_refresh_every`-th asks for a
+    refresh."""
+    if refresh_wanted(project):
+        transaction.on_commit(lambda: _count(project))
+
+
+def _count(project: Project) -> None:
     key = _counter_key(project)
     try:
         count = cache.incr(key)
-    except ValueError:  # no count yet (or it expired): this is the first
+    except ValueError:  # no count yet: this is the first
         count = 1 if cache.add(key, 1, timeout=None) else cache.incr(key)
     if count % max(project.scores_refresh_every, 1) == 0:
         model_refresh_ask(project=project)
