@@ -39,8 +39,13 @@ analysis/tasks.py's `request_model_refresh` starts the run when `model_refresh_n
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework import serializers
 
 from analysis import loaders
@@ -252,12 +257,15 @@ def priorities_write(*, project: Project, item_ids: np.ndarray, priorities: np.n
 def model_refresh_needed(*, project: Project) -> bool:
     """Whether a refresh of the project should start now: something reads its scores (a scored
     queue order or suggestions), its task type has a refresh, and no refresh of it is queued
-    or running (a run whose worker died is failed first, so it cannot block refreshes)."""
+    or running. A run whose worker died is failed first, and a run queued for longer than the
+    run timeout (its message lost) no longer counts, so neither blocks refreshes for ever."""
     if not refresh_wanted(project) or project.task_type != Project.TaskType.SINGLE:
         return False
     runs_fail_stuck()
+    lost = timezone.now() - timedelta(seconds=settings.CONCORD_RUN_TIMEOUT_SECONDS)
     return not AnalysisRun.objects.filter(
+        Q(status=AnalysisRun.Status.RUNNING)
+        | Q(status=AnalysisRun.Status.QUEUED, created_at__gte=lost),
         project=project,
         kind=AnalysisRun.Kind.MODEL_REFRESH,
-        status__in=[AnalysisRun.Status.QUEUED, AnalysisRun.Status.RUNNING],
     ).exists()

@@ -5,6 +5,7 @@ and numpy's max on the same arrays, read back from what the job stored.
 """
 
 import csv
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from cleanlab.multiannotator import (
     get_active_learning_scores,
     get_active_learning_scores_ensemble,
 )
+from django.utils import timezone
 
 from analysis import loaders
 from analysis.metrics import active_learning
@@ -333,6 +335,12 @@ def test_a_request_starts_one_run_and_no_second_while_it_is_queued(manager, monk
     runs.update(status=AnalysisRun.Status.SUCCEEDED)
     request_model_refresh(project.pk)
     assert runs.count() == 2
+    # A run left queued past the run timeout (its message lost) does not block refreshes.
+    runs.filter(status=AnalysisRun.Status.QUEUED).update(
+        created_at=timezone.now() - timedelta(hours=2)
+    )
+    request_model_refresh(project.pk)
+    assert runs.count() == 3
 
 
 @pytest.mark.worker
