@@ -247,3 +247,17 @@ def test_a_scored_order_moves_past_a_window_of_items_the_annotator_labeled(
     assert next_item(project=project, annotator=alone) == made[5]
     # Someone else gets the most useful item with room, labeled by `alone` or not.
     assert next_item(project=project, annotator=late) == made[0]
+
+
+@pytest.mark.parametrize("order", SCORED_ORDERS)
+def test_unscored_items_come_after_the_scored_ones_started_first_as_in_import_order(manager, order):
+    project = make_project(manager, overlap=2, queue_order=order)
+    fresh, started, scored = make_items(project, 3)
+    _prioritize([fresh, started, scored], [None, None, 0.7])
+    annotation_submit(item=started, annotator=add_member(project, "early"), label="positive")
+    ann = add_member(project, "ann")
+    seen = []
+    while (item := next_item(project=project, annotator=ann)) is not None:
+        seen.append(item)
+        annotation_submit(item=item, annotator=ann, label="positive")
+    assert seen == [scored, started, fresh]
