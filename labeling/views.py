@@ -48,6 +48,7 @@ from labeling.permissions import (
     project_for,
     projects_visible_to,
 )
+from labeling.services import queue_scores
 from labeling.services.accounts import account_create, account_password_set
 from labeling.services.annotating import (
     ItemFull,
@@ -757,6 +758,7 @@ def dashboard(request, pk):
             "stats": stats,
             "states": [(name, n, round(100 * n / total, 1), color) for name, n, color in states],
             "figure": figure,
+            "until_refresh": queue_scores.annotations_until_refresh(project),
         },
     )
 

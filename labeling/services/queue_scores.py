@@ -38,6 +38,15 @@ def _counter_key(project: Project) -> str:
     return f"annotations-since-refresh:{project.pk}:{project.created_at.timestamp():.6f}"
 
 
+def annotations_until_refresh(project: Project) -> int | None:
+    """New annotations still to come before the next refresh is asked for (None when nothing
+    reads the project's scores). Read by the dashboard."""
+    if not refresh_wanted(project):
+        return None
+    every = max(project.scores_refresh_every, 1)
+    return every - (cache.get(_counter_key(project)) or 0) % every
+
+
 def annotation_counted(*, project: Project) -> None:
     """Count one new annotation of the project once the caller's transaction commits (not
     while the submit holds the item's lock); every `scores_refresh_every`-th asks for a

@@ -3,7 +3,10 @@
 import pytest
 
 from labeling import selectors
+from labeling.models import Project
+from labeling.services import queue_scores
 from labeling.services.annotating import annotation_submit
+from labeling.services.projects import project_update
 from labeling.services.queue import next_item
 from tests.factories import add_member, make_items, make_project
 
@@ -40,3 +43,21 @@ def test_dashboard_of_an_empty_project_says_so(manager, project, client):
     client.force_login(manager)
     html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert "No items yet" in html and "throughput-chart" not in html
+
+
+def test_dashboard_says_after_how_many_new_annotations_the_model_refreshes(
+    manager, client, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(queue_scores, "enqueue", lambda name, *args: "task")
+    project = make_project(manager, queue_order=Project.QueueOrder.ACTIVELAB)
+    project_update(project=project, user=manager, scores_refresh_every=5)
+    ann = add_member(project, "ann")
+    for item in make_items(project, 2):
+        with django_capture_on_commit_callbacks(execute=True):
+            annotation_submit(item=item, annotator=ann, label="positive")
+    client.force_login(manager)
+    html = client.get(f"/projects/{project.pk}/dashboard/").content.decode()
+    assert "next model refresh (queue scores, suggestions) after 3 new annotations" in html
+    # A project that neither scores its queue nor shows suggestions has no refresh to announce.
+    plain = make_project(manager, name="plain")
+    assert "next model refresh" not in client.get(f"/projects/{plain.pk}/dashboard/").text
