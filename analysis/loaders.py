@@ -853,3 +853,13 @@ def span_rows(
         token_starts=token_starts,
         token_ends=token_ends,
     )
+
+
+def item_token_bounds(
+    *, project: Project, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The contract's tokens of the items' texts (`item_ids` ascending), as arrays.
+
+    Returns (lengths (n,) token counts; starts, ends (sum(lengths),) character offsets).
+    """
+    return token_bounds_many(_item_texts(project, np.asarray(item_ids), known=None))
