@@ -366,7 +366,9 @@ def suggestion_share(*, project: Project, item_id: int, annotator_id: int) -> fl
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2**64
 
 
-def suggestion_shown(*, project: Project, item_id: int, annotator_id: int) -> ShownSuggestion | None:
+def suggestion_shown(
+    *, project: Project, item_id: int, annotator_id: int
+) -> ShownSuggestion | None:
     """What the annotator is shown for the item: the item's Suggestion of the project's
     `suggestion_model`, when suggestions are on and the pair falls in `suggestion_rate`'s
     share; None otherwise. The annotate page, the `next` API and `annotation_submit` all
@@ -412,6 +414,4 @@ def suggestion_dict(*, project: Project, shown: ShownSuggestion) -> dict:
 
 def suggestion_count(*, project: Project) -> int:
     """How many items have a suggestion of the project's `suggestion_model`."""
-    return Suggestion.objects.filter(
-        item__project=project, model=project.suggestion_model
-    ).count()
+    return Suggestion.objects.filter(item__project=project, model=project.suggestion_model).count()

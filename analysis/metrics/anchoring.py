@@ -202,9 +202,7 @@ def _against_reference(item, label, shown, reference, n_items: int) -> dict:
     }
     out["followed_wrong"] = _rate(per(followed), per(wrong_shown))
     out["followed_wrong_by_chance"] = _rate(per(picked_it), per(alone_on_wrong))
-    out["anchoring"] = _excess(
-        per(followed), per(wrong_shown), per(picked_it), per(alone_on_wrong)
-    )
+    out["anchoring"] = _excess(per(followed), per(wrong_shown), per(picked_it), per(alone_on_wrong))
     out["enough"] = n_wrong >= MIN_WRONG_SHOWN
     return out
 

@@ -153,7 +153,9 @@ class AnnotationOutSerializer(serializers.Serializer):
     lead_time_ms = serializers.IntegerField(allow_null=True)
     guideline_version = serializers.IntegerField()
     request_id = serializers.CharField(allow_null=True)
-    suggestion_model = serializers.CharField(help_text="The model whose suggestion was shown; '' = none.")
+    suggestion_model = serializers.CharField(
+        help_text="The model whose suggestion was shown; '' = none."
+    )
     suggestion_label = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -210,12 +210,15 @@ def test_managers_are_told_when_the_model_has_no_predictions(project, client, ma
     annotator_page = Client()
     add_member(project, "ann")
     annotator_page.login(username="ann", password=PASSWORD)
-    assert "has no predictions" not in annotator_page.get(
-        f"/projects/{project.pk}/annotate/"
-    ).content.decode()
+    assert (
+        "has no predictions"
+        not in annotator_page.get(f"/projects/{project.pk}/annotate/").content.decode()
+    )
 
 
-def test_span_suggestions_are_the_token_models_decoded_spans_and_prefill_the_editor(manager, client):
+def test_span_suggestions_are_the_token_models_decoded_spans_and_prefill_the_editor(
+    manager, client
+):
     project = make_project(
         manager, labels=("PER", "LOC"), task_type="spans", suggestions="prefill",
         suggestion_model="ner",
