@@ -293,9 +293,6 @@ def span_agreement_run(
         result["by_guideline_version"] = []
     result["labels"] = list(rows.class_names)
     result["params"] = params
-    if not multi:
-        progress(0.75, "measuring anchoring on suggestions")
-        result["anchoring"] = anchoring_report(project=project, version=only_version)
     ids_by_name = dict(zip(names, rows.annotator_ids.tolist(), strict=True))
     for row in result["per_annotator"]:
         row["annotator_id"] = ids_by_name[row["annotator"]]

@@ -165,8 +165,9 @@ def test_the_job_recovers_the_known_rate_of_following_wrong_suggestions(
     )
     assert groups["with_suggestion"]["alpha"] > groups["without_suggestion"]["alpha"]
     assert block["reference"] == {"gold": 10_000, "reviewed": 10_000}
+    followed_percent = f"{100 * expected['followed_wrong']:.0f}%"
     assert block["verdict"].startswith(
-        f"Annotators followed a wrong suggestion in {100 * expected['followed_wrong']:.0f}% of cases"
+        f"Annotators followed a wrong suggestion in {followed_percent} of cases"
     )
 
 

@@ -229,8 +229,10 @@ def test_span_suggestions_are_the_token_models_decoded_spans_and_prefill_the_edi
     probs = [[1.0, 0.0, 0.0]] * n
     probs[0] = probs[1] = [0.1, 0.8, 0.1]  # "Ada Lovelace": PER
     probs[4] = [0.3, 0.1, 0.6]  # "London": LOC
-    token_predictions_upload(project=project, model="ner", classes=["O", "PER", "LOC"],
-                             rows=[{"external_id": "e0", "probabilities": probs}], user=None)  # fmt: skip
+    token_predictions_upload(
+        project=project, model="ner", classes=["O", "PER", "LOC"], user=None,
+        rows=[{"external_id": "e0", "probabilities": probs}],
+    )  # fmt: skip
     ids = dict(project.labels.values_list("name", "id"))
     suggestion = Suggestion.objects.get()
     assert suggestion.spans == [[0, 12, ids["PER"]], [22, 28, ids["LOC"]]]
