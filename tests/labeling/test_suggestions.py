@@ -201,9 +201,9 @@ def test_annotators_see_the_models_suggestion_never_other_annotators_labels(proj
 def test_managers_are_told_when_the_model_has_no_predictions(project, client, manager):
     client.login(username="manager", password=PASSWORD)
     annotate = client.get(f"/projects/{project.pk}/annotate/").content.decode()
-    assert "has no predictions in this project yet" in annotate
+    assert "there are no suggestions from the model “bert” yet" in annotate
     settings = client.get(f"/projects/{project.pk}/edit/").content.decode()
-    assert "has no predictions in this project, so there are no suggestions" in settings
+    assert "No item has a suggestion from the model “bert”, so annotators are shown none" in settings
     upload(project)
     settings = client.get(f"/projects/{project.pk}/edit/").content.decode()
     assert "4 items have a suggestion from the model “bert”" in settings
