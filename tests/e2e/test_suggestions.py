@@ -175,3 +175,20 @@ def test_the_agreement_report_reads_out_anchoring(live_server, page, manager, ar
     section.screenshot(path=str(artifacts / "agreement-anchoring.png"))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= WIDTH
+
+
+def test_the_settings_page_says_how_many_items_have_a_suggestion(
+    live_server, page, manager, artifacts
+):
+    project = suggested_project(manager, "show")
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    log_in(page, live_server, "manager")
+    page.goto(f"{live_server.url}/projects/{project.pk}/edit/")
+    note = page.locator("#suggestion-state")
+    expect(note).to_contain_text("3 items have a suggestion from the model “bert”")
+    page.locator("select[name=suggestions]").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "settings-suggestions.png"))
+    page.locator("input[name=suggestion_model]").fill("gpt")
+    page.get_by_role("button", name="Save").click()
+    page.goto(f"{live_server.url}/projects/{project.pk}/edit/")
+    expect(note).to_contain_text("No item has a suggestion from the model “gpt”")
