@@ -217,7 +217,7 @@ def test_managers_are_told_when_the_model_has_no_predictions(project, client, ma
 
 
 def test_span_suggestions_are_the_token_models_decoded_spans_and_prefill_the_editor(
-    manager, client
+    manager, client, api_client_for
 ):
     project = make_project(
         manager, labels=("PER", "LOC"), task_type="spans", suggestions="prefill",
@@ -242,6 +242,12 @@ def test_span_suggestions_are_the_token_models_decoded_spans_and_prefill_the_edi
     page = client.get(f"/projects/{project.pk}/annotate/").content.decode()
     assert "2 spans" in page and "already marked in the text" in page
     assert f"[[0, 12, {ids['PER']}], [22, 28, {ids['LOC']}]]" in page  # the editor's start
+    shown = api_client_for(ann).get(f"/api/v1/projects/{project.pk}/next/").json()["suggestion"]
+    assert shown["spans"] == [
+        {"start": 0, "end": 12, "label": "PER"},
+        {"start": 22, "end": 28, "label": "LOC"},
+    ]
+    assert shown["label"] is None and shown["mode"] == "prefill"
     annotation = annotation_submit(
         item=Item.objects.get(project=project), annotator=ann,
         spans=[{"start": 0, "end": 12, "label": "PER"}],
