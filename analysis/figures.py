@@ -438,3 +438,45 @@ def drift_histogram(check: dict, label_a: str, label_b: str) -> dict:
             "legend": {"orientation": "h", "y": -0.3},
         },
     }
+
+
+def anchoring_accuracy_bars(block: dict) -> dict | None:
+    """Annotators' accuracy against the gold or reviewed labels when the suggestion shown was
+    right, wrong, or absent (the agreement report's `anchoring` block), with 95% intervals."""
+    accuracy = block.get("accuracy")
+    if not accuracy:
+        return None
+    rows = [
+        {"name": name, **accuracy[key]}
+        for key, name in (
+            ("suggestion_right", "suggestion right"),
+            ("suggestion_wrong", "suggestion wrong"),
+            ("no_suggestion", "no suggestion"),
+        )
+        if accuracy[key]["rate"] is not None
+    ]
+    if not rows:
+        return None
+    colors = {"suggestion right": HLP_COLOR, "suggestion wrong": B_COLOR}
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [r["name"] for r in rows],
+                "y": [r["rate"] for r in rows],
+                "marker": {"color": [colors.get(r["name"], BASELINE_COLOR) for r in rows]},
+                "error_y": _errors(rows, "rate", "ci"),
+                "text": [f"{r['rate']:.1%}" for r in rows],
+                "textposition": "inside",  # outside, the error bars would cross it
+                "insidetextanchor": "start",
+                "textfont": {"color": "#fff"},
+                "customdata": [r["n"] for r in rows],
+                "hovertemplate": "%{x}: %{y:.1%} of %{customdata} annotations<extra></extra>",
+            }
+        ],
+        "layout": {
+            "title": {"text": "Annotators' accuracy by the suggestion they were shown"},
+            "yaxis": _percent_axis("accuracy against gold or reviewed labels"),
+            "showlegend": False,
+        },
+    }

@@ -16,10 +16,18 @@ import pandas as pd
 from django.db import connections
 from django.db.models import Exists, OuterRef, TextField
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Length
+from django.db.models.functions import Cast, Coalesce, Length
 
 from analysis.models import AnalysisRun, LabelIssue, Prediction, PredictionSet
-from labeling.models import Annotation, Guideline, Item, LabelClass, Project, Review
+from labeling.models import (
+    Annotation,
+    GoldLabel,
+    Guideline,
+    Item,
+    LabelClass,
+    Project,
+    Review,
+)
 from labeling.rawsql import driver_rows, int_rows, positions
 from labeling.spans import TOKEN_PATTERN, token_bounds_many
 
@@ -896,4 +904,85 @@ def span_rows(
         span_label=span_label.astype(np.int64),
         token_starts=token_starts,
         token_ends=token_ends,
+    )
+
+
+def item_token_bounds(
+    *, project: Project, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The contract's tokens of the items' texts (`item_ids` ascending), as arrays.
+
+    Returns (lengths (n,) token counts; starts, ends (sum(lengths),) character offsets).
+    """
+    return token_bounds_many(_item_texts(project, np.asarray(item_ids), known=None))
+
+
+@dataclass(frozen=True)
+class ShownRows:
+    """Single-label annotations with the suggestion each annotator was shown (anchoring).
+
+    item_index, label_index, shown_index: (n_annotations,) int64; `shown_index` is the class
+    index of the suggestion shown, -1 where none. reference: (n_items,) int64 class index of
+    the item's known answer, -1 where none: its gold label, else its reviewed label.
+    n_gold, n_reviewed: how many items the reference took from each.
+    """
+
+    item_ids: np.ndarray
+    class_names: list[str]
+    item_index: np.ndarray
+    label_index: np.ndarray
+    shown_index: np.ndarray
+    reference: np.ndarray
+    n_gold: int
+    n_reviewed: int
+
+
+def shown_rows(*, project: Project, version: int | None = None) -> ShownRows:
+    """The counted single-label annotations (as `annotation_rows`: the newest version per item
+    and annotator) with the suggestion each was shown, and the items' gold or reviewed labels."""
+    class_ids, class_names = label_classes(project)
+    queryset, several_versions = _annotation_queryset(project=project, version=version)
+    # Class ids are positive: 0 stands for "no suggestion shown" in the integer read.
+    rows = int_rows(
+        queryset.annotate(shown=Coalesce("suggestion_label_id", 0)).values_list(
+            "item_id", "annotator_id", "label_id", "shown"
+        ),
+        width=4,
+    )
+    if several_versions and len(rows):
+        newest_first = rows[::-1]
+        key = newest_first[:, 0] * (int(newest_first[:, 1].max()) + 1) + newest_first[:, 1]
+        _, first = np.unique(key, return_index=True)
+        rows = newest_first[np.sort(first)]
+    item_ids, item_index = np.unique(rows[:, 0], return_inverse=True)
+    shown_index = np.where(rows[:, 3] > 0, class_positions(class_ids, rows[:, 3]), -1)
+    reference = np.full(len(item_ids), -1, dtype=np.int64)
+    reviewed = int_rows(
+        Review.objects.filter(item__project=project, label__isnull=False).values_list(
+            "item_id", "label_id"
+        ),
+        width=2,
+    )
+    gold = int_rows(
+        GoldLabel.objects.filter(item__project=project, label__isnull=False).values_list(
+            "item_id", "label_id"
+        ),
+        width=2,
+    )
+    counted = {}
+    for name, pairs in (("reviewed", reviewed), ("gold", gold)):  # gold last: it wins
+        at = positions(pairs[:, 0], item_ids) if len(pairs) else np.zeros(0, dtype=np.int64)
+        keep = at >= 0
+        reference[at[keep]] = class_positions(class_ids, pairs[keep, 1])
+        counted[name] = int(keep.sum())
+    n_gold = counted["gold"]
+    return ShownRows(
+        item_ids=item_ids,
+        class_names=class_names,
+        item_index=item_index.astype(np.int64),
+        label_index=class_positions(class_ids, rows[:, 2]).astype(np.int64),
+        shown_index=shown_index.astype(np.int64),
+        reference=reference,
+        n_gold=n_gold,
+        n_reviewed=int((reference >= 0).sum()) - n_gold,
     )

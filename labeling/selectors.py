@@ -1,6 +1,8 @@
 """Reads that are more than a one-line filter."""
 
 import datetime as dt
+import hashlib
+from typing import NamedTuple
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -19,6 +21,7 @@ from labeling.models import (
     Project,
     Review,
     Skip,
+    Suggestion,
 )
 from labeling.permissions import ProjectAccess
 from labeling.spans import spans_as_dicts
@@ -136,7 +139,7 @@ def annotation_rows_for_api(*, project: Project, filters: dict):
         .only(
             "id", "item__id", "item__external_id", "annotator__username", "guideline__version",
             "label_id", "labels", "spans", "unsure", "comment", "lead_time_ms", "request_id",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "suggestion_model", "suggestion_label_id",
         )
         .order_by("id")
     )  # fmt: skip
@@ -164,6 +167,8 @@ def annotation_dicts(*, project: Project, rows, names: dict | None = None) -> li
             "lead_time_ms": a.lead_time_ms,
             "guideline_version": a.guideline.version,
             "request_id": a.request_id,
+            "suggestion_model": a.suggestion_model,
+            "suggestion_label": names.get(a.suggestion_label_id),
             "created_at": a.created_at,
             "updated_at": a.updated_at,
         }
@@ -340,3 +345,73 @@ def labels_contain(rows, label_id: int):
         where=[f"EXISTS (SELECT 1 FROM json_each({table}.labels) WHERE json_each.value = %s)"],
         params=[label_id],
     )
+
+
+class ShownSuggestion(NamedTuple):
+    """The model suggestion an annotator is shown for an item (`suggestion_shown`)."""
+
+    model: str
+    label_id: int | None
+    label: str | None  # the label's name (None on span projects)
+    probability: float | None
+    spans: list  # span projects: `[[start, end, label_id], ...]`
+    prefill: bool  # pre-selected (`prefill`) rather than shown beside the item (`show`)
+
+
+def suggestion_share(*, project: Project, item_id: int, annotator_id: int) -> float:
+    """A stable number in [0, 1) per (item, annotator): the pair is shown a suggestion when
+    it is below `project.suggestion_rate`. A hash, not a random draw, so a reload (or the
+    submission) finds the same answer, and raising the rate only adds pairs."""
+    key = f"{project.pk}:{item_id}:{annotator_id}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2**64
+
+
+def suggestion_shown(
+    *, project: Project, item_id: int, annotator_id: int
+) -> ShownSuggestion | None:
+    """What the annotator is shown for the item: the item's Suggestion of the project's
+    `suggestion_model`, when suggestions are on and the pair falls in `suggestion_rate`'s
+    share; None otherwise. The annotate page, the `next` API and `annotation_submit` all
+    ask this, so what is recorded is what was shown (README, "Suggestions and anchoring")."""
+    if project.suggestions == Project.Suggestions.OFF:
+        return None
+    if project.suggestion_rate < 1 and not (
+        suggestion_share(project=project, item_id=item_id, annotator_id=annotator_id)
+        < project.suggestion_rate
+    ):
+        return None
+    row = (
+        Suggestion.objects.filter(item_id=item_id, model=project.suggestion_model)
+        .values_list("label_id", "label__name", "probability", "spans")
+        .first()
+    )
+    if row is None:
+        return None
+    label_id, name, probability, spans = row
+    return ShownSuggestion(
+        model=project.suggestion_model,
+        label_id=label_id,
+        label=name,
+        probability=probability,
+        spans=spans or [],
+        prefill=project.suggestions == Project.Suggestions.PREFILL,
+    )
+
+
+def suggestion_dict(*, project: Project, shown: ShownSuggestion) -> dict:
+    """A shown suggestion as the `next` API answers it (spans by label name)."""
+    answer = {
+        "model": shown.model,
+        "label": shown.label,
+        "probability": shown.probability,
+        "mode": "prefill" if shown.prefill else "show",
+    }
+    if project.is_spans:
+        names = dict(LabelClass.objects.filter(project=project).values_list("id", "name"))
+        answer["spans"] = spans_as_dicts(shown.spans, names)
+    return answer
+
+
+def suggestion_count(*, project: Project) -> int:
+    """How many items have a suggestion of the project's `suggestion_model`."""
+    return Suggestion.objects.filter(item__project=project, model=project.suggestion_model).count()

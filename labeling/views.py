@@ -154,7 +154,13 @@ def project_edit(request, pk):
     return render(
         request,
         "labeling/project_edit.html",
-        {"access": access, "project": project, "form": form, "labels": labels},
+        {
+            "access": access,
+            "project": project,
+            "form": form,
+            "labels": labels,
+            "n_suggestions": selectors.suggestion_count(project=project),
+        },
     )
 
 
@@ -571,6 +577,19 @@ def _annotate_context(
             initial_spans = _draft_spans(draft.get("spans"), labels)
         elif previous is not None:
             initial_spans = previous.spans
+    # The model's suggestion (never another annotator's label); a prefill starts the answer
+    # unless the annotator's own earlier answer or refused draft is on the page.
+    suggestion = None
+    if item is not None:
+        suggestion = selectors.suggestion_shown(
+            project=project, item_id=item.pk, annotator_id=annotator.pk
+        )
+    prefilled = suggestion is not None and suggestion.prefill and previous is None and not draft
+    if prefilled:
+        if project.is_spans:
+            initial_spans = suggestion.spans
+        elif suggestion.label_id is not None:
+            chosen = {suggestion.label_id}
     return {
         "access": access,
         "project": project,
@@ -594,7 +613,20 @@ def _annotate_context(
         "notice": notice,
         "request_id": uuid.uuid4().hex,
         "skip_reasons": SKIP_REASONS,
+        "suggestion": suggestion,
+        "prefilled": prefilled,
+        "suggestions_missing": _suggestions_missing(access),
     }
+
+
+def _suggestions_missing(access: ProjectAccess) -> bool:
+    """Managers are told when suggestions are on but the chosen model has none to show."""
+    project = access.project
+    return (
+        access.role == MANAGER
+        and project.suggestions != Project.Suggestions.OFF
+        and selectors.suggestion_count(project=project) == 0
+    )
 
 
 SKIP_REASONS = ["Unclear or ambiguous", "Not enough information", "Broken or unreadable item"]

@@ -31,11 +31,18 @@ from labeling.selectors import item_json_keys
 
 ITEM_COLUMNS = ("external_id", "label", "label_source", "agreement", "n_annotations")
 ITEM_COLUMNS += ("quality", "issue")
-ANNOTATION_COLUMNS = ("external_id", "annotator", "label", "guideline_version", "created_at")
+# suggestion_label / suggestion_model: the model suggestion the annotator was shown (empty:
+# none; suggestion_label is empty on span projects, whose suggestions are spans).
+SUGGESTION_COLUMNS = ("suggestion_label", "suggestion_model")
+ANNOTATION_COLUMNS = (
+    "external_id", "annotator", "label", "guideline_version", "created_at", *SUGGESTION_COLUMNS,
+)  # fmt: skip
 # Span projects (DESIGN.md, "Span projects (contract)", Export); `tied_tokens` added here.
 SPAN_ITEM_COLUMNS = ("external_id", "text", "spans", "label_source", "agreement")
 SPAN_ITEM_COLUMNS += ("n_annotations", "quality", "issue", "tied_tokens")
-SPAN_ANNOTATION_COLUMNS = ("external_id", "annotator", "spans", "guideline_version", "created_at")
+SPAN_ANNOTATION_COLUMNS = (
+    "external_id", "annotator", "spans", "guideline_version", "created_at", *SUGGESTION_COLUMNS,
+)  # fmt: skip
 PAGE_SIZE = 10_000
 
 
@@ -113,6 +120,8 @@ class AnnotationPage(NamedTuple):
     label: Sequence[str]
     guideline_version: Sequence[int]
     created_at: Sequence[datetime]
+    suggestion_label: Sequence[str | None]
+    suggestion_model: Sequence[str]
 
     @property
     def n_rows(self) -> int:
@@ -320,6 +329,8 @@ def annotation_pages(
                 "label__name",
                 "guideline__version",
                 "created_at",
+                "suggestion_label__name",
+                "suggestion_model",
             )[:PAGE_SIZE]
         )
         if not rows:
@@ -328,7 +339,7 @@ def annotation_pages(
         item_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         keep = positions(item_ids, kept_ids) >= 0
         kept_rows = [r[2:] for r, k in zip(rows, keep.tolist(), strict=True) if k]
-        yield AnnotationPage(*transpose(kept_rows, 5))
+        yield AnnotationPage(*transpose(kept_rows, 7))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +387,8 @@ class SpanAnnotationPage(NamedTuple):
     spans: ItemSpans
     guideline_version: Sequence[int]
     created_at: Sequence[datetime]
+    suggestion_label: Sequence[str | None]
+    suggestion_model: Sequence[str]
     texts: Sequence[str]
     typed: bool = True
 
@@ -385,7 +398,10 @@ class SpanAnnotationPage(NamedTuple):
 
     def columns(self) -> list[Sequence]:
         spans = self.spans.as_lists() if self.typed else self.spans.as_json()
-        return [self.external_id, self.annotator, spans, self.guideline_version, self.created_at]
+        return [
+            self.external_id, self.annotator, spans, self.guideline_version, self.created_at,
+            self.suggestion_label, self.suggestion_model,
+        ]  # fmt: skip
 
     def rows(self) -> Iterator[tuple]:
         return zip(*self.columns(), strict=True)
@@ -453,6 +469,8 @@ def span_annotation_pages(
                 "spans_text",
                 "guideline__version",
                 "created_at",
+                "suggestion_label__name",
+                "suggestion_model",
                 KeyTextTransform("text", "item__data"),
             )[:PAGE_SIZE]
         )
@@ -462,7 +480,7 @@ def span_annotation_pages(
         item_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         keep = positions(item_ids, kept_ids) >= 0
         kept_rows = [r[2:] for r, k in zip(rows, keep.tolist(), strict=True) if k]
-        columns = transpose(kept_rows, 6)
+        columns = transpose(kept_rows, 8)
         counts, spans = stored_span_arrays([text or "[]" for text in columns[2]])
         offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
@@ -479,6 +497,8 @@ def span_annotation_pages(
             ),
             guideline_version=columns[3],
             created_at=columns[4],
-            texts=[text or "" for text in columns[5]],
+            suggestion_label=columns[5],
+            suggestion_model=columns[6],
+            texts=[text or "" for text in columns[7]],
             typed=typed,
         )

@@ -17,7 +17,7 @@ from django.db import connection
 from rest_framework import serializers
 
 from analysis import loaders
-from analysis.metrics import agreement, span_agreement
+from analysis.metrics import agreement, anchoring, span_agreement
 from analysis.models import AnalysisRun, AnnotatorScore, ItemDisagreement
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
@@ -161,6 +161,9 @@ def agreement_run(
         headline["per_annotator"] = result["per_annotator"]
         result["by_guideline_version"] = [{"version": versions[0], **headline}]
     result["params"] = params
+    if not multi:
+        progress(0.75, "measuring anchoring on suggestions")
+        result["anchoring"] = anchoring_report(project=project, version=only_version)
     ids_by_name = dict(zip(names, rows.annotator_ids.tolist(), strict=True))
     for row in result["per_annotator"]:
         row["annotator_id"] = ids_by_name[row["annotator"]]
@@ -196,6 +199,27 @@ def agreement_run(
         )
 
     return result, persist
+
+
+def anchoring_report(*, project: Project, version: int | None) -> dict | None:
+    """The agreement result's `anchoring` block (`analysis.metrics.anchoring`), with its
+    verdict sentence and where the reference came from; None when no counted annotation was
+    shown a suggestion. Single-label projects."""
+    rows = loaders.shown_rows(project=project, version=version)
+    block = anchoring.report(
+        item=rows.item_index,
+        label=rows.label_index,
+        shown=rows.shown_index,
+        reference=rows.reference,
+        n_classes=len(rows.class_names),
+        class_names=rows.class_names,
+    )
+    if block is None:
+        return None
+    block["reference"] = {"gold": rows.n_gold, "reviewed": rows.n_reviewed}
+    block["min_wrong_shown"] = anchoring.MIN_WRONG_SHOWN
+    block["verdict"] = anchoring.verdict(block)
+    return block
 
 
 def _span_report(rows: loaders.SpanRows, names: list[str], options: dict, counts=None) -> dict:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models.fields.json import KT
 
 from analysis.models import Prediction, PredictionSet
+from analysis.services.suggestions import suggestions_refresh
 from labeling.models import Item, Project
 from labeling.rawsql import copy_in_rows
 from labeling.spans import token_bounds_many
@@ -353,4 +354,8 @@ def _store(*, project: Project, model: str, classes: list[str], item_ids, blobs,
         classes=list(classes), n_rows=len(item_ids), created_by=user
     )
     prediction_set.refresh_from_db()
+    # Uploads, the label-issue jobs' built-in probabilities and any later store of the
+    # suggestion model all pass here: its suggestions follow its newest probabilities.
+    if Project.objects.filter(pk=project.pk, suggestion_model=model).exists():
+        suggestions_refresh(project=project)
     return prediction_set

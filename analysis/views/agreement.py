@@ -138,5 +138,11 @@ def agreement(request, pk):
             confusion_figure=(
                 figures.annotator_confusion(labels, matrix_of, chosen) if matrix_of else None
             ),
+            anchoring=result.get("anchoring"),
+            anchoring_figure=(
+                figures.anchoring_accuracy_bars(result["anchoring"])
+                if result.get("anchoring")
+                else None
+            ),
         )
     return render(request, "analysis/agreement.html", context)

@@ -40,6 +40,21 @@ class NextItemView(ProjectRoleMixin, APIView):
                         },
                     ),
                     "guideline_version": serializers.IntegerField(),
+                    "suggestion": inline_serializer(
+                        "ShownSuggestion",
+                        {
+                            "model": serializers.CharField(),
+                            "label": serializers.CharField(allow_null=True),
+                            "probability": serializers.FloatField(allow_null=True),
+                            "spans": serializers.ListField(
+                                child=serializers.DictField(), help_text="Span projects only."
+                            ),
+                            "mode": serializers.ChoiceField(choices=["show", "prefill"]),
+                        },
+                        required=False,
+                        help_text="Present only when the annotator is shown the model's "
+                        "suggestion for this item; it is recorded with the annotation.",
+                    ),
                 },
             ),
             204: OpenApiResponse(description="Nothing is left for this annotator."),
@@ -53,7 +68,13 @@ class NextItemView(ProjectRoleMixin, APIView):
         answer = {"id": item.pk, "external_id": item.external_id, "data": item.data}
         if self.project.is_spans:
             answer["tokens"] = token_bounds(item_text(item.data))
-        return Response({"item": answer, "guideline_version": guideline.version})
+        body = {"item": answer, "guideline_version": guideline.version}
+        shown = selectors.suggestion_shown(
+            project=self.project, item_id=item.pk, annotator_id=request.user.pk
+        )
+        if shown is not None:
+            body["suggestion"] = selectors.suggestion_dict(project=self.project, shown=shown)
+        return Response(body)
 
 
 class AnnotationInSerializer(serializers.Serializer):
@@ -132,6 +153,10 @@ class AnnotationOutSerializer(serializers.Serializer):
     lead_time_ms = serializers.IntegerField(allow_null=True)
     guideline_version = serializers.IntegerField()
     request_id = serializers.CharField(allow_null=True)
+    suggestion_model = serializers.CharField(
+        help_text="The model whose suggestion was shown; '' = none."
+    )
+    suggestion_label = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -202,7 +227,11 @@ class AnnotationsView(ProjectRoleMixin, APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         names = None
-        if annotation.label_id and not annotation.labels:  # the label object is at hand
+        if (
+            annotation.label_id
+            and not annotation.labels
+            and annotation.suggestion_label_id in (None, annotation.label_id)
+        ):  # the label object is at hand
             names = {annotation.label_id: annotation.label.name}
         (row,) = selectors.annotation_dicts(project=self.project, rows=[annotation], names=names)
         return Response(row, status=status.HTTP_201_CREATED)

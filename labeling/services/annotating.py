@@ -160,6 +160,7 @@ def annotation_submit(
     guideline = guideline or selectors.current_guideline(project=project, with_text=False)
     if guideline is None:
         raise ValidationError({"detail": "The project has no published guideline yet."})
+    shown = _suggestion_record(project=project, item=item, annotator=annotator)
     with connection.cursor() as cursor:
         state = _lock_and_read(cursor, item=item, project=project, annotator=annotator,
                                request_id=request_id)  # fmt: skip
@@ -193,6 +194,7 @@ def annotation_submit(
                 comment=comment,
                 lead_time_ms=lead_time_ms,
                 request_id=request_id,
+                **shown,
             )
             rawsql.insert(annotation)
             queue_scores.annotation_counted(project=project)  # may ask for a model refresh
@@ -206,10 +208,29 @@ def annotation_submit(
                 comment=comment,
                 lead_time_ms=lead_time_ms,
                 request_id=request_id,
+                shown=shown,
             )
         _release_and_count(cursor, item=item, annotator=annotator, new_in_round=not in_round)
     annotation.item = item
     return annotation
+
+
+def _suggestion_record(*, project: Project, item: Item, annotator) -> dict:
+    """The Annotation fields recording the suggestion the annotator was shown.
+
+    The server decides, by the rule the page and the `next` API display it by
+    (`selectors.suggestion_shown`: mode, the pair's stable share, the item's Suggestion), so
+    a client cannot claim a suggestion it was not given, and costs nothing when suggestions
+    are off. A suggestion refreshed between showing and submitting records the new one.
+    """
+    shown = selectors.suggestion_shown(project=project, item_id=item.pk, annotator_id=annotator.pk)
+    if shown is None:
+        return {"suggestion_model": "", "suggestion_label_id": None, "suggestion_spans": None}
+    return {
+        "suggestion_model": shown.model,
+        "suggestion_label_id": shown.label_id,
+        "suggestion_spans": shown.spans if project.is_spans else None,
+    }
 
 
 def _release_and_count(cursor, *, item: Item, annotator, new_in_round: bool) -> None:
@@ -282,7 +303,7 @@ def _lock_and_read(cursor, *, item: Item, project: Project, annotator, request_i
 
 
 def _change(existing: Annotation, *, label_class, label_ids, span_list, unsure, comment,
-            lead_time_ms, request_id) -> Annotation:  # fmt: skip
+            lead_time_ms, request_id, shown: dict) -> Annotation:  # fmt: skip
     """Change the annotator's label within the same version, keeping the old value."""
     AnnotationRevision.objects.create(
         annotation=existing,
@@ -301,6 +322,8 @@ def _change(existing: Annotation, *, label_class, label_ids, span_list, unsure, 
         existing.lead_time_ms = (existing.lead_time_ms or 0) + lead_time_ms
     if request_id:
         existing.request_id = request_id
+    for field, value in shown.items():  # what was shown when the label was last chosen
+        setattr(existing, field, value)
     existing.save()
     return existing
 

@@ -38,6 +38,7 @@ from sklearn.datasets import load_digits, load_iris
 from analysis.kinds import BY_NAME, run_start, task_name
 from analysis.models import AnalysisRun, LabelIssue
 from analysis.services.label_issues import issue_resolve
+from analysis.services.predictions import predictions_upload
 from config.celery import enqueue
 from labeling import demo_spans
 from labeling.management.commands.load_demo import digit_svg
@@ -424,6 +425,55 @@ def state_spans(users, sentiment_data, rng) -> State:
     return State("spans", project, datasets=True)
 
 
+def state_suggested(users, sentiment_data, rng) -> State:
+    """Suggestions pre-filled from an uploaded model that is wrong on a quarter of 150 real
+    sentences; three annotators labeled 130 of them, each shown the suggestion on half their
+    items (the rate was 0.5 then) and taking it 40% of the time whatever it said; every
+    labeled item reviewed. The other 20 wait for the crawl's annotator, shown a suggestion."""
+    project = new_project(
+        users, "Suggested", ("negative", "positive"), overlap=3, suggestions="prefill",
+        suggestion_model="sentiment-v1",
+    )  # fmt: skip
+    workers = crowd(project, 3)
+    frame = sentences(sentiment_data, "yelp").iloc[200:350]
+    item_ids = add_items(project, text_rows(frame, "s", "yelp", rng), "yelp.jsonl")
+    truth = frame["label"].to_numpy()
+    suggested = np.where(rng.random(len(truth)) < 0.25, 1 - truth, truth)
+    confidence = rng.uniform(0.55, 0.99, len(truth))
+    predictions_upload(
+        project=project, model="sentiment-v1", classes=["negative", "positive"], user=None,
+        rows=[
+            {"external_id": f"s-{i}", "probabilities": [1 - p, p] if s else [p, 1 - p]}
+            for i, (s, p) in enumerate(zip(suggested, confidence, strict=True))
+        ],
+    )  # fmt: skip
+    classes = list(project.labels.order_by("order").values_list("id", flat=True))
+    guideline = project.current_guideline()
+    annotations = []
+    for worker in workers:
+        for item_id, true, suggestion in zip(item_ids[:130], truth, suggested, strict=False):
+            shown = rng.random() < 0.5
+            given = int(true) if rng.random() < 0.85 else 1 - int(true)
+            if shown and rng.random() < 0.4:
+                given = int(suggestion)
+            annotations.append(
+                Annotation(
+                    project=project, item_id=item_id, annotator=worker, guideline=guideline,
+                    label_id=classes[given], lead_time_ms=int(rng.integers(1500, 9000)),
+                    suggestion_model="sentiment-v1" if shown else "",
+                    suggestion_label_id=classes[int(suggestion)] if shown else None,
+                )
+            )  # fmt: skip
+    Annotation.objects.bulk_create(annotations)
+    progress_refresh(project=project, item_ids=item_ids)
+    for item_id, true in zip(item_ids[:130], truth, strict=False):
+        review_set(
+            item=Item.objects.get(pk=item_id), reviewer=users["reviewer"],
+            label=("negative", "positive")[int(true)],
+        )  # fmt: skip
+    return State("suggested", project)
+
+
 STATES = (
     state_empty,
     state_queued,
@@ -435,6 +485,7 @@ STATES = (
     state_multi,
     state_tabular,
     state_spans,
+    state_suggested,
 )
 
 
@@ -636,6 +687,9 @@ SAYS = {
     ("spans", "issues"): ("likely error", "Accept stores:"),
     ("spans", "baselines"): ("against the others' consensus (150 items)", "Per entity type"),
     ("spans", "slices"): ("150 items (150 annotated)", "Model span F1 vs HLP per"),
+    ("suggested", "agreement"): ("Suggestions and anchoring", "followed a wrong suggestion"),
+    ("suggested", "annotate"): ("Model suggests", "pre-selected"),
+    ("suggested", "edit"): ("150 items have a suggestion from the model “sentiment-v1”",),
 }
 
 

@@ -30,6 +30,8 @@ def schema(export: DatasetExport) -> pa.Schema:
                 ("spans", pa.list_(SPAN)),
                 ("guideline_version", pa.int64()),
                 ("created_at", pa.timestamp("us", tz="UTC")),
+                ("suggestion_label", pa.string()),
+                ("suggestion_model", pa.string()),
             ]
         )
     if export.spans:
@@ -55,6 +57,8 @@ def schema(export: DatasetExport) -> pa.Schema:
                 ("label", pa.string()),
                 ("guideline_version", pa.int64()),
                 ("created_at", pa.timestamp("us", tz="UTC")),
+                ("suggestion_label", pa.string()),
+                ("suggestion_model", pa.string()),
             ]
         )
     return pa.schema(
@@ -135,7 +139,7 @@ def write(export: DatasetExport) -> Iterator[bytes]:
             # The spans straight from their arrays (page.columns() would make dicts).
             spans = _span_lists(page.spans)
             if export.by_annotation:
-                columns = [page.external_id, page.annotator, spans, *page[3:5]]
+                columns = [page.external_id, page.annotator, spans, *page[3:7]]
             else:
                 columns = [page.external_id, page.text, spans, *page[3:9], *page.fields]
         else:

@@ -325,7 +325,8 @@ def test_include_annotations_gives_one_row_per_annotation_with_its_spans(spans_p
     rows = [json.loads(line) for line in body.splitlines()]
     assert len(rows) == 10
     assert list(rows[0]) == ["external_id", "annotator", "spans", "guideline_version",
-                             "created_at"]  # fmt: skip
+                             "created_at", "suggestion_label", "suggestion_model"]  # fmt: skip
+    assert (rows[0]["suggestion_label"], rows[0]["suggestion_model"]) == (None, "")
     assert rows[2]["external_id"] == "s1" and rows[2]["annotator"] == "ann3"
     assert rows[2]["spans"] == [span(4, 12, "PER"), span(21, 34, "LOC")]
     assert rows[2]["guideline_version"] == 1
