@@ -154,6 +154,10 @@ class ImportOptionsSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"id_column": "Annotations name the items they label: give the id column."}
             )
+        if not attrs["id_column"] and attrs["kind"] == ImportBatch.Kind.GOLD:
+            raise serializers.ValidationError(
+                {"id_column": "Gold labels name the items they answer: give the id column."}
+            )
         if (
             attrs["format"] == "conll"
             and attrs["kind"] == ImportBatch.Kind.ANNOTATIONS
