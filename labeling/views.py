@@ -31,7 +31,7 @@ from labeling.forms import (
     WorkedExampleForm,
     label_rows,
 )
-from labeling.gold_scores import gold_mistakes
+from labeling.gold_scores import gold_accuracy, gold_mistakes
 from labeling.importing.jobs import import_submit
 from labeling.item_display import item_display
 from labeling.models import (
@@ -805,8 +805,22 @@ def dashboard(request, pk):
             "stats": stats,
             "states": [(name, n, round(100 * n / total, 1), color) for name, n, color in states],
             "figure": figure,
+            "gold": _gold_panel(project),
         },
     )
+
+
+def _gold_panel(project) -> dict:
+    """Per-annotator gold accuracy, with each annotator's onboarding state."""
+    gold = gold_accuracy(project=project)
+    states = {
+        m.user_id: m for m in project.memberships.only("user_id", "paused_at", "onboarded_at")
+    }
+    for row in gold["annotators"]:
+        membership = states.get(row["annotator_id"])
+        row["paused"] = membership is not None and membership.paused_at is not None
+        row["onboarded"] = membership is not None and membership.onboarded_at is not None
+    return gold
 
 
 # ---- imports (imports helper) ---------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""Gold onboarding in Chromium: a new annotator is served the gold questions, fails them, sees
+the paused page (their mistakes next to the gold answers, and the worked examples), a manager
+lets them continue from the members page, and they label regular items again. The manager's
+dashboard shows the gold accuracy."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from playwright.sync_api import expect
+
+from labeling.importing.jobs import import_file
+from labeling.models import Annotation, Item, Membership
+from labeling.services.guidelines import guideline_publish, worked_example_add
+from tests.conftest import log_in
+from tests.factories import add_member, make_items, make_project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+WIDTH, HEIGHT = 1366, 900
+
+REGULAR = [
+    "The battery lasts all day and charges fast.",
+    "It broke after a week and support never answered.",
+    "Decent sound for the price.",
+]
+GOLD = {
+    "g-sarcasm": ("Oh great, another update that deletes my files.", "negative"),
+    "g-praise": ("Best headphones I have owned, worth every penny.", "positive"),
+    "g-refund": ("I asked for a refund the same day.", "negative"),
+}
+
+
+@pytest.fixture
+def gold_project(manager):
+    project = make_project(
+        manager, name="Reviews with gold", overlap=1, gold_onboarding=3, gold_pass_score=0.8
+    )
+    make_items(project, REGULAR, prefix="r")
+    make_items(project, {key: text for key, (text, _) in GOLD.items()})
+    rows = "external_id,label\n" + "".join(f"{k},{label}\n" for k, (_, label) in GOLD.items())
+    batch = import_file(
+        project=project,
+        fileobj=SimpleUploadedFile("gold.csv", rows.encode()),
+        filename="gold.csv",
+        format="csv",
+        kind="gold",
+        options={},
+        user=manager,
+    )
+    assert batch.status == "succeeded", batch.errors
+    example = Item.objects.get(project=project, external_id="r1")
+    worked_example_add(
+        project=project,
+        item=example,
+        label="negative",
+        why="A product that broke is a complaint, whatever the tone.",
+        user=manager,
+    )
+    guideline_publish(project=project, user=manager, changelog="A worked example of a complaint")
+    add_member(project, "newcomer")
+    return project
+
+
+def shown_item(page) -> Item:
+    item_id = page.locator("#annotate-workspace").get_attribute("data-item")
+    return Item.objects.get(pk=int(item_id))
+
+
+def answer(page, label: str) -> None:
+    before = page.locator("#annotate-workspace").get_attribute("data-item")
+    page.locator(".label-btn", has_text=label).first.click()
+    page.wait_for_function(
+        """(before) => {
+            const ws = document.querySelector('#annotate-workspace');
+            return !ws || ws.getAttribute('data-item') !== before;
+        }""",
+        arg=before,
+    )
+
+
+def test_a_new_annotator_fails_onboarding_is_paused_and_a_manager_lets_them_continue(
+    live_server, page, gold_project, artifacts
+):
+    project = gold_project
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    log_in(page, live_server, "newcomer")
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    page.screenshot(path=str(artifacts / "gold-onboarding-first-item.png"))
+
+    # The three gold questions come first, looking like any other item; two answers are wrong.
+    served = []
+    for _ in range(3):
+        item = shown_item(page)
+        served.append(item.external_id)
+        wrong = {"negative": "positive", "positive": "negative"}[GOLD[item.external_id][1]]
+        right = GOLD[item.external_id][1]
+        answer(page, right if item.external_id == "g-praise" else wrong)
+    assert sorted(served) == sorted(GOLD)
+
+    # Paused: the page says why, lists the mistakes beside the gold answers, and the examples.
+    expect(page.get_by_role("heading", name="Labeling is paused for you")).to_be_visible()
+    expect(page.locator("[data-paused]")).to_contain_text("1 of 3 gold questions right")
+    mistakes = page.locator("[data-mistake]")
+    expect(mistakes).to_have_count(2)
+    expect(page.locator("[data-mistake='g-sarcasm']")).to_contain_text("positive")
+    expect(page.locator("[data-mistake='g-sarcasm']")).to_contain_text("negative")
+    expect(page.get_by_text("A product that broke is a complaint")).to_be_visible()
+    page.screenshot(path=str(artifacts / "gold-paused-page.png"), full_page=True)
+    page.reload()
+    expect(page.get_by_role("heading", name="Labeling is paused for you")).to_be_visible()
+
+    # The manager sees the pause on the members page and lets the newcomer continue.
+    log_in(page, live_server, "manager")
+    page.goto(f"{live_server.url}/projects/{project.pk}/members/")
+    paused_row = page.locator("[data-paused-member='newcomer']")
+    expect(paused_row).to_contain_text("1 of 3 gold questions right")
+    page.screenshot(path=str(artifacts / "gold-members-paused.png"), full_page=True)
+    page.get_by_role("button", name="Let newcomer continue").click()
+    expect(page.get_by_text("newcomer may label again.")).to_be_visible()
+    membership = Membership.objects.get(project=project, user__username="newcomer")
+    assert membership.paused_at is None and membership.onboarded_at is not None
+
+    # The dashboard shows the gold answers (too few to judge yet).
+    page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
+    gold_row = page.locator("[data-gold-annotator='newcomer']")
+    expect(gold_row).to_contain_text("too few gold answers to judge")
+    page.locator("[data-gold]").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "gold-dashboard.png"), full_page=True)
+
+    # The newcomer labels regular items again.
+    log_in(page, live_server, "newcomer")
+    page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+    item = shown_item(page)
+    assert item.external_id in {"r0", "r1", "r2"}
+    answer(page, "positive")
+    assert Annotation.objects.filter(
+        item=item, annotator__username="newcomer", label__name="positive"
+    ).exists()
+    page.screenshot(path=str(artifacts / "gold-labeling-again.png"))
