@@ -11,26 +11,30 @@ Rules (README, "Gold questions"):
   are onboarded. A paused annotator gets nothing (`AnnotatorPaused`) until a manager lets
   them continue (`membership_continue`).
 - Afterwards each claim is a gold item with probability `gold_rate`, drawn from a hash of the
-  annotator, the project, their newest annotation and the items already shown: deterministic
-  for a given history (no flakiness), different from one claim to the next. A gold item is
-  served at most once per annotator (skipped ones do not come back under the same version).
+  annotator, the project, their number of gold answers and the regular item the queue would
+  give: deterministic for a given history (no flakiness), different from one claim to the
+  next. A gold item is served at most once per annotator (skipped ones do not come back under
+  the same version). While any regular item is left; with none left, no gold either (a
+  stream of nothing but gold would give them away).
 - Gold items are not limited by the overlap: every annotator may answer each once. Their
   answers do not move `Item.done_count` (they are not regular progress).
 - An answer is right when it equals the gold answer exactly: the same class (single-label),
   the same set of classes (multi-label), the same set of spans (span projects). The
   annotator's newest answer per gold item counts.
 
-Cost: a claim of an annotator reads their membership and whether the project has gold items
-(the small `GoldLabel` table); only then their newest annotation id, and, while they are being
-onboarded, their gold answers (few). Serving a gold item reads the gold items by the
-`GoldLabel` table, never by a scan of the project's items.
+Cost: a claim reads the member's role and pause and whether the project has gold items (the
+small `GoldLabel` table) in one query; in a project with gold, an annotator's claim also counts
+their gold answers (one index probe per gold item). Serving a gold item reads the gold items
+by the `GoldLabel` table, never by a scan of the project's items or the annotator's work.
 """
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from labeling.gold_scores import gold_answers
@@ -55,9 +59,9 @@ def onboarding_size(*, project: Project, n_gold: int) -> int:
     return min(project.gold_onboarding, n_gold)
 
 
-def _draw(*, project: Project, annotator, newest_annotation_id, excluded: set) -> float:
-    """A number in [0, 1) fixed by the annotator's history: the gold-or-not draw of a claim."""
-    key = f"{project.pk}:{annotator.pk}:{newest_annotation_id}:{sorted(excluded)}"
+def _draw(*, project: Project, annotator, n_gold_answered: int, item_id: int) -> float:
+    """A number in [0, 1) fixed by the claim's history: the gold-or-not draw of a claim."""
+    key = f"{project.pk}:{annotator.pk}:{n_gold_answered}:{item_id}"
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
 
@@ -78,61 +82,85 @@ def _unanswered_gold(*, project: Project, annotator, guideline: Guideline, exclu
     return None if item_id is None else Item.objects.get(pk=item_id)
 
 
-def gold_claim(
-    *, project: Project, annotator, guideline: Guideline, excluded: set, lease_seconds: int
-) -> Item | None:
-    """A gold item for this claim (leased to the annotator), or None for a regular claim.
+def _gold_answered(*, project: Project, annotator) -> int:
+    """How many gold items the annotator answered: one probe of the (item, annotator) index
+    per gold item, never a scan of the annotator's annotations."""
+    gold = GoldLabel.objects.filter(item__project=project).values("item_id")
+    answers = Annotation.objects.filter(annotator=annotator, item_id__in=gold)
+    return answers.values("item_id").distinct().count()
 
-    Raises AnnotatorPaused for a paused annotator. Called by `queue.next_item` before the
-    regular claim, when the annotator holds no lease to come back to.
+
+def _lease(*, item: Item, annotator, guideline: Guideline, lease_seconds: int) -> Item:
+    Lease.objects.update_or_create(
+        item=item,
+        annotator=annotator,
+        defaults={
+            "guideline": guideline,
+            "expires_at": timezone.now() + timedelta(seconds=lease_seconds),
+        },
+    )
+    return item
+
+
+def gold_claim(
+    *,
+    project: Project,
+    annotator,
+    guideline: Guideline,
+    excluded: set,
+    lease_seconds: int,
+    regular: Callable[[], Item | None],
+) -> Item | None:
+    """The item of this claim, leased to the annotator: a gold item or the regular one.
+
+    `regular`: the queue's regular claim (it leases the item it returns). Called by
+    `queue.next_item` when the annotator holds no lease to come back to. Raises
+    AnnotatorPaused for a paused annotator.
+
+    One query for members who get no gold (other roles, projects without gold items). While
+    an annotator is onboarded, a gold item they have not answered comes before any regular
+    claim. Afterwards the regular item is claimed first and the draw, keyed by that item and
+    the number of gold answers so far, replaces it by a gold item with probability
+    `gold_rate` (the regular item's lease is released): the key changes with every answer, and
+    costs no count of the annotator's regular work.
     """
+    has_gold = Exists(GoldLabel.objects.filter(item__project=project))
     membership = (
         Membership.objects.filter(project=project, user=annotator)
+        .annotate(has_gold=has_gold)
         .only("id", "role", "paused_at", "pause_reason", "onboarded_at")
         .first()
     )
     if membership is None or membership.role != Membership.Role.ANNOTATOR:
-        return None
+        return regular()
     if membership.paused_at is not None:
         raise AnnotatorPaused(membership)
-    n_gold = GoldLabel.objects.filter(item__project=project).count()
-    if not n_gold:
-        return None
-    onboarding = membership.onboarded_at is None and onboarding_size(project=project, n_gold=n_gold)
-    if onboarding:
-        answered = (
-            Annotation.objects.filter(project=project, annotator=annotator, item__is_gold=True)
-            .values("item_id")
-            .distinct()
-            .count()
-        )
-        serve = answered < onboarding
-    else:
-        newest = (
-            Annotation.objects.filter(project=project, annotator=annotator)
-            .order_by("-id")
-            .values_list("id", flat=True)
-            .first()
-        )
-        draw = _draw(
-            project=project, annotator=annotator, newest_annotation_id=newest, excluded=excluded
-        )
-        serve = draw < project.gold_rate
-    if not serve:
-        return None
-    item = _unanswered_gold(
+    if not membership.has_gold:
+        return regular()
+    n_answered = _gold_answered(project=project, annotator=annotator)
+    if membership.onboarded_at is None and project.gold_onboarding:
+        n_gold = GoldLabel.objects.filter(item__project=project).count()
+        if n_answered < onboarding_size(project=project, n_gold=n_gold):
+            gold = _unanswered_gold(
+                project=project, annotator=annotator, guideline=guideline, excluded=excluded
+            )
+            if gold is not None:
+                return _lease(
+                    item=gold, annotator=annotator, guideline=guideline, lease_seconds=lease_seconds
+                )
+    item = regular()
+    if item is None or not project.gold_rate:
+        return item
+    draw = _draw(project=project, annotator=annotator, n_gold_answered=n_answered, item_id=item.pk)
+    if draw >= project.gold_rate:
+        return item
+    gold = _unanswered_gold(
         project=project, annotator=annotator, guideline=guideline, excluded=excluded
     )
-    if item is not None:
-        Lease.objects.update_or_create(
-            item=item,
-            annotator=annotator,
-            defaults={
-                "guideline": guideline,
-                "expires_at": timezone.now() + timedelta(seconds=lease_seconds),
-            },
-        )
-    return item
+    if gold is None:
+        return item
+    Lease.objects.filter(item=item, annotator=annotator).delete()
+    return _lease(item=gold, annotator=annotator, guideline=guideline, lease_seconds=lease_seconds)
 
 
 def gold_answer_recorded(*, project: Project, annotator) -> Membership | None:

@@ -24,6 +24,7 @@ can be submitted, and a lease left over simply expires.
 """
 
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -101,11 +102,8 @@ def next_item(
         if current is not None:
             sql = f"SELECT {ITEM_SELECT} FROM {ITEM} i WHERE i.id = %s"
             return rawsql.fetch_one(Item, sql, [current])
-        gold = gold_claim(project=project, annotator=annotator, guideline=guideline,
-                          excluded=excluded, lease_seconds=lease_seconds())  # fmt: skip
-        if gold is not None:
-            return gold
-        return _claim(
+        regular = partial(
+            _claim,
             cursor,
             project=project,
             annotator=annotator,
@@ -113,6 +111,14 @@ def next_item(
             now=now,
             rejected=excluded,
             open_relabels=open_relabels,
+        )
+        return gold_claim(
+            project=project,
+            annotator=annotator,
+            guideline=guideline,
+            excluded=excluded,
+            lease_seconds=lease_seconds(),
+            regular=regular,
         )
 
 

@@ -23,9 +23,9 @@ REGULAR = [
     "Decent sound for the price.",
 ]
 GOLD = {
-    "g-sarcasm": ("Oh great, another update that deletes my files.", "negative"),
-    "g-praise": ("Best headphones I have owned, worth every penny.", "positive"),
-    "g-refund": ("I asked for a refund the same day.", "negative"),
+    "r3": ("Oh great, another update that deletes my files.", "negative"),
+    "r4": ("Best headphones I have owned, worth every penny.", "positive"),
+    "r5": ("I asked for a refund the same day.", "negative"),
 }
 
 
@@ -93,7 +93,7 @@ def test_a_new_annotator_fails_onboarding_is_paused_and_a_manager_lets_them_cont
         served.append(item.external_id)
         wrong = {"negative": "positive", "positive": "negative"}[GOLD[item.external_id][1]]
         right = GOLD[item.external_id][1]
-        answer(page, right if item.external_id == "g-praise" else wrong)
+        answer(page, right if item.external_id == "r4" else wrong)
     assert sorted(served) == sorted(GOLD)
 
     # Paused: the page says why, lists the mistakes beside the gold answers, and the examples.
@@ -101,8 +101,8 @@ def test_a_new_annotator_fails_onboarding_is_paused_and_a_manager_lets_them_cont
     expect(page.locator("[data-paused]")).to_contain_text("1 of 3 gold questions right")
     mistakes = page.locator("[data-mistake]")
     expect(mistakes).to_have_count(2)
-    expect(page.locator("[data-mistake='g-sarcasm']")).to_contain_text("positive")
-    expect(page.locator("[data-mistake='g-sarcasm']")).to_contain_text("negative")
+    expect(page.locator("[data-mistake='r3']")).to_contain_text("positive")
+    expect(page.locator("[data-mistake='r3']")).to_contain_text("negative")
     expect(page.get_by_text("A product that broke is a complaint")).to_be_visible()
     page.screenshot(path=str(artifacts / "gold-paused-page.png"), full_page=True)
     page.reload()

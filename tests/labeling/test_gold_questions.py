@@ -304,15 +304,15 @@ def test_continue_refuses_a_member_who_is_not_an_annotator(manager):
 
 
 def test_gold_accuracy_per_annotator_with_a_wilson_interval(manager):
-    project = make_project(manager, overlap=1, gold_onboarding=0, gold_rate=1.0)
-    with_gold(project, 0, ["positive"] * 12)
+    project = make_project(manager, overlap=2, gold_onboarding=12, gold_pass_score=0.5)
+    with_gold(project, 3, ["positive"] * 12)
     good, new = add_member(project, "good"), add_member(project, "new")
     served = answer_until_done(
         project,
         good,
         lambda item: "negative" if item.external_id in ("g0", "g1", "g2") else "positive",
     )
-    assert len(served) == 12
+    assert [item.is_gold for item in served] == [True] * 12 + [False] * 3
     for _ in range(3):
         item = next_item(project=project, annotator=new)
         annotation_submit(item=item, annotator=new, label="positive")
@@ -323,3 +323,13 @@ def test_gold_accuracy_per_annotator_with_a_wilson_interval(manager):
     assert rows["good"]["interval"] == [round(low, 4), round(high, 4)]
     assert 0.46 < low < 0.48 and 0.91 < high < 0.92  # Wilson 9/12: [0.468, 0.911]
     assert rows["new"]["judged"] is False and rows["new"]["n"] == 3 < MIN_GOLD_ANSWERS
+
+
+def test_after_onboarding_no_gold_comes_once_the_regular_items_are_done(manager):
+    project = make_project(manager, overlap=1, gold_onboarding=1, gold_rate=0.5)
+    regular, golds = with_gold(project, 2, ["positive"] * 10)
+    ann = add_member(project, "ann")
+    served = answer_until_done(project, ann, lambda item: "positive")
+    assert served[0] == golds[0]
+    assert set(regular) <= set(served)
+    assert served[-1] in regular  # a stream of nothing but gold would give it away
