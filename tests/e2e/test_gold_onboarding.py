@@ -3,15 +3,16 @@ the paused page (their mistakes next to the gold answers, and the worked example
 lets them continue from the members page, and they label regular items again. The manager's
 dashboard shows the gold accuracy."""
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
 from labeling.importing.jobs import import_file
-from labeling.models import Annotation, Item, Membership
+from labeling.models import Annotation, GoldLabel, Item, Membership
 from labeling.services.guidelines import guideline_publish, worked_example_add
 from tests.conftest import log_in
-from tests.factories import add_member, make_items, make_project
+from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -136,3 +137,41 @@ def test_a_new_annotator_fails_onboarding_is_paused_and_a_manager_lets_them_cont
         item=item, annotator__username="newcomer", label__name="positive"
     ).exists()
     page.screenshot(path=str(artifacts / "gold-labeling-again.png"))
+
+
+@pytest.mark.worker
+def test_the_agreement_report_shows_gold_accuracy_apart_from_the_agreement(
+    live_server, page, manager, celery_worker, artifacts
+):
+    """Two annotators label 30 items; one answered 12 gold items (judged), the other 4."""
+    project = make_project(manager, name="Gold in the report", overlap=2)
+    regular = make_items(project, 30, prefix="r")
+    golds = make_items(project, 12, prefix="q")
+    sure, new = add_member(project, "sure"), add_member(project, "new")
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 2, 42)
+    names = ("negative", "positive")
+    votes = [(item, who, names[truth[n]]) for n, item in enumerate(regular) for who in (sure, new)]
+    votes += [(item, sure, names[truth[30 + n]]) for n, item in enumerate(golds[:-2])]
+    votes += [(item, sure, names[1 - truth[30 + n]]) for n, item in enumerate(golds[-2:], 10)]
+    votes += [(item, new, names[truth[30 + n]]) for n, item in enumerate(golds[:4])]
+    make_annotations(project, votes)
+    label_ids = dict(project.labels.values_list("name", "id"))
+    GoldLabel.objects.bulk_create(
+        GoldLabel(item=item, label_id=label_ids[names[truth[30 + n]]])
+        for n, item in enumerate(golds)
+    )
+    Item.objects.filter(pk__in=[g.pk for g in golds]).update(is_gold=True)
+
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    log_in(page, live_server, "manager")
+    page.goto(f"{live_server.url}/projects/{project.pk}/agreement/")
+    page.get_by_role("button", name="Run agreement").click()
+    expect(page.locator(".alpha-value")).to_be_visible(timeout=120_000)
+    expect(page.locator(".agreement-headline")).to_contain_text("30 items · 60 annotations")
+    gold = page.get_by_role("region", name="Gold questions")
+    expect(gold).to_contain_text("Their 16 answers are left out")
+    expect(gold.locator("[data-gold-annotator='sure']")).to_contain_text("0.833")  # 10 of 12
+    expect(gold.locator("[data-gold-annotator='new']")).to_contain_text("too few gold answers")
+    gold.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "gold-agreement-report.png"))
