@@ -19,15 +19,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Length
 
 from analysis.models import AnalysisRun, LabelIssue, Prediction, PredictionSet
-from labeling.models import (
-    Annotation,
-    GoldLabel,
-    Guideline,
-    Item,
-    LabelClass,
-    Project,
-    Review,
-)
+from labeling.models import Annotation, GoldLabel, Guideline, Item, LabelClass, Project, Review
 from labeling.rawsql import driver_rows, int_rows, positions
 from labeling.spans import TOKEN_PATTERN, token_bounds_many
 
@@ -105,9 +97,22 @@ def class_positions(class_ids: list[int], ids) -> np.ndarray:
     return np.where(found >= 0, order[np.maximum(found, 0)], -1) if len(order) else found
 
 
+def gold_item_ids(*, project: Project) -> list[int]:
+    """The project's gold items (read through the small GoldLabel table)."""
+    return list(GoldLabel.objects.filter(item__project=project).values_list("item_id", flat=True))
+
+
+def counted_annotations(*, project: Project):
+    """The project's annotations that count in agreement, consensus and label issues: all but
+    the answers to gold questions, which test the annotators (README, "Gold questions")."""
+    queryset = Annotation.objects.filter(project=project)
+    gold = gold_item_ids(project=project)
+    return queryset.exclude(item_id__in=gold) if gold else queryset
+
+
 def _annotation_queryset(*, project: Project, version: int | None):
     """Single-label annotations (ordered oldest version first when there are several)."""
-    queryset = Annotation.objects.filter(project=project, label__isnull=False)
+    queryset = counted_annotations(project=project).filter(label__isnull=False)
     if version is not None:
         queryset = queryset.filter(guideline__version=version)
     # (item, annotator, guideline) is unique: with one version among the rows there is nothing
@@ -207,6 +212,68 @@ def queue_items(*, project: Project) -> QueueItems:
     )
     gold = rows[:, 2] == 1
     return QueueItems(item_ids=rows[~gold, 0], done_count=rows[~gold, 1], gold_ids=rows[gold, 0])
+
+
+def _newest_per_pair(triples: np.ndarray) -> np.ndarray:
+    """Rows (item, annotator, ...) ordered oldest version first -> the newest row per pair."""
+    if not len(triples):
+        return triples
+    newest_first = triples[::-1]
+    key = newest_first[:, 0] * (int(newest_first[:, 1].max()) + 1) + newest_first[:, 1]
+    _, first = np.unique(key, return_index=True)
+    return newest_first[np.sort(first)]
+
+
+def annotation_rows_with_gold(
+    *, project: Project, version: int | None = None
+) -> tuple[AnnotationRows, np.ndarray]:
+    """The counted single-label annotations plus the answers to gold questions, and the gold
+    answers as known truths: what Dawid-Skene learns the annotators' confusion from.
+
+    Returns (rows over regular and gold items, truths (n_items,) int16 class index of each
+    item's gold answer, -1 for regular items). Without gold items: `annotation_rows` and -1s.
+    """
+    regular = annotation_rows(project=project, version=version)
+    gold = int_rows(
+        GoldLabel.objects.filter(item__project=project, label__isnull=False).values_list(
+            "item_id", "label_id"
+        ),
+        width=2,
+    )
+    if not len(gold):
+        return regular, np.full(regular.n_items, -1, dtype=np.int16)
+    answers = Annotation.objects.filter(
+        project=project, item_id__in=gold[:, 0].tolist(), label__isnull=False
+    )
+    if version is not None:
+        answers = answers.filter(guideline__version=version)
+    answers = answers.order_by("guideline__version", "id").values_list(
+        "item_id", "annotator_id", "label_id"
+    )
+    gold_triples = _newest_per_pair(int_rows(answers, width=3))
+    class_ids = regular.class_ids
+    item_of = np.concatenate([regular.item_ids[regular.item_index], gold_triples[:, 0]])
+    annotator_of = np.concatenate(
+        [regular.annotator_ids[regular.annotator_index], gold_triples[:, 1]]
+    )
+    label_index = np.concatenate(
+        [regular.label_index, class_positions(class_ids, gold_triples[:, 2]).astype(np.int16)]
+    )
+    item_ids, item_index = np.unique(item_of, return_inverse=True)
+    annotator_ids, annotator_index = np.unique(annotator_of, return_inverse=True)
+    truths = np.full(len(item_ids), -1, dtype=np.int16)
+    at = positions(gold[:, 0], item_ids)
+    truths[at[at >= 0]] = class_positions(class_ids, gold[at >= 0, 1])
+    rows = AnnotationRows(
+        item_ids=item_ids,
+        annotator_ids=annotator_ids,
+        class_ids=class_ids,
+        class_names=regular.class_names,
+        item_index=item_index.astype(np.int64),
+        annotator_index=annotator_index.astype(np.int64),
+        label_index=label_index.astype(np.int16),
+    )
+    return rows, truths
 
 
 # --- model predictions and item features (label issues, baselines, slices) ---
@@ -577,7 +644,7 @@ def annotation_choices(*, project: Project, version: int | None = None) -> Choic
     """
     class_ids, class_names = label_classes(project)
     column = {class_id: i for i, class_id in enumerate(class_ids)}
-    queryset = Annotation.objects.filter(project=project)
+    queryset = counted_annotations(project=project)
     if version is not None:
         queryset = queryset.filter(guideline__version=version)
     queryset = queryset.order_by("-guideline__version").values_list(
@@ -842,7 +909,7 @@ def span_rows(
     export reads every item's id); items missing there are read.
     """
     class_ids, class_names = label_classes(project)
-    queryset = Annotation.objects.filter(project=project)
+    queryset = counted_annotations(project=project)
     if version is not None:
         queryset = queryset.filter(guideline__version=version)
     read = _span_annotations_aggregated(queryset) or _span_annotations(queryset)

@@ -192,10 +192,14 @@ def labeling_progress(*, project: Project, annotator, guideline) -> dict:
     done = Annotation.objects.filter(
         project=project, annotator=annotator, guideline=guideline
     ).count()
-    open_items = Item.objects.filter(project=project, done_count__lt=overlap).count()
+    # Gold questions are not part of the queue's progress (`labeling.services.gold`).
+    open_items = Item.objects.filter(project=project, done_count__lt=overlap, is_gold=False).count()
     labeled_in_round = (
         Annotation.objects.filter(
-            project=project, annotator=annotator, item__done_count__lt=overlap
+            project=project,
+            annotator=annotator,
+            item__done_count__lt=overlap,
+            item__is_gold=False,
         )
         .filter(
             Q(item__relabel_requested_at__isnull=True)
@@ -208,6 +212,7 @@ def labeling_progress(*, project: Project, annotator, guideline) -> dict:
         guideline=guideline,
         item__project=project,
         item__done_count__lt=overlap,
+        item__is_gold=False,
     ).values("item_id")
     # UNION (not ALL): an item both labeled and skipped is one item.
     not_for_them = labeled_in_round.union(skipped).count()
@@ -230,14 +235,16 @@ def labeling_dashboard(*, project: Project, guideline=None) -> dict:
     daily beyond.
     """
     now = timezone.now()
-    counts = Item.objects.filter(project=project).aggregate(
+    counts = Item.objects.filter(project=project, is_gold=False).aggregate(
         not_started=Count("id", filter=Q(done_count=0)),
         in_progress=Count("id", filter=Q(done_count__gt=0, done_count__lt=project.overlap)),
         complete=Count("id", filter=Q(done_count__gte=project.overlap)),
     )
     # Items claimed but not yet labeled count as in progress.
     claimed = (
-        Lease.objects.filter(item__project=project, item__done_count=0, expires_at__gt=now)
+        Lease.objects.filter(
+            item__project=project, item__done_count=0, item__is_gold=False, expires_at__gt=now
+        )
         .values("item")
         .distinct()
         .count()

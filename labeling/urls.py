@@ -11,6 +11,11 @@ urlpatterns = [
     path("projects/<int:pk>/members/", views.members, name="members"),
     path("projects/<int:pk>/members/<int:user_id>/role/", views.member_role, name="member_role"),
     path(
+        "projects/<int:pk>/members/<int:user_id>/continue/",
+        views.member_continue_page,
+        name="member_continue",
+    ),
+    path(
         "projects/<int:pk>/members/<int:user_id>/remove/",
         views.member_remove_page,
         name="member_remove",

@@ -9,7 +9,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from config.celery import JobQueueUnavailable
 from labeling import selectors
@@ -29,6 +31,7 @@ from labeling.forms import (
     WorkedExampleForm,
     label_rows,
 )
+from labeling.gold_scores import gold_accuracy, gold_mistakes
 from labeling.importing.jobs import import_submit
 from labeling.item_display import item_display
 from labeling.models import (
@@ -56,6 +59,7 @@ from labeling.services.annotating import (
     annotation_submit,
     annotation_undo_last,
 )
+from labeling.services.gold import AnnotatorPaused, membership_continue
 from labeling.services.guidelines import (
     guideline_diff,
     guideline_draft_update,
@@ -258,6 +262,21 @@ def member_remove_page(request, pk, user_id):
         messages.success(request, f"You left “{project.name}”.")
         return redirect("labeling:project_list")
     messages.success(request, f"{username} was removed from the project; their labels stay.")
+    return redirect("labeling:members", pk=project.pk)
+
+
+@login_required
+@require_POST
+def member_continue_page(request, pk, user_id):
+    """Managers: let a paused annotator label again (see labeling.services.gold)."""
+    project = project_for(request.user, pk, min_role=MANAGER).project
+    membership = _member(project, user_id)
+    try:
+        membership_continue(project=project, user=membership.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{membership.user.username} may label again.")
     return redirect("labeling:members", pk=project.pk)
 
 
@@ -645,12 +664,37 @@ def _posted_item(request, project) -> Item | None:
     return item
 
 
+def _paused_page(request, access: ProjectAccess, paused: AnnotatorPaused):
+    """What a paused annotator sees instead of items: why, their mistakes on the gold
+    questions next to the gold answers, and the guideline's worked examples."""
+    project = access.project
+    guideline = selectors.current_guideline(access=access)
+    examples = guideline.examples.select_related("item", "label") if guideline else []
+    mistakes = [
+        {**row, "shown": item_display(project, row["item"])}
+        for row in gold_mistakes(project=project, annotator=request.user)
+    ]
+    context = {
+        "access": access,
+        "project": project,
+        "membership": paused.membership,
+        "guideline": guideline,
+        "mistakes": mistakes,
+        "examples": examples,
+    }
+    return render(request, "labeling/paused.html", context)
+
+
 @login_required
 @require_GET
 def annotate(request, pk):
     """The annotator page: one item at a time, keyboard first (see annotate.js)."""
     access = _annotator_access(request, pk)
-    return render(request, "labeling/annotate.html", _annotate_context(request, access))
+    try:
+        context = _annotate_context(request, access)
+    except AnnotatorPaused as paused:
+        return _paused_page(request, access, paused)
+    return render(request, "labeling/annotate.html", context)
 
 
 def _workspace(request, access: ProjectAccess, **kwargs):
@@ -658,7 +702,11 @@ def _workspace(request, access: ProjectAccess, **kwargs):
         if kwargs.get("notice"):
             messages.info(request, kwargs["notice"])
         return redirect("labeling:annotate", pk=access.project.pk)
-    context = _annotate_context(request, access, **kwargs)
+    try:
+        context = _annotate_context(request, access, **kwargs)
+    except AnnotatorPaused:
+        # The whole page changes: htmx follows the redirect header to the paused page.
+        return HttpResponseClientRedirect(reverse("labeling:annotate", args=[access.project.pk]))
     return render(request, "labeling/annotate_workspace.html", context)
 
 
@@ -791,8 +839,22 @@ def dashboard(request, pk):
             "states": [(name, n, round(100 * n / total, 1), color) for name, n, color in states],
             "figure": figure,
             "until_refresh": queue_scores.annotations_until_refresh(project),
+            "gold": _gold_panel(project),
         },
     )
+
+
+def _gold_panel(project) -> dict:
+    """Per-annotator gold accuracy, with each annotator's onboarding state."""
+    gold = gold_accuracy(project=project)
+    states = {
+        m.user_id: m for m in project.memberships.only("user_id", "paused_at", "onboarded_at")
+    }
+    for row in gold["annotators"]:
+        membership = states.get(row["annotator_id"])
+        row["paused"] = membership is not None and membership.paused_at is not None
+        row["onboarded"] = membership is not None and membership.onboarded_at is not None
+    return gold
 
 
 # ---- imports (imports helper) ---------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 
 from analysis.exports.params import ExportParams
-from analysis.loaders import annotation_rows, annotation_votes, label_classes
+from analysis.loaders import annotation_rows_with_gold, annotation_votes, label_classes
 from analysis.metrics.consensus import (
     dawid_skene_long,
     majority_from_counts,
@@ -23,7 +23,7 @@ from analysis.metrics.consensus import (
     vote_counts,
 )
 from analysis.models import AnalysisRun, LabelIssue
-from labeling.models import Item, Project, Review
+from labeling.models import GoldLabel, Item, Project, Review
 from labeling.rawsql import int_rows, positions
 
 BLOCK = 50_000
@@ -37,10 +37,12 @@ class LabelSource(IntEnum):
     MAJORITY = 2
     DAWID_SKENE = 3
     CROWDLAB = 4
+    GOLD = 5
 
     @property
     def column_value(self) -> str | None:
-        """The export's `label_source` value: review, majority, dawid_skene, crowdlab or None."""
+        """The export's `label_source` value: review, majority, dawid_skene, crowdlab, gold or
+        None."""
         return None if self is LabelSource.NONE else self.name.lower()
 
 
@@ -85,12 +87,15 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
     n_classes = len(class_ids)
     rows = None
     if params.labels == "dawid_skene":
-        # Dawid-Skene needs who labeled what; the other strategies only need the votes.
-        rows = annotation_rows(project=project, version=params.guideline_version)
+        # Dawid-Skene needs who labeled what (the other strategies only need the votes), and
+        # learns the annotators' confusion from their answers to gold questions too.
+        rows, truths = annotation_rows_with_gold(project=project, version=params.guideline_version)
         pos = positions(rows.item_ids, item_ids)
         item_pos = pos[rows.item_index]
-        # An item added since item_ids was read (pos -1) is not exported: nor are its votes.
-        label_index = np.where(item_pos >= 0, rows.label_index, -1)
+        # An item added since item_ids was read (pos -1) is not exported: nor are its votes;
+        # answers to gold questions are not votes either.
+        counted = (item_pos >= 0) & (truths[rows.item_index] < 0)
+        label_index = np.where(counted, rows.label_index, -1)
     else:
         item_pos, label_index = annotation_votes(
             project=project, item_ids=item_ids, version=params.guideline_version
@@ -147,11 +152,26 @@ def label_decisions(*, project: Project, params: ExportParams) -> LabelDecisions
             n_items=rows.n_items,
             n_annotators=rows.n_annotators,
             n_classes=n_classes,
+            true_labels=truths,
         )
         winner, _ = posterior_winner(posteriors)
-        has = (winner >= 0) & (pos >= 0)
+        has = (winner >= 0) & (pos >= 0) & (truths < 0)  # gold items: their gold label below
         label[pos[has]] = winner[has]
         source[pos[has]] = LabelSource.DAWID_SKENE
+
+    # A gold question is exported with its gold answer (label_source "gold"); a review still
+    # wins. Its annotators' answers are not among the counted annotations.
+    golds = int_rows(
+        GoldLabel.objects.filter(item__project=project, label__isnull=False).values_list(
+            "item_id", "label_id"
+        ),
+        width=2,
+    )
+    if len(golds):
+        p = positions(golds[:, 0], item_ids)
+        found = p >= 0
+        label[p[found]] = class_index(golds[found, 1])
+        source[p[found]] = LabelSource.GOLD
 
     reviews = int_rows(
         Review.objects.filter(item__project=project, label__isnull=False).values_list(

@@ -105,10 +105,15 @@ def dawid_skene_long(
     n_annotators: int,
     n_classes: int,
     n_iter: int = 100,
+    true_labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dawid-Skene (1979) EM over annotations in long form, computed by crowd-kit.
 
     item_index, annotator_index, label_index: (n_annotations,) int arrays (label < 0 ignored).
+    true_labels: optional (n_items,) int array, the known class of an item (a gold question's
+      answer) or -1; passed to crowd-kit's `DawidSkene.fit(data, true_labels=...)`, which holds
+      those items' class at the known one in every EM step, so the annotators' confusion
+      matrices learn from their answers to them.
     Returns (posteriors, annotator_accuracy):
       posteriors: (n_items, n_classes) float64, each labeled item's posterior class
         probabilities; rows of items without any annotation are all NaN.
@@ -135,7 +140,14 @@ def dawid_skene_long(
             "label": label_index[keep],
         }
     )
-    model = DawidSkene(n_iter=n_iter).fit(frame)
+    known = None
+    if true_labels is not None:
+        true_labels = np.asarray(true_labels, dtype=np.int64)
+        tasks = np.flatnonzero(true_labels >= 0)
+        tasks = tasks[np.isin(tasks, frame["task"].to_numpy())]  # items someone answered
+        if len(tasks):
+            known = pd.Series(true_labels[tasks], index=tasks)
+    model = DawidSkene(n_iter=n_iter).fit(frame, true_labels=known)
     # crowd-kit only knows the classes it saw; put them back into the full K columns.
     probas = model.probas_.reindex(columns=range(n_classes), fill_value=0.0)
     posteriors[probas.index.to_numpy(dtype=np.int64)] = probas.to_numpy(dtype=np.float64)

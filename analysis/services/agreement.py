@@ -21,6 +21,7 @@ from analysis.metrics import agreement, anchoring, span_agreement
 from analysis.models import AnalysisRun, AnnotatorScore, ItemDisagreement
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder
+from labeling.gold_scores import gold_accuracy
 from labeling.models import Project
 from labeling.rawsql import copy_in_text
 
@@ -95,6 +96,15 @@ def _usernames(annotator_ids: np.ndarray) -> list[str]:
     return [names.get(int(pk), f"user {int(pk)}") for pk in annotator_ids]
 
 
+def gold_report(*, project: Project) -> dict:
+    """The report's `gold` block: per-annotator accuracy on the gold questions with its 95%
+    Wilson interval (`labeling.gold_scores.gold_accuracy`), and how many answers to gold
+    questions the figures above leave out (`loaders.counted_annotations`)."""
+    report = gold_accuracy(project=project)
+    report["n_excluded"] = sum(row["n"] for row in report["annotators"])
+    return report
+
+
 def agreement_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_agreement` task does, reporting progress on the way."""
     params = AgreementParams.parse(recorder.params, project=recorder.project)
@@ -119,9 +129,11 @@ def agreement_run(
             raise ValueError(f"No annotations were made under guideline version {only_version}.")
         versions = [only_version]
     if project.is_spans:
-        return span_agreement_run(
+        result, persist = span_agreement_run(
             project=project, params=params, versions=versions, progress=progress
         )
+        result["gold"] = gold_report(project=project)
+        return result, persist
     options = {
         "n_replicates": params["n_bootstrap"],
         "seed": params["seed"],
@@ -164,6 +176,7 @@ def agreement_run(
     if not multi:
         progress(0.75, "measuring anchoring on suggestions")
         result["anchoring"] = anchoring_report(project=project, version=only_version)
+    result["gold"] = gold_report(project=project)
     ids_by_name = dict(zip(names, rows.annotator_ids.tolist(), strict=True))
     for row in result["per_annotator"]:
         row["annotator_id"] = ids_by_name[row["annotator"]]
@@ -293,6 +306,7 @@ def span_agreement_run(
         result["by_guideline_version"] = []
     result["labels"] = list(rows.class_names)
     result["params"] = params
+    result["gold"] = gold_report(project=project)
     ids_by_name = dict(zip(names, rows.annotator_ids.tolist(), strict=True))
     for row in result["per_annotator"]:
         row["annotator_id"] = ids_by_name[row["annotator"]]

@@ -15,6 +15,7 @@ from labeling.api.project_role import ProjectRoleMixin
 from labeling.models import Item
 from labeling.permissions import ANNOTATOR
 from labeling.services.annotating import ItemFull, annotation_submit
+from labeling.services.gold import AnnotatorPaused
 from labeling.services.queue import next_item
 from labeling.spans import item_text, token_bounds
 
@@ -58,11 +59,24 @@ class NextItemView(ProjectRoleMixin, APIView):
                 },
             ),
             204: OpenApiResponse(description="Nothing is left for this annotator."),
+            409: OpenApiResponse(
+                description="The annotator is paused after gold onboarding: `{detail, "
+                "paused_at}`, until a manager lets them continue."
+            ),
         }
     )
     def get(self, request, project_id):
         guideline = selectors.current_guideline(access=self.access, with_text=False)
-        item = next_item(project=self.project, annotator=request.user, guideline=guideline)
+        try:
+            item = next_item(project=self.project, annotator=request.user, guideline=guideline)
+        except AnnotatorPaused as paused:
+            return Response(
+                {
+                    "detail": f"You are paused: {paused}. A manager can let you continue.",
+                    "paused_at": paused.membership.paused_at,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         answer = {"id": item.pk, "external_id": item.external_id, "data": item.data}

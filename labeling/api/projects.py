@@ -19,6 +19,7 @@ from labeling.filters import ItemFilter, item_status, with_counts
 from labeling.markdown_render import render_markdown
 from labeling.models import Annotation, Guideline, Item, LabelClass, Membership, Project
 from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER, projects_visible_to
+from labeling.services.gold import membership_continue
 from labeling.services.guidelines import (
     guideline_diff,
     guideline_draft_update,
@@ -200,6 +201,10 @@ class MemberSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(read_only=True, source="user.id")
     username = serializers.CharField(max_length=150, source="user.username")
     role = serializers.ChoiceField(Membership.Role.choices)
+    # Gold onboarding (README, "Gold questions"): paused annotators wait for a manager.
+    paused_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    pause_reason = serializers.CharField(read_only=True)
+    onboarded_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class MemberListCreate(ProjectRoleMixin, generics.ListCreateAPIView):
@@ -273,6 +278,20 @@ class MemberDetail(ProjectRoleMixin, generics.GenericAPIView):
     def delete(self, request, project_id, user_id):
         member_remove(project=self.project, user=self.membership(user_id).user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberContinue(MemberDetail):
+    """Managers: let a paused annotator label again (`POST`; sets `onboarded_at`, clears the
+    pause). Also onboards an annotator who has not finished onboarding."""
+
+    http_method_names = ["post", "options"]
+
+    @extend_schema(request=None, responses=MemberSerializer)
+    def post(self, request, project_id, user_id):
+        user = self.membership(user_id).user
+        membership = membership_continue(project=self.project, user=user)
+        membership.user = user
+        return Response(MemberSerializer(membership).data)
 
 
 # ---- items ---------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ urlpatterns = [
         projects.MemberDetail.as_view(),
         name="api-project-member",
     ),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/continue/",
+        projects.MemberContinue.as_view(),
+        name="api-project-member-continue",
+    ),
     path("projects/<int:project_id>/items/", projects.ItemList.as_view(), name="api-items"),
     path(
         "projects/<int:project_id>/items/<int:item_id>/",

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.celery import JobQueueUnavailable, enqueue
+from labeling.importing.gold import gold_import
 from labeling.importing.options import ImportOptions, import_options, options_stored
 from labeling.importing.progress import Progress, batch_update
 from labeling.importing.readers import ByteCounter, FileRejected
@@ -105,6 +106,11 @@ def _process(batch: ImportBatch, fileobj, *, report_progress: bool) -> ImportBat
     fileobj.seek(0)
     source = ByteCounter(fileobj, limit)
     progress.report(0.0, "checking the file", force=True)
+    if options.kind == ImportBatch.Kind.GOLD:
+        rows, errors = gold_import(batch=batch, options=options, source=source)
+        if errors:
+            return _fail(batch, errors.errors, "rejected: nothing was imported")
+        return _succeed(batch, rows, summary(rows=rows, n_annotations=0, skipped=0))
     plan, errors = validate(
         project=batch.project, options=options, source=source, progress=progress
     )

@@ -58,7 +58,13 @@ class ImportOptionsSerializer(serializers.Serializer):
 
     format = serializers.ChoiceField(choices=FORMAT_CHOICES, default="csv", label="Format")
     kind = serializers.ChoiceField(
-        choices=ImportBatch.Kind.choices, default=ImportBatch.Kind.ITEMS, label="Kind"
+        choices=ImportBatch.Kind.choices,
+        default=ImportBatch.Kind.ITEMS,
+        label="Kind",
+        help_text=(
+            "items; annotations (external_id, annotator, label); gold: the known answers of "
+            "items already imported (external_id, label; labels or spans in JSON Lines)."
+        ),
     )
     delimiter = serializers.ChoiceField(
         choices=[("", "Detect")] + [(name, name.capitalize()) for name in DELIMITERS],
@@ -153,6 +159,10 @@ class ImportOptionsSerializer(serializers.Serializer):
         if not attrs["id_column"] and attrs["kind"] == ImportBatch.Kind.ANNOTATIONS:
             raise serializers.ValidationError(
                 {"id_column": "Annotations name the items they label: give the id column."}
+            )
+        if not attrs["id_column"] and attrs["kind"] == ImportBatch.Kind.GOLD:
+            raise serializers.ValidationError(
+                {"id_column": "Gold labels name the items they answer: give the id column."}
             )
         if (
             attrs["format"] == "conll"

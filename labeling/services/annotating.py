@@ -27,6 +27,7 @@ from labeling.models import (
     Skip,
 )
 from labeling.services import queue_scores
+from labeling.services.gold import gold_answer_recorded
 
 MAX_COMMENT_CHARS = 5_000
 MAX_LEAD_TIME_MS = 24 * 3600 * 1000
@@ -144,7 +145,8 @@ def annotation_submit(
     - Submitting again for an item already labeled under this version changes the label; the
       previous value is kept as an `AnnotationRevision`.
     - Releases the annotator's lease. Refuses (ItemFull) a new annotation for an item whose
-      round is already full and that the annotator holds no lease on.
+      round is already full and that the annotator holds no lease on; a gold question is
+      never full and does not count towards `done_count` (`labeling.services.gold`).
     - `guideline`: the current version when the caller has it (`selectors.current_guideline`
       with the request's access costs no query); read here otherwise.
     """
@@ -176,7 +178,8 @@ def annotation_submit(
             None,
         )
         in_round = any(a.item_id == item.pk and a.in_round for a in state.mine)
-        if not in_round and annotator.pk not in state.leased:
+        # Gold questions: no overlap (everyone answers each once), no regular progress.
+        if not in_round and not state.is_gold and annotator.pk not in state.leased:
             if state.done_count + len(state.leased) >= project.overlap:
                 raise ItemFull(
                     {"item": "This item already has all the annotations it needs; take the next."}
@@ -210,7 +213,11 @@ def annotation_submit(
                 request_id=request_id,
                 shown=shown,
             )
-        _release_and_count(cursor, item=item, annotator=annotator, new_in_round=not in_round)
+        _release_and_count(
+            cursor, item=item, annotator=annotator, new_in_round=not in_round and not state.is_gold
+        )
+        if state.is_gold:
+            gold_answer_recorded(project=project, annotator=annotator)
     annotation.item = item
     return annotation
 
@@ -258,6 +265,7 @@ class Mine(NamedTuple):
 
 class ItemState(NamedTuple):
     done_count: int
+    is_gold: bool
     mine: list[Mine]
     leased: set[int]  # annotators holding an active lease on the item
 
@@ -271,14 +279,14 @@ def _lock_and_read(cursor, *, item: Item, project: Project, annotator, request_i
     """
     lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
     cursor.execute(
-        f"SELECT external_id, done_count FROM {Item._meta.db_table}"
+        f"SELECT external_id, done_count, is_gold FROM {Item._meta.db_table}"
         f" WHERE id = %s AND project_id = %s {lock}",
         [item.pk, project.pk],
     )
     row = cursor.fetchone()
     if row is None:
         raise ValidationError({"item": "No such item in this project."})
-    item.external_id, done_count = row
+    item.external_id, done_count, is_gold = row
     annotation_table, lease_table = Annotation._meta.db_table, Lease._meta.db_table
     by_request = "OR a.request_id = %s" if request_id else ""
     cursor.execute(
@@ -297,6 +305,7 @@ def _lock_and_read(cursor, *, item: Item, project: Project, annotator, request_i
     rows = cursor.fetchall()
     return ItemState(
         done_count=done_count,
+        is_gold=bool(is_gold),
         mine=[Mine(*row) for row in rows if row[0] is not None],
         leased={r[3] for r in rows if r[0] is None},
     )

@@ -30,6 +30,7 @@ can be submitted, and a lease left over simply expires.
 """
 
 from datetime import timedelta
+from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
@@ -40,6 +41,7 @@ from django.utils import timezone
 
 from labeling import rawsql, selectors
 from labeling.models import Annotation, Guideline, Item, Lease, Project, Skip
+from labeling.services.gold import gold_claim
 
 # Candidates can turn out full under the lock: other annotators hold leases on them (up to two
 # per annotator: the current item and the prefetched one) or their counter was stale. Giving up
@@ -90,7 +92,9 @@ def next_item(
     """The annotator's current item (their oldest active lease), or a newly claimed one.
 
     `exclude_item_ids`: items the caller already shows (the page prefetches the item after
-    the current one). Returns None when nothing is left for this annotator.
+    the current one). Returns None when nothing is left for this annotator. Gold questions
+    come first when `labeling.services.gold` says so (it raises AnnotatorPaused for a paused
+    annotator).
     """
     guideline = guideline or selectors.current_guideline(project=project, with_text=False)
     if guideline is None:
@@ -120,7 +124,8 @@ def next_item(
         if current is not None:
             sql = f"SELECT {ITEM_SELECT} FROM {ITEM} i WHERE i.id = %s"
             return rawsql.fetch_one(Item, sql, [current])
-        return _claim(
+        regular = partial(
+            _claim,
             cursor,
             project=project,
             annotator=annotator,
@@ -128,6 +133,14 @@ def next_item(
             now=now,
             rejected=excluded,
             open_relabels=open_relabels,
+        )
+        return gold_claim(
+            project=project,
+            annotator=annotator,
+            guideline=guideline,
+            excluded=excluded,
+            lease_seconds=lease_seconds(),
+            regular=regular,
         )
 
 

@@ -2,7 +2,8 @@
 
 Each state is a project of its own, built in bulk: an empty project; runs waiting for a worker
 (queued, one running) and an import in progress; finished runs; failed runs; a vote split into
-ties; image items; a tiny sample; a multi-label project; a tabular one. Finished and failed
+ties; image items; a tiny sample; a multi-label project; a tabular one; gold questions with
+a paused annotator. Finished and failed
 runs come from the real Celery worker. The roles: an annotator, a reviewer and a manager of
 every project, staff (a superuser who is no member) and an outsider (no member, no staff).
 
@@ -42,7 +43,7 @@ from analysis.services.predictions import predictions_upload
 from config.celery import enqueue
 from labeling import demo_spans
 from labeling.management.commands.load_demo import digit_svg
-from labeling.models import Annotation, ImportBatch, Item, Membership, Project
+from labeling.models import Annotation, GoldLabel, ImportBatch, Item, Membership, Project
 from labeling.services.guidelines import (
     guideline_draft_update,
     guideline_publish,
@@ -474,6 +475,35 @@ def state_suggested(users, sentiment_data, rng) -> State:
     return State("suggested", project)
 
 
+def state_gold(users, sentiment_data, rng) -> State:
+    """Gold questions: 60 sentences labeled by three annotators and 12 gold items; one of the
+    crowd answered every gold item (judged), another four (too few to judge); the crawl's
+    annotator answered three wrong and is paused (the paused page; the members page's button)."""
+    project = new_project(
+        users, "Gold questions", ("negative", "positive"), overlap=3, gold_onboarding=3
+    )
+    frame = sentences(sentiment_data, "yelp").iloc[:72]
+    ids = add_items(project, text_rows(frame, "g", "yelp", rng), "yelp.jsonl")
+    truth = frame["label"].to_numpy()
+    regular, gold = ids[:60], ids[60:]
+    workers = crowd(project, 3)
+    add_votes(project, regular, truth[:60], workers, [0.05, 0.1, 0.2], rng)
+    label_ids = list(project.labels.order_by("order").values_list("id", flat=True))
+    GoldLabel.objects.bulk_create(
+        GoldLabel(item_id=item_id, label_id=label_ids[int(t)])
+        for item_id, t in zip(gold, truth[60:], strict=True)
+    )
+    Item.objects.filter(pk__in=gold).update(is_gold=True, done_count=0)
+    add_votes(project, gold, truth[60:], workers[:1], [0.1], rng)
+    add_votes(project, gold[:4], truth[60:64], workers[1:2], [0.3], rng)
+    add_votes(project, gold[:3], 1 - truth[60:63], [users["annotator"]], [0.0], rng)
+    Membership.objects.filter(project=project, user=users["annotator"]).update(
+        paused_at=timezone.now(),
+        pause_reason="Onboarding: 0 of 3 gold questions right (0%; pass: 80%).",
+    )
+    return State("gold", project)
+
+
 STATES = (
     state_empty,
     state_queued,
@@ -486,6 +516,7 @@ STATES = (
     state_tabular,
     state_spans,
     state_suggested,
+    state_gold,
 )
 
 
@@ -690,6 +721,9 @@ SAYS = {
     ("suggested", "agreement"): ("Suggestions and anchoring", "followed a wrong suggestion"),
     ("suggested", "annotate"): ("Model suggests", "pre-selected"),
     ("suggested", "edit"): ("150 items have a suggestion from the model “sentiment-v1”",),
+    ("gold", "agreement"): ("60 items", "180 annotations", "Their 19 answers are left out"),
+    ("gold", "dashboard"): ("12 gold items", "too few gold answers to judge"),
+    ("gold", "members"): ("paused", "Let continue"),
 }
 
 

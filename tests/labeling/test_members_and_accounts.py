@@ -245,6 +245,9 @@ def test_api_removes_a_member_and_refuses_the_last_manager(make_user):
         "user_id": ann.pk,
         "username": "ann",
         "role": "annotator",
+        "paused_at": None,
+        "pause_reason": "",
+        "onboarded_at": None,
     }
     assert api.delete(f"{base}/{ann.pk}/").status_code == 204
     assert api.delete(f"{base}/{ann.pk}/").status_code == 404

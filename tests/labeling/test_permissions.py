@@ -34,6 +34,7 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "api-project": {"GET": ANNOTATOR, "PATCH": MANAGER},
     "api-project-members": {"GET": MANAGER, "POST": MANAGER},
     "api-project-member": {"GET": MANAGER, "PATCH": MANAGER, "DELETE": MANAGER},
+    "api-project-member-continue": {"POST": MANAGER},
     "api-items": {"GET": REVIEWER},
     "api-item": {"GET": REVIEWER},
     "api-guidelines": {"GET": ANNOTATOR, "POST": MANAGER},
@@ -46,6 +47,7 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "labeling:project_edit": {"GET": MANAGER, "POST": MANAGER},
     "labeling:members": {"GET": MANAGER, "POST": MANAGER},
     "labeling:member_role": {"POST": MANAGER},
+    "labeling:member_continue": {"POST": MANAGER},
     "labeling:member_remove": {"POST": MANAGER},
     # staff too (the world's manager is staff; test_members_and_accounts.py checks the rest)
     "labeling:account_create": {"POST": MANAGER},
