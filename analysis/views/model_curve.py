@@ -38,10 +38,10 @@ def model_curve(request, pk):
     if any(y is not None for s in series for y in s["y"]):
         svg = figures.learning_curve_svg(
             series,
-            title="Model accuracy per refresh (95% interval)",
+            title="Accuracy at each refresh; band: 95% interval",
             x_label="annotations",
             y_label="accuracy",
-            width=640,
+            width=600,
             height=320,
         )
         # Every text in the SVG (model names, numbers) is escaped by learning_curve_svg.
