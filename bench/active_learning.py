@@ -224,7 +224,9 @@ class Session:
 
 
 def simulate(data: Dataset, config: Config, order: str, seed: int) -> dict:
-    """One session: {"labels": [...bought at each refresh], "accuracy": [...held-out]}."""
+    """One session: {"labels": [...bought at each refresh], "accuracy": [...held-out]}.
+    order "ceiling": no session, the model trained on every pool item's true class."""
+    np.random.seed(seed)  # cleanlab breaks ActiveLab's rare ties with numpy's global generator
     session = Session(data, config, seed)
     if order == "ceiling":
         return {"labels": [len(session.pool)], "accuracy": [session.ceiling_accuracy()]}
