@@ -15,8 +15,8 @@ SERIES_COLORS = (figures.MODEL_COLOR, figures.B_COLOR, figures.HLP_COLOR, figure
 @login_required
 @require_GET
 def model_curve(request, pk):
-    """Held-out accuracy of the queue's model at each refresh (x: annotations so far), with its
-    interval as a band; one line per model. Reviewers and up."""
+    """The accuracy the queue's model measured at each refresh (x: annotations so far), with
+    its interval as a band; one line per model. Reviewers and up."""
     access = project_for(request.user, pk, min_role=REVIEWER)
     refreshes = selectors.model_refreshes(project=access.project)
     models = list(dict.fromkeys(r.get("model") or "model" for r in refreshes))
@@ -44,8 +44,7 @@ def model_curve(request, pk):
             width=600,
             height=320,
         )
-        # Every text in the SVG (model names, numbers) is escaped by learning_curve_svg.
-        chart = mark_safe(svg.document())  # noqa: S308
+        chart = mark_safe(svg.document())  # noqa: S308 - learning_curve_svg escapes every text
     return render(
         request,
         "analysis/_model_curve.html",
