@@ -1,10 +1,15 @@
-"""Plotly figures (plain dicts: `data` + `layout`) for the analysis pages.
+"""Plotly figures (plain dicts: `data` + `layout`) for the analysis pages, and one chart drawn
+as SVG on the server (`learning_curve_svg`).
 
 Each builder takes a run's stored result and returns a figure for `analysis/_chart.html`;
 the page shows the same numbers in a table beside it.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
 
 HLP_COLOR = "#2b8a3e"
 MODEL_COLOR = "#3b5bdb"
@@ -480,3 +485,126 @@ def anchoring_accuracy_bars(block: dict) -> dict | None:
             "showlegend": False,
         },
     }
+
+
+@dataclass(frozen=True)
+class Svg:
+    """A chart drawn on the server as SVG: `body` is its elements without the outer <svg>, so
+    several charts can sit side by side in one document (`bench/active_learning.py`)."""
+
+    width: int
+    height: int
+    body: str
+
+    def document(self) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
+            f'height="{self.height}" viewBox="0 0 {self.width} {self.height}" '
+            f'font-family="sans-serif" role="img">{self.body}</svg>'
+        )
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    span = (high - low) or 1.0
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def _tick_text(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
+
+
+def learning_curve_svg(
+    series: list[dict],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 560,
+    height: int = 360,
+) -> Svg:
+    """Lines with a shaded band, drawn as SVG (no JavaScript: the Dashboard fragment and the
+    README chart of `bench/active_learning.py` share it).
+
+    series: [{"name", "x": [...], "y": [...], "low": [...]|None, "high": [...]|None,
+        "color"}]; a point whose y is None is skipped, a band is drawn where low and high are
+        both given. Every point carries a <title> with its numbers.
+    """
+    left, right, top, bottom = 56, 16, 40, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [x for s in series for x, y in zip(s["x"], s["y"], strict=True) if y is not None]
+    ys = [v for s in series for key in ("y", "low", "high")
+          for v in (s.get(key) or []) if v is not None]  # fmt: skip
+    x_lo, x_hi = (min(xs), max(xs)) if xs else (0, 1)
+    if x_lo == x_hi:
+        x_lo, x_hi = x_lo - 1, x_hi + 1
+    y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    pad = max((y_hi - y_lo) * 0.08, 0.02)
+    y_lo, y_hi = max(0.0, y_lo - pad), min(1.0, y_hi + pad)
+
+    def px(x: float) -> float:
+        return round(left + (x - x_lo) / (x_hi - x_lo) * plot_w, 1)
+
+    def py(y: float) -> float:
+        return round(top + (y_hi - y) / (y_hi - y_lo) * plot_h, 1)
+
+    parts = [
+        f'<rect width="{width}" height="{height}" fill="#fff"/>',
+        f'<text x="{left}" y="20" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#ced4da"/>',
+    ]
+    for tick in _nice_ticks(y_lo, y_hi):
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(tick)}" y2="{py(tick)}" '
+            f'stroke="#f1f3f5"/><text x="{left - 6}" y="{py(tick) + 4}" font-size="11" '
+            f'text-anchor="end">{_tick_text(tick)}</text>'
+        )
+    for tick in _nice_ticks(x_lo, x_hi):
+        parts.append(
+            f'<text x="{px(tick)}" y="{top + plot_h + 16}" font-size="11" '
+            f'text-anchor="middle">{_tick_text(tick)}</text>'
+        )
+    parts.append(
+        f'<text x="{left + plot_w / 2}" y="{height - 10}" font-size="12" '
+        f'text-anchor="middle">{escape(x_label)}</text>'
+        f'<text x="14" y="{top + plot_h / 2}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2})">{escape(y_label)}</text>'
+    )
+    for index, s in enumerate(series):
+        color = escape(s.get("color") or MODEL_COLOR)
+        low, high = s.get("low") or [None] * len(s["x"]), s.get("high") or [None] * len(s["x"])
+        band = [(x, lo, hi) for x, lo, hi in zip(s["x"], low, high, strict=True)
+                if lo is not None and hi is not None]  # fmt: skip
+        if band:
+            outline = [f"{px(x)},{py(hi)}" for x, _, hi in band]
+            outline += [f"{px(x)},{py(lo)}" for x, lo, _ in reversed(band)]
+            parts.append(
+                f'<polygon points="{" ".join(outline)}" fill="{color}" fill-opacity="0.15" '
+                'stroke="none"/>'
+            )
+        points = [(x, y, lo, hi) for x, y, lo, hi in zip(s["x"], s["y"], low, high, strict=True)
+                  if y is not None]  # fmt: skip
+        if len(points) > 1:
+            line = " ".join(f"{px(x)},{py(y)}" for x, y, _, _ in points)
+            parts.append(
+                f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"/>'
+            )
+        for x, y, lo, hi in points:
+            interval = f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else ""
+            parts.append(
+                f'<circle cx="{px(x)}" cy="{py(y)}" r="3" fill="{color}"><title>'
+                f"{escape(str(s['name']))}: {_tick_text(x)} {escape(x_label)}, "
+                f"{escape(y_label)} {y:.3f}{interval}</title></circle>"
+            )
+        legend_y = top + plot_h - 10 - 16 * (len(series) - 1 - index)  # bottom right
+        parts.append(
+            f'<line x1="{left + plot_w - 130}" x2="{left + plot_w - 112}" y1="{legend_y - 4}" '
+            f'y2="{legend_y - 4}" stroke="{color}" stroke-width="3"/>'
+            f'<text x="{left + plot_w - 106}" y="{legend_y}" font-size="12">'
+            f"{escape(str(s['name']))}</text>"
+        )
+    return Svg(width=width, height=height, body="".join(parts))

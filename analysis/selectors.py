@@ -144,3 +144,27 @@ def item_history(*, project: Project, item_id: int) -> ItemHistory | None:
         issues=issues,
         disagreements=disagreements,
     )
+
+
+# The queue-scores refresh job stores its model's accuracy in run.result.
+MODEL_REFRESH = AnalysisRun.Kind.MODEL_REFRESH
+MODEL_REFRESHES_SHOWN = 300
+
+
+def model_refreshes(*, project: Project, limit: int = MODEL_REFRESHES_SHOWN) -> list[dict]:
+    """The results of the project's newest `limit` succeeded model refreshes, oldest first
+    (by annotations counted at the refresh). Each is the run's stored result plus
+    `finished_at`; results without `n_annotations` are left out."""
+    rows = (
+        AnalysisRun.objects.filter(
+            project=project, kind=MODEL_REFRESH, status=AnalysisRun.Status.SUCCEEDED
+        )
+        .order_by("-finished_at", "-id")
+        .values_list("result", "finished_at")[:limit]
+    )
+    refreshes = [
+        {**result, "finished_at": finished}
+        for result, finished in rows
+        if isinstance(result, dict) and isinstance(result.get("n_annotations"), int)
+    ]
+    return sorted(refreshes, key=lambda r: (r["n_annotations"], r["finished_at"] or 0))

@@ -7,6 +7,7 @@ from analysis.views import (
     drift,
     issues,
     item,
+    model_curve,
     run_status,
     slices,
 )
@@ -26,4 +27,5 @@ urlpatterns: list = [
     path("projects/<int:pk>/baselines/", baselines.baselines, name="baselines"),
     path("projects/<int:pk>/slices/", slices.slices, name="slices"),
     path("projects/<int:pk>/drift/", drift.drift, name="drift"),
+    path("projects/<int:pk>/model-curve/", model_curve.model_curve, name="model_curve"),
 ]

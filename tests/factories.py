@@ -5,6 +5,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -408,3 +409,36 @@ def make_span_issue_run(
         )
     )
     return run
+
+
+def make_model_refresh_runs(
+    project: Project,
+    points: Sequence[tuple[int, float | None, tuple[float, float] | None]],
+    *,
+    model: str = "builtin",
+    order: str = "activelab",
+) -> list[AnalysisRun]:
+    """Succeeded `model_refresh` runs, one per (n_annotations, accuracy, interval), finished a
+    minute apart in the given order, with the result the queue-scores refresh job stores."""
+    start = timezone.now() - timedelta(minutes=len(points))
+    return AnalysisRun.objects.bulk_create(
+        AnalysisRun(
+            project=project,
+            kind=AnalysisRun.Kind.MODEL_REFRESH,
+            status=AnalysisRun.Status.SUCCEEDED,
+            progress=1.0,
+            started_at=start + timedelta(minutes=i),
+            finished_at=start + timedelta(minutes=i),
+            result={
+                "model": model,
+                "order": order,
+                "n_annotations": n_annotations,
+                "n_labeled_items": n_annotations // 2,
+                "n_scored": n_annotations,
+                "accuracy": accuracy,
+                "accuracy_interval": list(interval) if interval else None,
+                "n_judged": 120 if accuracy is not None else 0,
+            },
+        )
+        for i, (n_annotations, accuracy, interval) in enumerate(points)
+    )

@@ -60,6 +60,7 @@ from analysis.services.label_issues import BUILTIN, MAX_FOLDS
 from analysis.services.predictions import predictions_store
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder, runs_fail_stuck
+from analysis.services.suggestions import suggestions_refresh
 from labeling.models import Item, Project
 from labeling.rawsql import positions
 from labeling.services.queue import SCORED_ORDERS
@@ -186,11 +187,11 @@ def model_refresh_job(recorder: RunRecorder) -> None:
                 item_ids=items.item_ids[kept],
                 probs=builtin.probabilities[kept],
                 user=run.created_by,
-            )
+            )  # refreshes the suggestions too when the built-in model is their source
+        if project.suggestion_model != BUILTIN:
+            suggestions_refresh(project=project)  # an upload chosen as the source since
 
     recorder.finish(result, persist=persist)
-    # The lead hooks the suggestions' refresh in here (analysis/services/suggestions.py):
-    # SUGGESTIONS_REFRESH_HOOK: suggestions_refresh(project=project)
 
 
 def _ensemble(project: Project, item_ids: np.ndarray, builtin) -> tuple[list, list[str]]:

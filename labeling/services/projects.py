@@ -163,12 +163,18 @@ def project_update(*, project: Project, user, **fields) -> Project:
     newly_scored = (
         fields.get("queue_order") in SCORED_ORDERS and project.queue_order not in SCORED_ORDERS
     )
+    # Suggestions turned on or pointed at another model need that model's probabilities now.
+    suggestions_on = fields.get("suggestions", project.suggestions) != Project.Suggestions.OFF
+    new_source = suggestions_on and (
+        project.suggestions == Project.Suggestions.OFF
+        or fields.get("suggestion_model", project.suggestion_model) != project.suggestion_model
+    )
     for name, value in fields.items():
         setattr(project, name, value)
     project.full_clean(exclude=["created_by"])
     project.save(update_fields=list(fields) or None)
-    if newly_scored:
-        model_refresh_ask(project=project)  # the new order needs scores now, not in N labels
+    if newly_scored or new_source:
+        model_refresh_ask(project=project)  # scores and suggestions now, not in N labels
     return project
 
 

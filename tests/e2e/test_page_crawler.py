@@ -280,7 +280,25 @@ def state_finished(users, sentiment_data, rng) -> State:
     add_votes(project, second_ids[-15:-5], truth[-15:-5], workers[:2], [0.05, 0.15], rng)
     for item_id in first_ids[:3]:
         review_set(item=Item.objects.get(pk=item_id), reviewer=users["reviewer"], label="positive")
+    model_refreshes(project, [(300, 0.71, (0.64, 0.78)), (600, 0.76, (0.70, 0.82)),
+                              (900, 0.79, (0.74, 0.84)), (1170, 0.81, (0.76, 0.86))])  # fmt: skip
     return State("finished", project, datasets=True)
+
+
+def model_refreshes(project: Project, points) -> None:
+    """Succeeded model_refresh runs (the Dashboard's model curve): (annotations, accuracy,
+    interval) as the queue-scores refresh job stores them."""
+    for n_annotations, accuracy, interval in points:
+        AnalysisRun.objects.create(
+            project=project,
+            kind=AnalysisRun.Kind.MODEL_REFRESH,
+            status=AnalysisRun.Status.SUCCEEDED,
+            progress=1.0,
+            finished_at=timezone.now(),
+            result={"model": "builtin", "order": "activelab", "n_annotations": n_annotations,
+                    "n_labeled_items": 395, "n_scored": 400, "accuracy": accuracy,
+                    "accuracy_interval": list(interval), "n_judged": 150},
+        )  # fmt: skip
 
 
 def state_failed(users, sentiment_data, rng) -> State:
@@ -599,8 +617,9 @@ PAGE_FACTS = r"""(says) => {
     unsaid: says.filter(s => !text.includes(s)),
   };
 }"""
+# Plotly charts drawn, and fragments htmx loads with the page (the Dashboard's model curve) in.
 CHARTS_DRAWN = """() => [...document.querySelectorAll('.chart[data-figure]')]
-  .every(el => el.dataset.drawn)"""
+  .every(el => el.dataset.drawn) && !document.querySelector('[hx-trigger=load] .loading')"""
 
 
 class Person:
@@ -696,12 +715,14 @@ WALKS = {
 SAYS = {
     ("empty", "agreement"): ("No agreement report yet",),
     ("empty", "export"): ("Nothing to export yet",),
+    ("empty", "dashboard"): ("No model refresh yet: when the queue is ordered by",),
     ("queued", "agreement"): ("queued", "waiting for a worker"),
     ("queued", "drift"): ("running", "comparing the batches"),
     ("queued", "imports"): ("checking rows",),
     ("finished", "agreement"): ("395 items", "1175 annotations"),
     ("finished", "issues"): ("likely error", "5-fold CV, text"),
     ("finished", "baselines"): ("n=394",),
+    ("finished", "dashboard"): ("Model accuracy per refresh", "0.760–0.860"),
     ("failed", "agreement"): ("No annotations were made under guideline version 2.",),
     ("failed", "issues"): ("no single-label annotations",),
     ("failed", "drift"): ("holds no items (a failed or empty import)",),

@@ -93,6 +93,7 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "analysis:baselines": {"GET": REVIEWER, "POST": REVIEWER},
     "analysis:slices": {"GET": REVIEWER, "POST": REVIEWER},
     "analysis:drift": {"GET": REVIEWER, "POST": REVIEWER},
+    "analysis:model_curve": {"GET": REVIEWER},
 }
 
 # Routes that answer with a file rather than JSON.

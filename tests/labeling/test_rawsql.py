@@ -214,7 +214,8 @@ def test_copy_in_text_round_trips_escaped_lines_and_fills_defaults(rows):
     project = rows
     given = ("project_id", "external_id", "data", "metadata", "created_at")
     extra_names, extra_values = rawsql.copy_defaults(Item, given)
-    assert extra_names == ", done_count"  # NOT NULL with a Python default: COPY must fill it
+    # NOT NULL with a Python default: COPY must fill it
+    assert extra_names == ", done_count, is_gold"
     now = timezone.now().isoformat()
     lines = [
         f"{project.pk}\t{rawsql.copy_escape(external_id)}"
