@@ -563,7 +563,10 @@ def learning_curve_svg(
             f'stroke="#f1f3f5"/><text x="{left - 6}" y="{py(tick) + 4}" font-size="11" '
             f'text-anchor="end">{_tick_text(tick)}</text>'
         )
+    whole_x = all(float(x).is_integer() for x in xs)
     for tick in _nice_ticks(x_lo, x_hi):
+        if whole_x and not float(tick).is_integer():
+            continue  # counts: no tick at 2,882.5
         parts.append(
             f'<text x="{px(tick)}" y="{top + plot_h + 16}" font-size="11" '
             f'text-anchor="middle">{_tick_text(tick)}</text>'
@@ -592,6 +595,12 @@ def learning_curve_svg(
             line = " ".join(f"{px(x)},{py(y)}" for x, y, _, _ in points)
             parts.append(
                 f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"/>'
+            )
+        if len(band) == 1:  # one refresh: its interval as a bar, no band to draw
+            x, lo, hi = band[0]
+            parts.append(
+                f'<line x1="{px(x)}" x2="{px(x)}" y1="{py(lo)}" y2="{py(hi)}" stroke="{color}" '
+                'stroke-width="2" stroke-opacity="0.4"/>'
             )
         for x, y, lo, hi in points:
             interval = f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else ""

@@ -488,8 +488,38 @@ def test_the_short_tour_of_the_demo(concord, log_in, shots, artifacts):
     assert conll.startswith("# id = ")
     assert re.search(r"\tB-(PER|ORG|LOC|DATE)\n", conll)
 
-    # 8. The API is documented by an offline Swagger UI.
+    # 8. Model in the loop: admin orders the digits queue by ActiveLab and shows the built-in
+    # model's suggestions; the worker refreshes the model, the Dashboard draws its accuracy,
+    # and annotator1 sees the model's label beside the next digit (not pre-selected).
+    admin.goto(f"{url}/")
+    admin.get_by_role("link", name=PROJECT).click()
+    open_page(admin, "Settings")
+    admin.select_option("select[name=queue_order]", "activelab")
+    admin.select_option("select[name=suggestions]", "show")
+    admin.get_by_role("button", name="Save").click()
+    expect(admin.get_by_text("Project saved.")).to_be_visible()
+    open_page(admin, "Dashboard")
+    refreshes = admin.locator("table.model-refreshes tbody tr")
+    for _ in range(JOB_TIMEOUT_MS // 3000):  # the refresh runs on the worker
+        if refreshes.count():
+            break
+        admin.wait_for_timeout(3000)
+        admin.reload()
+        admin.wait_for_load_state("networkidle")
+    expect(refreshes).to_have_count(1)
+    accuracy = number(refreshes.first.locator("td").nth(2).inner_text())
+    assert 0.8 < accuracy < 1.0, accuracy  # the built-in model on the crowd's majority
+    shots(admin, "08-model-curve", show=admin.locator("section.model-curve"))
+    annotator.goto(f"{url}/")
+    annotator.get_by_role("link", name=PROJECT).click()
+    open_page(annotator, "Label")
+    suggestion = annotator.locator("aside.suggestion")
+    expect(suggestion).to_contain_text("Model suggests")
+    expect(suggestion).not_to_have_class(re.compile("prefilled"))
+    shots(annotator, "08-suggestion")
+
+    # 9. The API is documented by an offline Swagger UI.
     admin.goto(f"{url}/api/docs/")
     expect(admin.get_by_text("Concord API").first).to_be_visible(timeout=15_000)
     expect(admin.get_by_text("/api/v1/projects/{project_id}/export/").first).to_be_visible()
-    shots(admin, "08-api-docs")
+    shots(admin, "09-api-docs")
