@@ -89,6 +89,38 @@ class LabelIssueParams(RunParams):
         )
 
 
+def builtin_probabilities(
+    recorder: RunRecorder,
+    *,
+    project: Project,
+    item_ids: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    folds: int,
+    progress_span: tuple[float, float],
+):
+    """The built-in model's out-of-fold probabilities for `item_ids` (the label-issue and
+    model-refresh jobs), learning `labels` ((n,) class index, -1 = no label); progress per
+    fold within `progress_span`. Raises CannotTrain with the reason."""
+    recorder.progress(progress_span[0] - 0.05, "loading item features")
+    features = loaders.item_features(project=project, item_ids=item_ids)
+    if features.kind is None:
+        raise CannotTrain(features.note)
+    start, end = progress_span
+
+    def fold_done(done: int, total: int) -> None:
+        recorder.progress(start + (end - start) * done / total, f"fold {done} of {total} done")
+
+    return out_of_sample_probabilities(
+        features.features,
+        labels,
+        n_classes=n_classes,
+        kind=features.kind,
+        folds=folds,
+        progress=fold_done,
+    )
+
+
 def label_issues_job(recorder: RunRecorder) -> None:
     """Everything the `analysis.run_label_issues` task does, reporting progress on the way."""
     project = recorder.project
@@ -123,23 +155,16 @@ def label_issues_job(recorder: RunRecorder) -> None:
         pred_ids, pred_probs = loaders.predictions(project=project, model=params.model)
         probs = _align(rows.item_ids, pred_ids, pred_probs)
     else:
-        recorder.progress(0.05, "loading item features")
-        features = loaders.item_features(project=project, item_ids=rows.item_ids)
         training_labels = _training_labels(matrix, n_classes)
-
-        def fold_done(done: int, folds: int) -> None:
-            recorder.progress(0.1 + 0.7 * done / folds, f"fold {done} of {folds} done")
-
         try:
-            if features.kind is None:
-                raise CannotTrain(features.note)
-            builtin = out_of_sample_probabilities(
-                features.features,
-                training_labels,
+            builtin = builtin_probabilities(
+                recorder,
+                project=project,
+                item_ids=rows.item_ids,
+                labels=training_labels,
                 n_classes=n_classes,
-                kind=features.kind,
                 folds=params.folds,
-                progress=fold_done,
+                progress_span=(0.1, 0.8),
             )
         except CannotTrain as exc:
             if not several_annotators:
@@ -158,7 +183,7 @@ def label_issues_job(recorder: RunRecorder) -> None:
             summary.update(
                 model=BUILTIN,
                 folds=builtin.folds,
-                features=features.kind,
+                features=builtin.pipeline,
                 excluded_classes=[rows.class_names[c] for c in builtin.excluded_classes],
                 # Scored items without a training label (ties) were never trained on.
                 n_trained=int((builtin.scored & (training_labels >= 0)).sum()),

@@ -53,10 +53,10 @@ from analysis.metrics.active_learning import consensus_accuracy, queue_prioritie
 from analysis.metrics.consensus import majority_from_counts
 from analysis.metrics.intervals import wilson_interval
 from analysis.metrics.label_issues import vote_table
-from analysis.metrics.out_of_sample import CannotTrain, out_of_sample_probabilities
+from analysis.metrics.out_of_sample import CannotTrain
 from analysis.models import AnalysisRun, PredictionSet
 from analysis.services.baselines import model_probs
-from analysis.services.label_issues import BUILTIN, MAX_FOLDS
+from analysis.services.label_issues import BUILTIN, MAX_FOLDS, builtin_probabilities
 from analysis.services.predictions import predictions_store
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder, runs_fail_stuck
@@ -106,23 +106,16 @@ def model_refresh_job(recorder: RunRecorder) -> None:
     notes: list[str] = []
 
     builtin = None
-    recorder.progress(0.05, "loading item features")
-    features = loaders.item_features(project=project, item_ids=items.item_ids)
     consensus, _, _ = majority_from_counts(vote_table(labels, n_classes))
-
-    def fold_done(done: int, total: int) -> None:
-        recorder.progress(0.1 + 0.6 * done / total, f"built-in model: fold {done} of {total}")
-
     try:
-        if features.kind is None:
-            raise CannotTrain(features.note)
-        builtin = out_of_sample_probabilities(
-            features.features,
-            consensus,
+        builtin = builtin_probabilities(
+            recorder,
+            project=project,
+            item_ids=items.item_ids,
+            labels=consensus,
             n_classes=n_classes,
-            kind=features.kind,
             folds=folds,
-            progress=fold_done,
+            progress_span=(0.1, 0.7),
         )
     except CannotTrain as exc:
         notes.append(f"The built-in model did not run: {exc}.")
