@@ -110,9 +110,15 @@ def counted_annotations(*, project: Project):
     return queryset.exclude(item_id__in=gold) if gold else queryset
 
 
-def _annotation_queryset(*, project: Project, version: int | None):
-    """Single-label annotations (ordered oldest version first when there are several)."""
-    queryset = counted_annotations(project=project).filter(label__isnull=False)
+def _annotation_queryset(*, project: Project, version: int | None, with_gold: bool = False):
+    """Single-label annotations (ordered oldest version first when there are several); the
+    answers to gold questions only `with_gold`."""
+    annotations = (
+        Annotation.objects.filter(project=project)
+        if with_gold
+        else counted_annotations(project=project)
+    )
+    queryset = annotations.filter(label__isnull=False)
     if version is not None:
         queryset = queryset.filter(guideline__version=version)
     # (item, annotator, guideline) is unique: with one version among the rows there is nothing
@@ -168,14 +174,8 @@ def annotation_rows(*, project: Project, version: int | None = None) -> Annotati
     class_ids, class_names = label_classes(project)
     queryset, several_versions = _annotation_queryset(project=project, version=version)
     triples = int_rows(queryset.values_list("item_id", "annotator_id", "label_id"), width=3)
-    if several_versions and len(triples):
-        # Rows come oldest version first; keep the newest annotation per (item, annotator).
-        newest_first = triples[::-1]
-        # One int64 key per pair: a 1-D unique is ~10x faster than np.unique(axis=0).
-        key = newest_first[:, 0] * (int(newest_first[:, 1].max()) + 1) + newest_first[:, 1]
-        _, first = np.unique(key, return_index=True)
-        del key
-        triples = newest_first[np.sort(first)]
+    if several_versions:
+        triples = _newest_per_pair(triples)
     item_ids, item_index = np.unique(triples[:, 0], return_inverse=True)
     annotator_ids, annotator_index = np.unique(triples[:, 1], return_inverse=True)
     label_index = class_positions(class_ids, triples[:, 2]).astype(np.int16)
@@ -219,8 +219,10 @@ def _newest_per_pair(triples: np.ndarray) -> np.ndarray:
     if not len(triples):
         return triples
     newest_first = triples[::-1]
+    # One int64 key per pair: a 1-D unique is ~10x faster than np.unique(axis=0).
     key = newest_first[:, 0] * (int(newest_first[:, 1].max()) + 1) + newest_first[:, 1]
     _, first = np.unique(key, return_index=True)
+    del key
     return newest_first[np.sort(first)]
 
 
@@ -1005,10 +1007,14 @@ class ShownRows:
 
 
 def shown_rows(*, project: Project, version: int | None = None) -> ShownRows:
-    """The counted single-label annotations (as `annotation_rows`: the newest version per item
-    and annotator) with the suggestion each was shown, and the items' gold or reviewed labels."""
+    """The single-label annotations (as `annotation_rows`: the newest version per item and
+    annotator) with the suggestion each was shown, and the items' gold or reviewed labels.
+    Answers to gold questions are included: anchoring is about what annotators do when shown
+    a suggestion, and on a gold item the right answer is known for sure."""
     class_ids, class_names = label_classes(project)
-    queryset, several_versions = _annotation_queryset(project=project, version=version)
+    queryset, several_versions = _annotation_queryset(
+        project=project, version=version, with_gold=True
+    )
     # Class ids are positive: 0 stands for "no suggestion shown" in the integer read.
     rows = int_rows(
         queryset.annotate(shown=Coalesce("suggestion_label_id", 0)).values_list(
@@ -1016,11 +1022,8 @@ def shown_rows(*, project: Project, version: int | None = None) -> ShownRows:
         ),
         width=4,
     )
-    if several_versions and len(rows):
-        newest_first = rows[::-1]
-        key = newest_first[:, 0] * (int(newest_first[:, 1].max()) + 1) + newest_first[:, 1]
-        _, first = np.unique(key, return_index=True)
-        rows = newest_first[np.sort(first)]
+    if several_versions:
+        rows = _newest_per_pair(rows)
     item_ids, item_index = np.unique(rows[:, 0], return_inverse=True)
     shown_index = np.where(rows[:, 3] > 0, class_positions(class_ids, rows[:, 3]), -1)
     reference = np.full(len(item_ids), -1, dtype=np.int64)
