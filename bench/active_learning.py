@@ -53,7 +53,6 @@ import datetime as dt
 import io
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -69,6 +68,9 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # benchdb, when imported by path (the tests)
+
+import benchdb  # noqa: E402
 
 from analysis.figures import learning_curve_svg  # noqa: E402
 from analysis.metrics.active_learning import activelab_scores, uncertainty_scores  # noqa: E402
@@ -284,18 +286,6 @@ def summarise(config: Config, curves: dict[str, list[dict]], seeds: list[int]) -
     return out
 
 
-def machine() -> dict:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "")  # fmt: skip
-    except OSError:
-        pass
-    return {"machine": platform.machine(), "cpu": model, "cpus": os.cpu_count(),
-            "python": platform.python_version()}  # fmt: skip
-
-
 def _run(task: tuple[Config, str, int]) -> dict:
     config, order, seed = task
     # cleanlab prints notes (an annotator with no overlap yet) to stdout, where the JSON goes.
@@ -374,7 +364,7 @@ def main() -> None:
         json.dumps(
             {
                 "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                **machine(),
+                **benchdb.machine(),
                 "load_average_1m_before": load_before,
                 "load_average_1m_after": round(os.getloadavg()[0], 2),
                 "seconds": seconds,

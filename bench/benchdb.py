@@ -13,6 +13,7 @@ up first (`setup_django`), which happens once the bench's command line has named
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -228,6 +229,19 @@ def analyze() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+
+
+def machine() -> dict:
+    """The machine a bench ran on, for its JSON."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), "")  # fmt: skip
+    except OSError:
+        pass
+    return {"machine": platform.machine(), "cpu": model, "cpus": os.cpu_count(),
+            "python": platform.python_version()}  # fmt: skip
 
 
 def peak_rss_mb() -> float:

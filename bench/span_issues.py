@@ -33,7 +33,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import time
 
@@ -231,18 +230,6 @@ def crf_child(n: int, annotators: int, folds: int) -> dict:
     }
 
 
-def machine() -> dict:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "")  # fmt: skip
-    except OSError:
-        pass
-    return {"machine": platform.machine(), "cpu": model, "cpus": os.cpu_count(),
-            "python": platform.python_version()}  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -264,7 +251,7 @@ def main() -> None:
 
     results = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        **machine(),
+        **benchdb.machine(),
         "load_average_1m_before": round(os.getloadavg()[0], 2),
         "items": args.items,
     }

@@ -50,18 +50,9 @@ class LabelIssueSettings:
     guideline_version: int | None
 
 
-class LabelIssueParams(RunParams):
-    """Parameters of a label-issue run."""
-
-    model = serializers.CharField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        help_text=f"An uploaded model's name; `{NO_MODEL}`: no model (annotators only, "
-        f"Dawid-Skene; not on span projects, which need a token model); omitted or "
-        f"`{BUILTIN}`: the built-in cross-validated model (a CRF on span projects).",
-    )
-    folds = serializers.IntegerField(
+def builtin_folds_field() -> serializers.IntegerField:
+    """The `folds` parameter of the jobs that train the built-in model."""
+    return serializers.IntegerField(
         required=False,
         allow_null=True,
         min_value=2,
@@ -73,6 +64,20 @@ class LabelIssueParams(RunParams):
             "max_value": f"folds must be between 2 and {MAX_FOLDS}.",
         },
     )
+
+
+class LabelIssueParams(RunParams):
+    """Parameters of a label-issue run."""
+
+    model = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=f"An uploaded model's name; `{NO_MODEL}`: no model (annotators only, "
+        f"Dawid-Skene; not on span projects, which need a token model); omitted or "
+        f"`{BUILTIN}`: the built-in cross-validated model (a CRF on span projects).",
+    )
+    folds = builtin_folds_field()
     guideline_version = serializers.IntegerField(
         required=False,
         allow_null=True,

@@ -46,7 +46,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework import serializers
 
 from analysis import loaders
 from analysis.metrics.active_learning import consensus_accuracy, queue_priorities
@@ -56,7 +55,11 @@ from analysis.metrics.label_issues import vote_table
 from analysis.metrics.out_of_sample import CannotTrain
 from analysis.models import AnalysisRun, PredictionSet
 from analysis.services.baselines import model_probs
-from analysis.services.label_issues import BUILTIN, MAX_FOLDS, builtin_probabilities
+from analysis.services.label_issues import (
+    BUILTIN,
+    builtin_folds_field,
+    builtin_probabilities,
+)
 from analysis.services.predictions import predictions_store
 from analysis.services.run_params import RunParams
 from analysis.services.run_recording import RunRecorder, runs_fail_stuck
@@ -72,18 +75,7 @@ WRITE_CHUNK = 5_000  # items per UPDATE ... FROM (VALUES ...), one short transac
 class ModelRefreshParams(RunParams):
     """Parameters of a model refresh."""
 
-    folds = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=2,
-        max_value=MAX_FOLDS,
-        help_text="Cross-validation folds of the built-in model (default 5).",
-        error_messages={
-            "invalid": "folds must be a whole number.",
-            "min_value": f"folds must be between 2 and {MAX_FOLDS}.",
-            "max_value": f"folds must be between 2 and {MAX_FOLDS}.",
-        },
-    )
+    folds = builtin_folds_field()
 
     def settings(self) -> int:
         return self.validated_data.get("folds") or 5

@@ -18,14 +18,14 @@ one UPDATE per batch of ids. Gold files are small (a few hundred to a few thousa
 their rows are held in memory between the check and the write.
 """
 
-import json
 from collections.abc import Iterator
 
 from django.db import transaction
 
 from labeling.importing.parsers.csv_file import Table
+from labeling.importing.parsers.jsonl import json_objects
 from labeling.importing.parsers.rules import encode_json, split_labels
-from labeling.importing.readers import ByteCounter, FileRejected, decoded_chunks, text_lines
+from labeling.importing.readers import ByteCounter, FileRejected
 from labeling.importing.records import AnnotationRow, ParseContext, RowError
 from labeling.importing.span_check import span_problem, stored_items
 from labeling.importing.validation import ErrorList, in_batches
@@ -75,18 +75,8 @@ def _jsonl_row(obj: dict, row: int, ctx: ParseContext) -> AnnotationRow | RowErr
 
 
 def _jsonl_rows(source: ByteCounter, ctx: ParseContext) -> Iterator[AnnotationRow | RowError]:
-    for row, line in enumerate(text_lines(decoded_chunks(source)), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield RowError(row, f"not valid JSON: {exc.msg}")
-            continue
-        if not isinstance(obj, dict):
-            yield RowError(row, "each line must be a JSON object")
-            continue
-        yield _jsonl_row(obj, row, ctx)
+    for parsed in json_objects(source):
+        yield parsed if isinstance(parsed, RowError) else _jsonl_row(parsed[1], parsed[0], ctx)
 
 
 def _read(source: ByteCounter, ctx: ParseContext, errors: ErrorList) -> list[AnnotationRow]:

@@ -29,11 +29,9 @@ def _accepted(obj: dict) -> bool:
     return obj.get("answer", "accept") == "accept"
 
 
-def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
-    options = ctx.options
-    items = options.kind == ImportBatch.Kind.ITEMS
-    # Span items identified by their text: the ids already given (a repeat is the same item).
-    hashed: set[str] = set()
+def json_objects(source: ByteCounter) -> Iterator[tuple[int, dict] | RowError]:
+    """(line number, object) per non-blank line, or the line's RowError when it is not a
+    JSON object (the gold import reads its lines through this too)."""
     for row, line in enumerate(text_lines(decoded_chunks(source)), start=1):
         if not line.strip():
             continue
@@ -45,6 +43,19 @@ def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
         if not isinstance(obj, dict):
             yield RowError(row, "each line must be a JSON object")
             continue
+        yield row, obj
+
+
+def parse(source: ByteCounter, ctx: ParseContext) -> Iterator[Record]:
+    options = ctx.options
+    items = options.kind == ImportBatch.Kind.ITEMS
+    # Span items identified by their text: the ids already given (a repeat is the same item).
+    hashed: set[str] = set()
+    for parsed in json_objects(source):
+        if isinstance(parsed, RowError):
+            yield parsed
+            continue
+        row, obj = parsed
         if ctx.spans and items:
             yield from span_item_records(obj, row, ctx, hashed)
         elif ctx.spans:
