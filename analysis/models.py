@@ -254,3 +254,8 @@ class DatasetVersion(models.Model):
     class Meta:
         db_table = "labeling_datasetversion"
         ordering = ["-created_at", "-id"]
+
+    @property
+    def download_path(self) -> str:
+        """Where the API serves this version's file again."""
+        return f"/api/v1/projects/{self.project_id}/datasets/{self.pk}/"

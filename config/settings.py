@@ -127,6 +127,16 @@ CONCORD_IMPORT_ASYNC_BYTES = int(os.environ.get("CONCORD_IMPORT_ASYNC_BYTES", 5 
 CONCORD_IMPORT_MAX_FIELD_CHARS = int(os.environ.get("CONCORD_IMPORT_MAX_FIELD_CHARS", 100_000))
 CONCORD_LEASE_SECONDS = int(os.environ.get("CONCORD_LEASE_SECONDS", 600))
 CONCORD_RUN_TIMEOUT_SECONDS = int(os.environ.get("CONCORD_RUN_TIMEOUT_SECONDS", 3600))
+# Webhooks (README, "Webhooks"): URLs resolving to private or loopback addresses are refused
+# unless allowed; failed deliveries are retried after these delays (seconds), then given up.
+# The longest delay stays under Redis' 1 h visibility timeout, or the message would come twice.
+CONCORD_WEBHOOKS_ALLOW_PRIVATE = as_bool(os.environ.get("CONCORD_WEBHOOKS_ALLOW_PRIVATE"))
+CONCORD_WEBHOOK_RETRY_DELAYS = [
+    float(s)
+    for s in as_list(os.environ.get("CONCORD_WEBHOOK_RETRY_DELAYS"), ["10", "60", "300", "1800"])
+]
+CONCORD_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CONCORD_WEBHOOK_TIMEOUT_SECONDS", 10))
+CONCORD_WEBHOOK_LOG_KEEP = int(os.environ.get("CONCORD_WEBHOOK_LOG_KEEP", 500))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

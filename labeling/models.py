@@ -520,3 +520,59 @@ class GoldLabel(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Webhook(models.Model):
+    """A project's subscription: Concord POSTs the chosen events to `url`, signed with `secret`
+    (README, "Webhooks"; the delivery rules are in labeling/services/webhooks.py)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=2000)
+    secret = models.CharField(max_length=200)
+    events = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def secret_hint(self) -> str:
+        """The secret as lists show it: its last four characters."""
+        return f"…{self.secret[-4:]}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver one event to one webhook: the delivery log.
+
+    Every attempt is a row; `event_id` is the same for every attempt of an event (receivers
+    dedupe on it). Bounded: the newest `CONCORD_WEBHOOK_LOG_KEEP` rows per webhook are kept.
+    """
+
+    class Status(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        RETRYING = "retrying", "Failed, will retry"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    event_id = models.UUIDField()
+    payload = models.JSONField(default=dict)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["webhook", "-created_at", "-id"], name="webhook_delivery_log_idx")
+        ]

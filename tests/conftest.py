@@ -87,11 +87,21 @@ def database_url_for_worker() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
 
 
+# The session worker's own settings: webhooks to the tests' receivers on 127.0.0.1, retried
+# after half a second (tests/labeling/test_webhooks.py).
+WORKER_ENV = {
+    "CONCORD_WEBHOOKS_ALLOW_PRIVATE": "1",
+    "CONCORD_WEBHOOK_RETRY_DELAYS": "0.5,0.5,0.5",
+}
+
+
 class WorkerProcess:
-    def __init__(self, broker_url: str, var_dir: Path, log_path: Path):
+    def __init__(self, broker_url: str, var_dir: Path, log_path: Path, env: dict | None = None):
+        """env: settings of this worker on top of the tests' environment."""
         self.broker_url = broker_url
         self.var_dir = var_dir
         self.log_path = log_path
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -102,6 +112,7 @@ class WorkerProcess:
             "CONCORD_VAR_DIR": str(self.var_dir),
             "SECRET_KEY": "worker-under-test",
             "DEBUG": "0",
+            **self.env,
         }
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
@@ -166,7 +177,8 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     if broker.startswith("filesystem://"):
         # The worker must read the very folder this process writes to.
         var_dir = Path(settings.VAR_DIR)
-    worker = WorkerProcess(broker, var_dir, var_dir / f"worker-{uuid.uuid4().hex[:6]}.log")
+    log = var_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+    worker = WorkerProcess(broker, var_dir, log, env=WORKER_ENV)
     worker.start()
     yield worker
     worker.stop()

@@ -92,7 +92,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         return bool(version.sha256)
 
     def get_download(self, version) -> str:
-        return f"/api/v1/projects/{version.project_id}/datasets/{version.pk}/"
+        return version.download_path
 
 
 class DatasetListView(APIView):

@@ -3,6 +3,7 @@
 A recorded export's DatasetVersion (see `versions.py`) is created before the first byte and
 completed here, with the row count and the sha256 of exactly the bytes sent, when the stream
 ends: a download that was cut off leaves a version without a checksum instead of a wrong one.
+Completing it is the `dataset_version.created` webhook event (its checksum is known then).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from analysis.exports.rows import (
 from analysis.exports.span_decisions import SpanDecisions, span_decisions
 from analysis.models import DatasetVersion
 from labeling.models import Project
+from labeling.services import webhooks
 
 
 class DatasetExport:
@@ -145,3 +147,17 @@ class DatasetExport:
                 sha256=self.sha256, row_count=self.row_count
             )
             self.version.sha256, self.version.row_count = self.sha256, self.row_count
+            version = self.version
+            webhooks.emit(
+                project_id=self.project.pk,
+                event="dataset_version.created",
+                data=lambda: {
+                    "id": version.pk,
+                    "format": version.format,
+                    "rows": version.row_count,
+                    "sha256": version.sha256,
+                    "guideline_version": version.guideline_version,
+                    "params": version.params,
+                    "download": version.download_path,
+                },
+            )

@@ -17,10 +17,41 @@ from rest_framework.exceptions import ValidationError as ParamsRefused
 
 from analysis.models import AnalysisRun
 from labeling.models import Project
+from labeling.services import webhooks
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+SUMMARY_KEYS = 20
+
+
+def result_summary(result: dict | None) -> dict:
+    """The result's top-level numbers, strings and flags (no lists or tables): what a
+    `run.finished` webhook event carries; the whole result is at the run's URL."""
+    scalars = {
+        key: value
+        for key, value in (result or {}).items()
+        if value is None or isinstance(value, bool | int | float | str)
+    }
+    return dict(list(scalars.items())[:SUMMARY_KEYS])
+
+
+def run_finished_emit(run: AnalysisRun, *, status: str, message: str, error: str = "",
+                      result: dict | None = None) -> None:  # fmt: skip
+    """Tell the project's webhooks that the run ended (after the caller's transaction)."""
+    webhooks.emit(
+        project_id=run.project_id,
+        event="run.finished",
+        data=lambda: {
+            "run": run.pk,
+            "kind": run.kind,
+            "status": status,
+            "message": message[: webhooks.TEXT_CHARS],
+            "error": error[: webhooks.TEXT_CHARS],
+            "summary": result_summary(result),
+            "url": f"/api/v1/runs/{run.pk}/",
+        },
+    )
 
 
 class RunRecorder:
@@ -53,6 +84,9 @@ class RunRecorder:
                 result=result,
                 error="",
                 finished_at=timezone.now(),
+            )
+            run_finished_emit(
+                self.run, status=AnalysisRun.Status.SUCCEEDED, message=message, result=result
             )
 
 
@@ -97,13 +131,17 @@ def analysis_run(run_id: int, kind: str | None = None):
         return
     if run.attempts >= MAX_ATTEMPTS:
         # The message came back after the worker died this many times: stop the loop.
+        error = (
+            f"The worker was lost {run.attempts} times while running this job "
+            "(out of memory?). Start it again with smaller parameters."
+        )
         AnalysisRun.objects.filter(pk=run_id).update(
             status=AnalysisRun.Status.FAILED,
-            error=f"The worker was lost {run.attempts} times while running this job "
-            "(out of memory?). Start it again with smaller parameters.",
+            error=error,
             message="failed",
             finished_at=timezone.now(),
         )
+        run_finished_emit(run, status=AnalysisRun.Status.FAILED, message="failed", error=error)
         yield None
         return
     AnalysisRun.objects.filter(pk=run_id).update(
@@ -118,27 +156,37 @@ def analysis_run(run_id: int, kind: str | None = None):
         yield RunRecorder(run)
     except Exception as exc:
         logger.exception("analysis run %s failed", run_id)
-        reason = failure_reason(exc)
+        error = f"{type(exc).__name__}: {failure_reason(exc)}"[:2000]
         AnalysisRun.objects.filter(pk=run_id).update(
             status=AnalysisRun.Status.FAILED,
-            error=f"{type(exc).__name__}: {reason}"[:2000],
+            error=error,
             message="failed",
             finished_at=timezone.now(),
         )
+        run_finished_emit(run, status=AnalysisRun.Status.FAILED, message="failed", error=error)
 
 
 def runs_fail_stuck(*, timeout_seconds: int | None = None) -> int:
     """Mark runs `running` for longer than the timeout as failed (their worker was lost).
 
-    Called whenever a run starts and by `manage.py fail_stuck_runs`; cheap (one indexed UPDATE).
+    Called whenever a run starts and by `manage.py fail_stuck_runs`; cheap (one indexed read
+    when no run is stuck). Each run marked failed is a `run.finished` webhook event.
     """
     timeout = timeout_seconds or settings.CONCORD_RUN_TIMEOUT_SECONDS
     cutoff = timezone.now() - timedelta(seconds=timeout)
-    return AnalysisRun.objects.filter(
-        status=AnalysisRun.Status.RUNNING, started_at__lt=cutoff
-    ).update(
-        status=AnalysisRun.Status.FAILED,
-        error=f"No result after {timeout} s: the worker running it was lost. Start it again.",
-        message="timed out",
-        finished_at=timezone.now(),
-    )
+    error = f"No result after {timeout} s: the worker running it was lost. Start it again."
+    stuck = AnalysisRun.objects.filter(status=AnalysisRun.Status.RUNNING, started_at__lt=cutoff)
+    if not stuck.exists():  # the usual answer, from one indexed read
+        return 0
+    with transaction.atomic():  # locked, so two callers never both report a run as ended
+        runs = list(stuck.select_for_update().only("id", "project_id", "kind"))
+        failed = AnalysisRun.objects.filter(pk__in=[run.pk for run in runs]).update(
+            status=AnalysisRun.Status.FAILED,
+            error=error,
+            message="timed out",
+            finished_at=timezone.now(),
+        )
+        for run in runs:
+            run_finished_emit(run, status=AnalysisRun.Status.FAILED, message="timed out",
+                              error=error)  # fmt: skip
+    return failed

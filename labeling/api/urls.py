@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling.api import annotating, imports, projects, views
+from labeling.api import annotating, imports, projects, views, webhooks
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -62,6 +62,26 @@ urlpatterns = [
         "projects/<int:project_id>/imports/<int:import_id>/",
         imports.ImportDetail.as_view(),
         name="api-import",
+    ),
+    path(
+        "projects/<int:project_id>/webhooks/",
+        webhooks.WebhookListCreate.as_view(),
+        name="api-webhooks",
+    ),
+    path(
+        "projects/<int:project_id>/webhooks/<int:webhook_id>/",
+        webhooks.WebhookDetail.as_view(),
+        name="api-webhook",
+    ),
+    path(
+        "projects/<int:project_id>/webhooks/<int:webhook_id>/deliveries/",
+        webhooks.WebhookDeliveries.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(
+        "projects/<int:project_id>/webhooks/<int:webhook_id>/test/",
+        webhooks.WebhookTest.as_view(),
+        name="api-webhook-test",
     ),
     path("projects/<int:project_id>/next/", annotating.NextItemView.as_view(), name="api-next"),
     path(

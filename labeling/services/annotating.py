@@ -26,7 +26,7 @@ from labeling.models import (
     Project,
     Skip,
 )
-from labeling.services import queue_scores
+from labeling.services import queue_scores, webhooks
 from labeling.services.gold import gold_answer_recorded
 
 MAX_COMMENT_CHARS = 5_000
@@ -201,6 +201,11 @@ def annotation_submit(
             )
             rawsql.insert(annotation)
             queue_scores.annotation_counted(project=project)  # may ask for a model refresh
+            webhooks.emit(
+                project_id=project.pk,
+                event="annotation.created",
+                data=lambda: _annotation_event(annotation, classes),
+            )
         else:
             annotation = _change(
                 Annotation.objects.get(pk=existing.id),
@@ -213,13 +218,34 @@ def annotation_submit(
                 request_id=request_id,
                 shown=shown,
             )
-        _release_and_count(
-            cursor, item=item, annotator=annotator, new_in_round=not in_round and not state.is_gold
-        )
+        new_in_round = not in_round and not state.is_gold
+        _release_and_count(cursor, item=item, annotator=annotator, new_in_round=new_in_round)
+        if new_in_round and state.done_count + 1 == project.overlap:
+            webhooks.emit(
+                project_id=project.pk,
+                event="item.completed",
+                data={"item": item.pk, "external_id": item.external_id, "overlap": project.overlap},
+            )
         if state.is_gold:
             gold_answer_recorded(project=project, annotator=annotator)
     annotation.item = item
     return annotation
+
+
+def _annotation_event(annotation: Annotation, classes: dict) -> dict:
+    """The `data` of an `annotation.created` webhook event (README, "Webhooks")."""
+    names = {pk: c.name for pk, c in classes["by_id"].items()}
+    return {
+        "annotation": annotation.pk,
+        "item": annotation.item.pk,
+        "external_id": annotation.item.external_id,
+        "annotator": annotation.annotator.username,
+        "guideline_version": annotation.guideline.version,
+        "label": names.get(annotation.label_id),
+        "labels": [names.get(pk) for pk in annotation.labels],
+        "spans": span_rules.spans_as_dicts(annotation.spans, names),
+        "unsure": annotation.unsure,
+    }
 
 
 def _suggestion_record(*, project: Project, item: Item, annotator) -> dict:

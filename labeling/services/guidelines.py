@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from labeling.item_display import field_text
 from labeling.models import Guideline, Item, LabelClass, Project, WorkedExample
+from labeling.services import webhooks
 
 MAX_BODY_CHARS = 200_000
 MAX_CHANGELOG_CHARS = 5_000
@@ -111,6 +112,16 @@ def guideline_publish(*, project: Project, user, changelog: str | None = None) -
     draft.published_at = timezone.now()
     draft.created_by = draft.created_by or user
     draft.save()
+    webhooks.emit(
+        project_id=project.pk,
+        event="guideline.published",
+        data=lambda: {
+            "version": draft.version,
+            "changelog": draft.changelog[: webhooks.TEXT_CHARS],
+            "published_at": draft.published_at,
+            "published_by": getattr(user, "username", None),
+        },
+    )
     return draft
 
 
