@@ -13,6 +13,7 @@ from labeling.importing.options import (
 )
 from labeling.models import Membership, Project
 from labeling.services.projects import EDITABLE_FIELDS
+from labeling.services.webhooks import EVENTS, MAX_SECRET_CHARS
 
 # ---- projects, members, guidelines (projects helper) --------------------------------------
 
@@ -95,6 +96,25 @@ def label_rows(formset) -> list[dict]:
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150, help_text="An existing account.")
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(
+        label="URL",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.org/concord-hook"}),
+        help_text="Receives a signed JSON POST per event.",
+    )
+    secret = forms.CharField(
+        max_length=MAX_SECRET_CHARS,
+        required=False,
+        help_text="Signs every delivery. Leave empty to have one generated (shown once).",
+    )
+    events = forms.MultipleChoiceField(
+        choices=[(name, f"{name}: {meaning}") for name, meaning in EVENTS.items()],
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(EVENTS),
+    )
 
 
 class MemberRoleForm(forms.Form):

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Prefetch, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -22,6 +22,8 @@ from labeling.models import (
     Review,
     Skip,
     Suggestion,
+    Webhook,
+    WebhookDelivery,
 )
 from labeling.permissions import ProjectAccess
 from labeling.spans import spans_as_dicts
@@ -422,3 +424,17 @@ def suggestion_dict(*, project: Project, shown: ShownSuggestion) -> dict:
 def suggestion_count(*, project: Project) -> int:
     """How many items have a suggestion of the project's `suggestion_model`."""
     return Suggestion.objects.filter(item__project=project, model=project.suggestion_model).count()
+
+
+WEBHOOK_LOG_SHOWN = 20
+
+
+def webhooks_with_log(*, project: Project) -> list[Webhook]:
+    """The project's webhooks, each with its newest WEBHOOK_LOG_SHOWN delivery attempts as
+    `log` (two queries whatever the number of webhooks)."""
+    newest = WebhookDelivery.objects.order_by("-created_at", "-id")[:WEBHOOK_LOG_SHOWN]
+    return list(
+        Webhook.objects.filter(project=project)
+        .select_related("created_by")
+        .prefetch_related(Prefetch("deliveries", queryset=newest, to_attr="log"))
+    )

@@ -62,4 +62,20 @@ urlpatterns = [
     path("projects/<int:pk>/annotate/skip/", views.annotate_skip, name="annotate_skip"),
     path("projects/<int:pk>/annotate/undo/", views.annotate_undo, name="annotate_undo"),
     path("projects/<int:pk>/dashboard/", views.dashboard, name="dashboard"),
+    path("projects/<int:pk>/webhooks/", views.webhooks, name="webhooks"),
+    path(
+        "projects/<int:pk>/webhooks/<int:webhook_id>/active/",
+        views.webhook_active,
+        name="webhook_active",
+    ),
+    path(
+        "projects/<int:pk>/webhooks/<int:webhook_id>/delete/",
+        views.webhook_delete_page,
+        name="webhook_delete",
+    ),
+    path(
+        "projects/<int:pk>/webhooks/<int:webhook_id>/test/",
+        views.webhook_test_page,
+        name="webhook_test",
+    ),
 ]

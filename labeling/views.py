@@ -28,6 +28,7 @@ from labeling.forms import (
     PasswordSetForm,
     ProjectCreateForm,
     ProjectEditForm,
+    WebhookForm,
     WorkedExampleForm,
     label_rows,
 )
@@ -42,6 +43,7 @@ from labeling.models import (
     Membership,
     Project,
     Review,
+    Webhook,
 )
 from labeling.permissions import (
     ANNOTATOR,
@@ -75,6 +77,12 @@ from labeling.services.projects import (
     project_update,
 )
 from labeling.services.queue import next_item
+from labeling.services.webhooks import (
+    webhook_create,
+    webhook_delete,
+    webhook_test,
+    webhook_update,
+)
 
 User = get_user_model()
 
@@ -902,3 +910,80 @@ def import_status(request, pk, import_id):
     project = project_for(request.user, pk, min_role=MANAGER).project
     batch = get_object_or_404(ImportBatch.objects.defer("errors"), project=project, pk=import_id)
     return render(request, "labeling/imports_status.html", {"project": project, "batch": batch})
+
+
+def _webhooks_page(request, access: ProjectAccess, form=None, status=200):
+    return render(
+        request,
+        "labeling/webhooks.html",
+        {
+            "access": access,
+            "project": access.project,
+            "webhooks": selectors.webhooks_with_log(project=access.project),
+            "log_shown": selectors.WEBHOOK_LOG_SHOWN,
+            "form": form or WebhookForm(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def webhooks(request, pk):
+    """Managers: the project's webhooks and their delivery logs; add one."""
+    access = project_for(request.user, pk, min_role=MANAGER)
+    if request.method != "POST":
+        return _webhooks_page(request, access)
+    form = WebhookForm(request.POST)
+    if form.is_valid():
+        try:
+            webhook = webhook_create(project=access.project, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            generated = "" if form.cleaned_data["secret"] else f" Its secret: {webhook.secret}"
+            messages.success(
+                request,
+                f"Webhook added for {webhook.url}.{generated}"
+                + (" (copy it now: it is not shown again)." if generated else ""),
+            )
+            return redirect("labeling:webhooks", pk=pk)
+    return _webhooks_page(request, access, form=form, status=400)
+
+
+def _webhook(request, pk, webhook_id) -> Webhook:
+    project = project_for(request.user, pk, min_role=MANAGER).project
+    return get_object_or_404(Webhook, pk=webhook_id, project=project)
+
+
+@login_required
+@require_POST
+def webhook_active(request, pk, webhook_id):
+    """Managers: pause a webhook or turn it on again."""
+    webhook = _webhook(request, pk, webhook_id)
+    webhook_update(webhook=webhook, active=not webhook.active)
+    state = "on" if webhook.active else "paused: no events are sent to it"
+    messages.success(request, f"Webhook {webhook.url} is {state}.")
+    return redirect("labeling:webhooks", pk=pk)
+
+
+@login_required
+@require_POST
+def webhook_delete_page(request, pk, webhook_id):
+    webhook = _webhook(request, pk, webhook_id)
+    webhook_delete(webhook=webhook)
+    messages.success(request, f"Webhook {webhook.url} deleted with its delivery log.")
+    return redirect("labeling:webhooks", pk=pk)
+
+
+@login_required
+@require_POST
+def webhook_test_page(request, pk, webhook_id):
+    """Managers: queue a `ping` event to the webhook; the log shows the attempt."""
+    webhook = _webhook(request, pk, webhook_id)
+    try:
+        webhook_test(webhook=webhook)
+    except JobQueueUnavailable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Test event queued: reload in a moment to see it in the log.")
+    return redirect("labeling:webhooks", pk=pk)

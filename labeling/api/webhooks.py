@@ -1,7 +1,7 @@
 """REST endpoints for a project's webhooks (managers): `/api/v1/projects/{id}/webhooks/...`.
 
 The secret is write-only: lists and details show its last four characters (`secret_hint`);
-the answer to a create (and to a PATCH that sets one) shows it once as `secret`.
+the answer to a create shows it once as `secret` (a PATCH may set a new one).
 """
 
 from django.shortcuts import get_object_or_404
@@ -24,7 +24,9 @@ from labeling.services.webhooks import (
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, allow_null=True, read_only=True
+    )
     events = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -34,7 +36,7 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 
 class WebhookWithSecretSerializer(WebhookSerializer):
-    """The answer that shows the secret, once: to the create, or to a PATCH that sets it."""
+    """The answer to a create: the only one that shows the secret."""
 
     class Meta(WebhookSerializer.Meta):
         fields = [*WebhookSerializer.Meta.fields, "secret"]
@@ -123,13 +125,12 @@ class WebhookDetail(WebhookView):
     def get(self, request, project_id, webhook_id):
         return Response(WebhookSerializer(self.webhook(webhook_id)).data)
 
-    @extend_schema(request=WebhookUpdateSerializer, responses=WebhookWithSecretSerializer)
+    @extend_schema(request=WebhookUpdateSerializer, responses=WebhookSerializer)
     def patch(self, request, project_id, webhook_id):
         given = WebhookUpdateSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         webhook = webhook_update(webhook=self.webhook(webhook_id), **given.validated_data)
-        shown = WebhookWithSecretSerializer if "secret" in given.validated_data else None
-        return Response((shown or WebhookSerializer)(webhook).data)
+        return Response(WebhookSerializer(webhook).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, project_id, webhook_id):

@@ -22,6 +22,7 @@ import csv
 import json
 import random
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -43,7 +44,16 @@ from analysis.services.predictions import predictions_upload
 from config.celery import enqueue
 from labeling import demo_spans
 from labeling.management.commands.load_demo import digit_svg
-from labeling.models import Annotation, GoldLabel, ImportBatch, Item, Membership, Project
+from labeling.models import (
+    Annotation,
+    GoldLabel,
+    ImportBatch,
+    Item,
+    Membership,
+    Project,
+    Webhook,
+    WebhookDelivery,
+)
 from labeling.services.guidelines import (
     guideline_draft_update,
     guideline_publish,
@@ -75,7 +85,7 @@ REVIEWER_PAGES = (
     "drift/",
     "export/",
 )
-MANAGER_PAGES = ("imports/", "members/", "edit/")
+MANAGER_PAGES = ("imports/", "members/", "webhooks/", "edit/")
 ROLE_PAGES = {
     "annotator": ANNOTATOR_PAGES,
     "reviewer": ANNOTATOR_PAGES + REVIEWER_PAGES,
@@ -98,6 +108,7 @@ class State:
     unchecked_start: tuple[str, ...] = ()  # kinds whose runs skip the start's checks
     waiting: bool = False  # its runs were never handed to a worker
     datasets: bool = False  # export two dataset versions once its runs ended
+    webhooks: bool = False  # a webhook with a delivery log (and a paused one without)
     runs: dict[str, int] = field(default_factory=dict)  # kind -> run id
 
     @property
@@ -282,7 +293,7 @@ def state_finished(users, sentiment_data, rng) -> State:
         review_set(item=Item.objects.get(pk=item_id), reviewer=users["reviewer"], label="positive")
     model_refreshes(project, [(300, 0.71, (0.64, 0.78)), (600, 0.76, (0.70, 0.82)),
                               (900, 0.79, (0.74, 0.84)), (1170, 0.81, (0.76, 0.86))])  # fmt: skip
-    return State("finished", project, datasets=True)
+    return State("finished", project, datasets=True, webhooks=True)
 
 
 def model_refreshes(project: Project, points) -> None:
@@ -596,6 +607,38 @@ def after_runs(state: State, users) -> None:
             )
             assert response.status_code == 200, response
             b"".join(response.streaming_content)
+    if state.webhooks:
+        add_webhooks(state.project, users["manager"])
+
+
+def add_webhooks(project: Project, manager) -> None:
+    """A webhook whose log has every outcome (delivered, retried, given up, refused) and a
+    paused one that never sent anything. Rows, not deliveries: the URLs lead nowhere."""
+    hook = Webhook.objects.create(
+        project=project, url="https://ml.example.org/hooks/concord?team=vision", secret="x" * 40,
+        events=["annotation.created", "run.finished", "dataset_version.created"],
+        created_by=manager,
+    )  # fmt: skip
+    Webhook.objects.create(
+        project=project, url="https://ci.example.org/retrain", secret="y" * 40,
+        events=["dataset_version.created"], active=False, created_by=manager,
+    )  # fmt: skip
+    rows = [
+        ("run.finished", 1, "delivered", 200, "", 84),
+        ("dataset_version.created", 1, "retrying", 503, "HTTP 503 Service Unavailable: busy", 31),
+        ("dataset_version.created", 2, "delivered", 204, "", 45),
+        ("annotation.created", 1, "retrying", None,
+         "ConnectError: [Errno 111] Connection refused", 2),
+        ("annotation.created", 2, "failed", 410, "HTTP 410 Gone: this endpoint was retired", 12),
+        ("ping", 1, "failed", None, "ml.example.org resolves to a private or loopback address "
+         "(10.0.0.7); Concord refuses those unless CONCORD_WEBHOOKS_ALLOW_PRIVATE=1.", 1),
+    ]  # fmt: skip
+    WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(webhook=hook, event=event, event_id=uuid.uuid4(), attempt=attempt,
+                        status=status, status_code=code, error=error, duration_ms=ms,
+                        payload={"event": event})
+        for event, attempt, status, code, error, ms in rows
+    )  # fmt: skip
 
 
 # --- walking the pages --------------------------------------------------------------------
@@ -745,6 +788,8 @@ SAYS = {
     ("gold", "agreement"): ("60 items", "180 annotations", "Their 19 answers are left out"),
     ("gold", "dashboard"): ("12 gold items", "too few gold answers to judge"),
     ("gold", "members"): ("paused", "Let continue"),
+    ("empty", "webhooks"): ("No webhooks yet", "Add a webhook"),
+    ("finished", "webhooks"): ("will retry", "HTTP 410 Gone", "No deliveries yet", "paused"),
 }
 
 

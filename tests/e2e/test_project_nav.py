@@ -15,7 +15,7 @@ def test_manager_navigation_is_one_line_at_1366_px(live_server, page, make_user,
     project = make_project(make_user("mia"), name=LONG_NAME)
     page.set_viewport_size({"width": 1366, "height": 900})
     log_in(page, live_server, "mia")
-    for path in ("", "dashboard/", "members/", "guidelines/", "items/"):
+    for path in ("", "dashboard/", "members/", "guidelines/", "items/", "webhooks/"):
         page.goto(f"{live_server.url}/projects/{project.pk}/{path}")
         nav = page.evaluate(
             """() => {
@@ -30,8 +30,8 @@ def test_manager_navigation_is_one_line_at_1366_px(live_server, page, make_user,
                 };
             }"""
         )
-        assert nav["names"][-3:] == ["Imports", "Members", "Settings"], nav["names"]
-        assert len(nav["names"]) == 15  # the name, then every link a manager has
+        assert nav["names"][-4:] == ["Imports", "Members", "Webhooks", "Settings"], nav["names"]
+        assert len(nav["names"]) == 16  # the name, then every link a manager has
         assert len(set(nav["tops"])) == 1, f"{path or 'overview'} wraps: {nav}"
         assert nav["truncated"] and nav["title"].startswith(LONG_NAME)
         assert nav["scrollWidth"] <= 1366

@@ -2,9 +2,10 @@
 as a project manager, no 5xx and every answer matching the documented schema.
 
 Path parameters are pinned to real rows (a project with items, annotations, a published
-guideline, an import, a dataset version, a run and a label issue) so the generated bodies and
-query strings reach the views instead of stopping at a 404. Deterministic: a fixed seed and
-derandomized Hypothesis (the seed comes from each test's name), no example database.
+guideline, an import, a dataset version, a run, a label issue, a webhook with a delivery) so
+the generated bodies and query strings reach the views instead of stopping at a 404.
+Deterministic: a fixed seed and derandomized Hypothesis (the seed comes from each test's
+name), no example database.
 """
 
 import pytest
@@ -24,7 +25,7 @@ from analysis.exports.params import export_params_parse
 from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
 from config.celery import app as celery_app
-from labeling.models import ImportBatch, Membership
+from labeling.models import ImportBatch, Membership, Webhook, WebhookDelivery
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
 from tests.factories import add_member, make_annotations, make_items, make_project
 
@@ -57,6 +58,7 @@ KNOWN_PATH_PARAMETERS = {
     "a",
     "b",
     "user_id",
+    "webhook_id",
 }
 
 
@@ -115,6 +117,17 @@ def world(make_user):
     version = dataset_export(
         project=project, params=export_params_parse({}, project=project), user=manager
     ).version
+    webhook = Webhook.objects.create(
+        project=project, url="http://127.0.0.1:9/hook", secret="fuzz", events=["run.finished"]
+    )
+    WebhookDelivery.objects.create(
+        webhook=webhook,
+        event="run.finished",
+        event_id="0b6a3b52-7f7e-4a38-9d55-6f2f3e6c0f55",
+        payload={"event": "run.finished"},
+        status=WebhookDelivery.Status.FAILED,
+        error="ConnectError: connection refused",
+    )
     token = Token.objects.create(user=manager)
     yield {
         "headers": {"Authorization": f"Token {token.key}"},
@@ -129,6 +142,7 @@ def world(make_user):
             "a": version.pk,
             "b": version.pk,
             "user_id": annotator.pk,
+            "webhook_id": webhook.pk,
         },
     }
     # The runs this test started roll back with it: drop their messages so no later worker
