@@ -1,7 +1,7 @@
 """Load test of the annotator API: N annotators doing next + submit against gunicorn.
 
     .venv/bin/python bench/labeling_load.py [--annotators 32] [--seconds 60] [--items 100000]
-        [--queue-order import|random|uncertainty|activelab]
+        [--queue-order import|random|uncertainty|activelab] [--webhook-delay-ms 200]
 
 What it does, all on loopback and bounded in time:
 1. (Re)creates the PostgreSQL database `--database-url` (default concord_bench_labeling) and
@@ -25,6 +25,12 @@ What it does, all on loopback and bounded in time:
    the rates, it hardly depends on what else the machine is doing.
    `duplicates`: (item, annotator) pairs with more than one annotation; `overfilled`: items
    with more annotations than the overlap.
+6. With `--webhook-delay-ms N` steps 1-5 run twice back to back, each with a Celery worker
+   (concurrency 2): first without a webhook, then with one on `annotation.created` pointed at
+   a receiver in this process that answers 200 after N ms. One JSON line holds both reports,
+   `throughput_ratio` (with / without) and the load average, plus the POSTs the receiver got
+   and the deliveries logged while the load ran (the rest were still queued: a slow receiver
+   makes a backlog, never a slower labeling).
 
 Django's and the project's modules are imported inside the functions: they need Django set
 up first (`setup_django`), which happens once the command line has named the database.
@@ -68,6 +74,13 @@ def parse_args():
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--use-migrations", action="store_true")
     parser.add_argument(
+        "--webhook-delay-ms",
+        type=int,
+        default=None,
+        help="run twice: without a webhook, then with one on annotation.created whose receiver "
+        "answers after this many ms (a worker delivers; one JSON line compares the two)",
+    )
+    parser.add_argument(
         "--broker-url",
         default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5"),
         help="only used for the shared cache (login throttling)",
@@ -75,10 +88,14 @@ def parse_args():
     return parser.parse_args()
 
 
-def setup_django(env: dict, use_migrations: bool) -> None:
+def setup_django(env: dict) -> None:
     """Django in this process on the bench database, with the server's environment."""
     os.environ.update(env)
     benchdb.setup_django(env["DATABASE_URL"], force_debug=True)
+
+
+def setup_tables(use_migrations: bool) -> None:
+    """The tables on the (empty) bench database."""
     if use_migrations:
         from django.core.management import call_command
 
@@ -299,11 +316,49 @@ def check_database(project_id: int, overlap: int) -> tuple[int, int]:
     return duplicates, overfilled
 
 
-def main() -> None:
-    args = parse_args()
-    env = server_env(args, name="bench")
+class SlowReceiver:
+    """A webhook receiver on 127.0.0.1 that answers 200 after `delay_ms`, counting POSTs."""
+
+    def __init__(self, delay_ms: int):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.received = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_ms / 1000)
+                receiver.received += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    """A Celery worker as production runs one (it delivers the webhook events)."""
+    return subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "--concurrency=2",
+         "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+        cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
+    """One load run on a fresh database: seed, (webhook), gunicorn (+ worker), annotators."""
+    from django.db import connections
+
+    connections.close_all()
     benchdb.recreate_database(args.database_url)
-    setup_django(env, args.use_migrations)
+    setup_tables(args.use_migrations)
     seed_started = time.monotonic()
     project_id, tokens, write_s = seed(args.items, args.annotators, args.overlap, args.queue_order)
     print(
@@ -311,9 +366,19 @@ def main() -> None:
         f"in {time.monotonic() - seed_started:.1f}s",
         file=sys.stderr,
     )
-    from django.db import connections
+    from config.celery import app as celery_app
+    from labeling.models import Project, WebhookDelivery
+    from labeling.services import webhooks
 
+    celery_app.control.purge()  # messages of an earlier run name rows that are gone
+    webhooks.subscriptions_changed(project_id)  # likewise its cached subscriptions
+    if receiver is not None:
+        webhooks.webhook_create(
+            project=Project.objects.get(pk=project_id), url=receiver.url,
+            events=["annotation.created"], user=None,
+        )  # fmt: skip
     connections.close_all()
+    worker = start_worker(env) if args.webhook_delay_ms is not None else None
     server = start_gunicorn(args, env)
     try:
         workers = worker_pids(server)
@@ -335,6 +400,8 @@ def main() -> None:
         database_cpu = sum(cpu_seconds(pid) for pid in backend_pids(args.database_url))
     finally:
         stop(server)
+        if worker is not None:
+            stop(worker)
     duplicates, overfilled = check_database(project_id, args.overlap)
     errors = [e for t in threads for e in t.errors]
     for error in errors[:5]:
@@ -342,29 +409,56 @@ def main() -> None:
     submissions = sum(t.submissions for t in threads)
     next_ms = [ms for t in threads for ms in t.next_ms]
     submit_ms = [ms for t in threads for ms in t.submit_ms]
+    report = {
+        "queue_order": args.queue_order,
+        "annotators": args.annotators,
+        "submissions": submissions,
+        "per_s": round(submissions / elapsed, 1),
+        "next_p50_ms": percentile(next_ms, 50),
+        "next_p95_ms": percentile(next_ms, 95),
+        "submit_p50_ms": percentile(submit_ms, 50),
+        "submit_p95_ms": percentile(submit_ms, 95),
+        "errors": len(errors),
+        "duplicates": duplicates,
+        "overfilled": overfilled,
+        "cpu_ms_per_submission": {
+            part: round(seconds * 1000 / max(submissions, 1), 2)
+            for part, seconds in (
+                ("server", server_cpu),
+                ("database", database_cpu),
+                ("client", client_cpu),
+            )
+        },
+        "priorities_write_s": write_s,
+    }
+    if receiver is not None:
+        report["webhook_posts_received"] = receiver.received
+        report["webhook_deliveries_logged"] = WebhookDelivery.objects.count()
+    return report
+
+
+def main() -> None:
+    args = parse_args()
+    env = server_env(args, name="bench")
+    if args.webhook_delay_ms is None:
+        setup_django(env)
+        print(json.dumps(load_run(args, env, None)))
+        return
+    # The same load twice, back to back: no webhook, then a webhook on annotation.created
+    # whose receiver answers after --webhook-delay-ms; a worker runs in both.
+    env["CONCORD_WEBHOOKS_ALLOW_PRIVATE"] = "1"  # the receiver is on loopback
+    setup_django(env)
+    without = load_run(args, env, None)
+    receiver = SlowReceiver(args.webhook_delay_ms)
+    with_webhook = load_run(args, env, receiver)
     print(
         json.dumps(
             {
-                "queue_order": args.queue_order,
-                "annotators": args.annotators,
-                "submissions": submissions,
-                "per_s": round(submissions / elapsed, 1),
-                "next_p50_ms": percentile(next_ms, 50),
-                "next_p95_ms": percentile(next_ms, 95),
-                "submit_p50_ms": percentile(submit_ms, 50),
-                "submit_p95_ms": percentile(submit_ms, 95),
-                "errors": len(errors),
-                "duplicates": duplicates,
-                "overfilled": overfilled,
-                "cpu_ms_per_submission": {
-                    part: round(seconds * 1000 / max(submissions, 1), 2)
-                    for part, seconds in (
-                        ("server", server_cpu),
-                        ("database", database_cpu),
-                        ("client", client_cpu),
-                    )
-                },
-                "priorities_write_s": write_s,
+                "webhook_delay_ms": args.webhook_delay_ms,
+                "without_webhook": without,
+                "with_webhook": with_webhook,
+                "throughput_ratio": round(with_webhook["per_s"] / max(without["per_s"], 0.1), 3),
+                "load_avg_after": [round(x, 2) for x in os.getloadavg()],
             }
         )
     )

@@ -145,7 +145,9 @@ def _url_clean(url: str) -> str:
     return url
 
 
-def _subscriptions_changed(project_id: int) -> None:
+def subscriptions_changed(project_id: int) -> None:
+    """Drop the project's cached subscriptions: after every webhook change, and when a
+    database was replaced under a running cache (ids of the old one would name other rows)."""
     key = _subscriptions_key(project_id)
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))  # a read racing the write saw the old
@@ -169,7 +171,7 @@ def webhook_create(
         active=bool(active),
         created_by=user if user is not None and user.is_authenticated else None,
     )
-    _subscriptions_changed(project.pk)
+    subscriptions_changed(project.pk)
     return webhook
 
 
@@ -192,7 +194,7 @@ def webhook_update(
     if active is not None:
         webhook.active = bool(active)
     webhook.save()
-    _subscriptions_changed(webhook.project_id)
+    subscriptions_changed(webhook.project_id)
     return webhook
 
 
@@ -201,7 +203,7 @@ def webhook_delete(*, webhook: Webhook) -> None:
     """Remove the webhook and its delivery log; messages already queued for it are dropped."""
     project_id = webhook.project_id
     webhook.delete()
-    _subscriptions_changed(project_id)
+    subscriptions_changed(project_id)
 
 
 def webhook_test(*, webhook: Webhook) -> str:
