@@ -14,19 +14,23 @@ def run_import(batch_id: int) -> None:
 
 
 @shared_task(name=DELIVER_TASK, acks_late=True)
-def webhook_deliver(
-    webhook_id: int, project_id: int, event: str, event_id: str, body: str, attempt: int
-) -> None:
-    """POST one event to one webhook; a failure that may pass is queued again after its delay
-    (a new message, so the worker is free meanwhile)."""
-    delay = delivery_attempt(
-        webhook_id=webhook_id,
-        project_id=project_id,
-        event=event,
-        event_id=event_id,
-        body=body,
-        attempt=attempt,
-    )
-    if delay is not None:
-        enqueue(DELIVER_TASK, webhook_id, project_id, event, event_id, body, attempt + 1,
-                countdown=delay)  # fmt: skip
+def webhook_deliver(webhook_id: int, project_id: int, events: list, attempt: int) -> None:
+    """POST events (`[event, event_id, body]` each) to one webhook, one attempt each; those
+    that may pass later are queued again together after their delay (a new message, so the
+    worker is free meanwhile)."""
+    again = []
+    delay = None
+    for event, event_id, body in events:
+        delay_here = delivery_attempt(
+            webhook_id=webhook_id,
+            project_id=project_id,
+            event=event,
+            event_id=event_id,
+            body=body,
+            attempt=attempt,
+        )
+        if delay_here is not None:
+            again.append([event, event_id, body])
+            delay = delay_here  # the same for every event of this attempt
+    if again:
+        enqueue(DELIVER_TASK, webhook_id, project_id, again, attempt + 1, countdown=delay)

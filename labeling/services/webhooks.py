@@ -3,8 +3,9 @@
 - `emit` is the one way an event leaves Concord. It costs one cache read when nobody listens:
   the project's subscriptions (event -> webhook ids) are cached and dropped whenever a webhook
   is created, changed or deleted. With subscribers, the event's body is serialized once and
-  handed to the worker after the caller's transaction commits, one message per webhook:
-  nothing is sent for a write that was rolled back, and labeling never waits on a receiver.
+  handed to the worker after the caller's transaction commits (batched per process, see
+  `Outbox`): nothing is sent for a write that was rolled back, and labeling never waits on
+  a receiver.
 - `delivery_attempt` (run by the task `labeling.webhook_deliver`) POSTs one event, signed
   (`X-Concord-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`), logs the
   attempt as a `WebhookDelivery`, and says after how long to try again: 2xx is delivered;
@@ -22,13 +23,16 @@ Bulk imports emit nothing (a million-row import must not send a million POSTs); 
 "Webhooks", lists every event and its `data`.
 """
 
+import atexit
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -67,6 +71,8 @@ ERROR_CHARS = 500
 TEXT_CHARS = 1000  # longer texts (a changelog, a run's message) are cut in a payload
 RESPONSE_PEEK_BYTES = 200
 USER_AGENT = "Concord-Webhooks/1"
+BATCH_SECONDS = 0.05
+BATCH_EVENTS = 100
 
 
 # ---- the address rule ------------------------------------------------------------------------
@@ -211,7 +217,7 @@ def webhook_test(*, webhook: Webhook) -> str:
     real events; its event id. JobQueueUnavailable when the queue is down."""
     data = {"webhook": webhook.pk, "message": "A test event from Concord."}
     event_id, body = _body(webhook.project_id, PING, data)
-    enqueue(DELIVER_TASK, webhook.pk, webhook.project_id, PING, event_id, body, 1)
+    enqueue(DELIVER_TASK, webhook.pk, webhook.project_id, [[PING, event_id, body]], 1)
     return event_id
 
 
@@ -257,19 +263,53 @@ def emit(*, project_id: int, event: str, data: dict | Callable[[], dict]) -> Non
         return
     event_id, body = _body(project_id, event, data() if callable(data) else data)
     transaction.on_commit(
-        lambda: _queue(webhook_ids, project_id, event, event_id, body), robust=True
+        lambda: _outbox.add(webhook_ids, project_id, [event, event_id, body]), robust=True
     )
 
 
-def _queue(webhook_ids: list[int], project_id: int, event: str, event_id: str, body: str):
-    for webhook_id in webhook_ids:
-        try:
-            enqueue(DELIVER_TASK, webhook_id, project_id, event, event_id, body, 1)
-        except JobQueueUnavailable:
-            # The write that made the event stands; the event is lost, as the log says.
-            logger.warning(
-                "webhook %s: %s %s not queued: job queue down", webhook_id, event, event_id
-            )
+class Outbox:
+    """Committed events of this process, handed to the queue together: at most one message
+    per webhook every BATCH_SECONDS (of up to BATCH_EVENTS events) instead of one per event.
+    Publishing a message costs the web process 0.4 ms of CPU, which at hundreds of
+    submissions a second is most of what a webhook cost labeling (bench/labeling_load.py
+    --webhook-delay-ms); an event waits BATCH_SECONDS at most. A process that ends hands
+    what it holds over at exit."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty, with a fresh lock (also in a forked child: the parent's timer is not there)."""
+        self.lock = threading.Lock()
+        self.pending: dict[tuple[int, int], list] = {}
+        self.timer: threading.Timer | None = None
+
+    def add(self, webhook_ids: list[int], project_id: int, event: list) -> None:
+        with self.lock:
+            for webhook_id in webhook_ids:
+                self.pending.setdefault((webhook_id, project_id), []).append(event)
+            if self.timer is None:
+                self.timer = threading.Timer(BATCH_SECONDS, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.pending, self.timer = self.pending, {}, None
+        for (webhook_id, project_id), events in pending.items():
+            for start in range(0, len(events), BATCH_EVENTS):
+                batch = events[start : start + BATCH_EVENTS]
+                try:
+                    enqueue(DELIVER_TASK, webhook_id, project_id, batch, 1)
+                except JobQueueUnavailable:
+                    # The writes that made the events stand; the events are lost.
+                    logger.warning("webhook %s: %d events not queued: job queue down",
+                                   webhook_id, len(batch))  # fmt: skip
+
+
+_outbox = Outbox()
+os.register_at_fork(after_in_child=_outbox.reset)
+atexit.register(_outbox.flush)
 
 
 # ---- delivering --------------------------------------------------------------------------
