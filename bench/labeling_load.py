@@ -25,12 +25,13 @@ What it does, all on loopback and bounded in time:
    the rates, it hardly depends on what else the machine is doing.
    `duplicates`: (item, annotator) pairs with more than one annotation; `overfilled`: items
    with more annotations than the overlap.
-6. With `--webhook-delay-ms N` steps 1-5 run twice back to back, each with a Celery worker
-   (concurrency 2): first without a webhook, then with one on `annotation.created` pointed at
-   a receiver in this process that answers 200 after N ms. One JSON line holds both reports,
-   `throughput_ratio` (with / without) and the load average, plus the POSTs the receiver got
-   and the deliveries logged while the load ran (the rest were still queued: a slow receiver
-   makes a backlog, never a slower labeling).
+6. With `--webhook-delay-ms N` steps 1-5 run `--rounds` times in pairs, each run with a
+   Celery worker (concurrency 2): without a webhook, and with one on `annotation.created`
+   pointed at a receiver in this process that answers 200 after N ms; the order swaps every
+   round. One JSON line holds every run (with the load average after it, the POSTs the
+   receiver got and the deliveries logged while the load ran: the rest were still queued; a
+   slow receiver makes a backlog, never a slower labeling), the medians, `throughput_ratio`
+   and `cpu_ratio` (with / without).
 
 Django's and the project's modules are imported inside the functions: they need Django set
 up first (`setup_django`), which happens once the command line has named the database.
@@ -79,6 +80,9 @@ def parse_args():
         default=None,
         help="run twice: without a webhook, then with one on annotation.created whose receiver "
         "answers after this many ms (a worker delivers; one JSON line compares the two)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="with --webhook-delay-ms: pairs of runs"
     )
     parser.add_argument(
         "--broker-url",
@@ -373,6 +377,7 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
     celery_app.control.purge()  # messages of an earlier run name rows that are gone
     webhooks.subscriptions_changed(project_id)  # likewise its cached subscriptions
     if receiver is not None:
+        receiver.received = 0
         webhooks.webhook_create(
             project=Project.objects.get(pk=project_id), url=receiver.url,
             events=["annotation.created"], user=None,
@@ -444,21 +449,50 @@ def main() -> None:
         setup_django(env)
         print(json.dumps(load_run(args, env, None)))
         return
-    # The same load twice, back to back: no webhook, then a webhook on annotation.created
-    # whose receiver answers after --webhook-delay-ms; a worker runs in both.
+    # The same load without a webhook and with one on annotation.created whose receiver
+    # answers after --webhook-delay-ms, back to back, the order swapped every round (the
+    # machine's other work drifts); a worker runs in every run.
     env["CONCORD_WEBHOOKS_ALLOW_PRIVATE"] = "1"  # the receiver is on loopback
     setup_django(env)
-    without = load_run(args, env, None)
     receiver = SlowReceiver(args.webhook_delay_ms)
-    with_webhook = load_run(args, env, receiver)
+    runs = {"without_webhook": [], "with_webhook": []}
+    for round_ in range(args.rounds):
+        for hooked in (False, True) if round_ % 2 == 0 else (True, False):
+            report = load_run(args, env, receiver if hooked else None)
+            report["load_avg"] = round(os.getloadavg()[0], 2)
+            runs["with_webhook" if hooked else "without_webhook"].append(report)
+
+    def median(name: str, key) -> float:
+        return round(float(np.median([key(r) for r in runs[name]])), 2)
+
+    def cpu(report: dict) -> float:
+        return sum(report["cpu_ms_per_submission"].values())
+
+    summary = {
+        name: {
+            "per_s_median": median(name, lambda r: r["per_s"]),
+            "cpu_ms_per_submission_median": median(name, cpu),
+            "submit_p95_ms_median": median(name, lambda r: r["submit_p95_ms"]),
+        }
+        for name in runs
+    }
     print(
         json.dumps(
             {
                 "webhook_delay_ms": args.webhook_delay_ms,
-                "without_webhook": without,
-                "with_webhook": with_webhook,
-                "throughput_ratio": round(with_webhook["per_s"] / max(without["per_s"], 0.1), 3),
-                "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+                "rounds": args.rounds,
+                **summary,
+                "throughput_ratio": round(
+                    summary["with_webhook"]["per_s_median"]
+                    / max(summary["without_webhook"]["per_s_median"], 0.1),
+                    3,
+                ),
+                "cpu_ratio": round(
+                    summary["with_webhook"]["cpu_ms_per_submission_median"]
+                    / summary["without_webhook"]["cpu_ms_per_submission_median"],
+                    3,
+                ),
+                "runs": runs,
             }
         )
     )
