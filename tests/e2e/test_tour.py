@@ -523,3 +523,14 @@ def test_the_short_tour_of_the_demo(concord, log_in, shots, artifacts):
     expect(admin.get_by_text("Concord API").first).to_be_visible(timeout=15_000)
     expect(admin.get_by_text("/api/v1/projects/{project_id}/export/").first).to_be_visible()
     shots(admin, "09-api-docs")
+
+    # 10. Webhooks: a URL on this machine is refused (request forgery) with the setting named.
+    admin.goto(f"{url}/")
+    admin.get_by_role("link", name=PROJECT).click()
+    open_page(admin, "Webhooks")
+    expect(admin.get_by_role("heading", name="No webhooks yet")).to_be_visible()
+    admin.fill("input[name=url]", "http://127.0.0.1:9000/hook")
+    admin.get_by_role("button", name="Add webhook").click()
+    expect(admin.locator(".errorlist")).to_contain_text("CONCORD_WEBHOOKS_ALLOW_PRIVATE=1")
+    expect(admin.get_by_role("heading", name="No webhooks yet")).to_be_visible()
+    shots(admin, "10-webhook-refused")
