@@ -77,6 +77,7 @@ VALUES = {
     "example_pk": lambda w: w.example_id,
     "import_id": lambda w: w.import_id,
     "issue_id": lambda w: 1,
+    "webhook_id": lambda w: 1,
     "version_id": lambda w: w.dataset_id,
     "user_id": lambda w: w.project.memberships.get(user__username="bobannotates").user_id,
 }
