@@ -21,7 +21,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from analysis.exports.params import export_params_parse
 from analysis.exports.versions import dataset_export
 from analysis.models import AnalysisRun, LabelIssue
-from labeling.models import Annotation, ImportBatch, Item, Membership, Project
+from labeling.models import Annotation, ImportBatch, Item, Membership, Project, Webhook
 from labeling.permissions import ANNOTATOR, MANAGER, REVIEWER, project_for
 from labeling.services.guidelines import worked_example_add
 from tests.factories import add_member, make_project
@@ -42,6 +42,11 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "api-guideline-publish": {"POST": MANAGER},
     "api-guideline-diff": {"GET": ANNOTATOR},
     "api-guideline-examples": {"POST": MANAGER},
+    # webhooks (labeling/api/webhooks.py)
+    "api-webhooks": {"GET": MANAGER, "POST": MANAGER},
+    "api-webhook": {"GET": MANAGER, "PATCH": MANAGER, "DELETE": MANAGER},
+    "api-webhook-deliveries": {"GET": MANAGER},
+    "api-webhook-test": {"POST": MANAGER},
     # pages (labeling/views.py)
     "labeling:project_detail": {"GET": ANNOTATOR},
     "labeling:project_edit": {"GET": MANAGER, "POST": MANAGER},
@@ -49,6 +54,10 @@ MIN_ROLE: dict[str, dict[str, str]] = {
     "labeling:member_role": {"POST": MANAGER},
     "labeling:member_continue": {"POST": MANAGER},
     "labeling:member_remove": {"POST": MANAGER},
+    "labeling:webhooks": {"GET": MANAGER, "POST": MANAGER},
+    "labeling:webhook_active": {"POST": MANAGER},
+    "labeling:webhook_delete": {"POST": MANAGER},
+    "labeling:webhook_test": {"POST": MANAGER},
     # staff too (the world's manager is staff; test_members_and_accounts.py checks the rest)
     "labeling:account_create": {"POST": MANAGER},
     "labeling:account_password": {"POST": MANAGER},
@@ -141,7 +150,24 @@ def label_issue(world) -> int:
     return LabelIssue.objects.create(run=run, item=world.item, quality=0.1, rank=1).pk
 
 
+def webhook(world) -> int:
+    return Webhook.objects.create(
+        project=world.project, url="http://127.0.0.1:9/", secret="s", events=["run.finished"]
+    ).pk
+
+
 PATH_VALUES_BY_ROUTE: dict[str, dict] = {
+    **{
+        name: {"webhook_id": webhook}
+        for name in (
+            "api-webhook",
+            "api-webhook-deliveries",
+            "api-webhook-test",
+            "labeling:webhook_active",
+            "labeling:webhook_delete",
+            "labeling:webhook_test",
+        )
+    },  # fmt: skip
     "api-import": {"import_id": import_batch},
     "labeling:import_status": {"import_id": import_batch},
     "api-dataset": {"version_id": dataset_version},
