@@ -169,6 +169,9 @@ SPECTACULAR_SETTINGS = {
         "ImportKindEnum": "labeling.models.ImportBatch.Kind",
         "ImportFormatEnum": "labeling.importing.parsers.FORMAT_CHOICES",
         "RunKindEnum": "analysis.models.AnalysisRun.Kind",
+        "WebhookDeliveryStatusEnum": "labeling.models.WebhookDelivery.Status",
+        # The name it had before a second `status` choice set existed.
+        "StatusEnum": "analysis.models.AnalysisRun.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
