@@ -98,17 +98,17 @@ def cmd_projects(args):
 
 
 def cmd_import(args):
-    project = _project(args)
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"No such file: {path}")
-    if args.kind == "predictions":
-        if not args.model:
-            raise UsageError("--kind predictions needs --model NAME")
-        result = project.predictions.log(path, model=args.model)
-        return result, f"Stored {result['rows']:,} predictions of model {result['model']}"
+    if args.kind == "predictions" and not args.model:
+        raise UsageError("--kind predictions needs --model NAME")
     options = _pairs(args.option, "--option")
     mapping = dict(_pairs(args.map, "--map"))
+    project = _project(args)
+    if args.kind == "predictions":
+        result = project.predictions.log(path, model=args.model)
+        return result, f"Stored {result['rows']:,} predictions of model {result['model']}"
     done = getattr(project, args.kind).log(
         path, format=args.format, mapping=mapping, metadata=args.metadata or (), **options
     )
@@ -117,8 +117,8 @@ def cmd_import(args):
 
 
 def cmd_run(args):
-    project = _project(args)
     params = _pairs(args.param, "--param")
+    project = _project(args)
     run = project.run(args.kind, wait=False, **params)
     if args.no_wait:
         return {"id": run.id, "kind": args.kind, "status": run.status}, f"Run {run.id} started"
