@@ -123,9 +123,10 @@ class Http:
     ) -> tuple[httpx.Headers, str]:
         """Stream a GET into `target`; (response headers, sha256 of the bytes written).
 
-        A partial file is deleted when the transfer fails.
+        A partial file is deleted when the transfer fails (a typed error is raised).
         """
         digest = hashlib.sha256()
+        opened = False  # a file that was there before a refused request is left alone
         try:
             with self.client.stream(
                 "GET",
@@ -140,6 +141,7 @@ class Http:
                 total = response.headers.get("Content-Length")
                 done = 0
                 with open(target, "wb") as out:
+                    opened = True
                     for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
                         out.write(chunk)
                         digest.update(chunk)
@@ -147,11 +149,11 @@ class Http:
                         if on_bytes:
                             on_bytes(done, int(total) if total else None)
                 return response.headers, digest.hexdigest()
-        except httpx.TransportError as exc:
-            target.unlink(missing_ok=True)
-            raise ConnectionFailed(f"Downloading {path} failed: {exc}") from exc
-        except BaseException:
-            target.unlink(missing_ok=True)
+        except BaseException as exc:
+            if opened:
+                target.unlink(missing_ok=True)
+            if isinstance(exc, httpx.TransportError):
+                raise ConnectionFailed(f"Downloading {path} failed: {exc}") from exc
             raise
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -132,7 +132,9 @@ class Concord:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def paged(self, path: str, params: Mapping[str, Any] | None = None, *, limit=None):
+    def paged(
+        self, path: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> Iterator[dict]:
         """Every row of a paged list (`{count, next, results}`), PAGE_SIZE rows per request."""
         page = self.http.json("GET", path, params={"page_size": PAGE_SIZE, **(params or {})})
         seen = 0
@@ -369,7 +371,8 @@ class _Reading:
         return chunk
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self.done = 0 if (offset, whence) == (0, 0) else self.done
+        if (offset, whence) == (0, 0):  # httpx rewinds before sending
+            self.done = 0
         return self.raw.seek(offset, whence)
 
     def tell(self) -> int:
@@ -422,7 +425,8 @@ class Rows:
         metadata: more metadata column names. format: csv, jsonl, labelstudio or conll
         (default: from the file's suffix; for in-memory rows csv when every value is a
         scalar, else jsonl). options: other import options (`on_duplicate="skip"`,
-        `delimiter`, `first_row_is_data`, `annotator`).
+        `delimiter`, `first_row_is_data`, `annotator`). timeout: seconds to follow an import
+        that runs as a job (None: until it ends).
         Raises ImportRejected (with `.errors`, row and reason each) when the file is refused.
         """
         fields = dict(options)

@@ -18,6 +18,7 @@ from concord_client import (
     AuthError,
     ChecksumMismatch,
     Concord,
+    ConcordError,
     ConnectionFailed,
     ImportRejected,
     NotConfigured,
@@ -28,6 +29,7 @@ from concord_client import (
 from concord_client.config import save_login
 
 from tests.client.conftest import ADMIN, ADMIN_PASSWORD, ASYNC_BYTES
+from tests.conftest import ROOT
 from tests.factories import SENTIMENT_DATA
 
 LABELS = ["negative", "positive"]
@@ -290,7 +292,7 @@ def test_a_failed_run_raises_run_failed_with_the_servers_message(new_project):
 
 def test_a_refused_run_and_no_finished_run_are_typed_errors(new_project):
     project = new_project()
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(ConcordError) as refused:
         project.run("agreement", bogus=1)
     assert "bogus" in str(refused.value) and refused.value.status == 400
     with pytest.raises(NotFound, match="no finished agreement run"):
@@ -332,9 +334,47 @@ def test_versions_download_again_by_checksum_and_a_mismatch_deletes_the_file(lab
     assert not (tmp_path / "tampered.jsonl").exists()
 
 
-def test_an_export_with_a_bad_parameter_names_it_and_leaves_no_file(labeled, tmp_path):
+def test_an_export_with_a_bad_parameter_names_it_and_leaves_files_alone(labeled, tmp_path):
     project, _ = labeled
-    with pytest.raises(Exception) as bad:
+    with pytest.raises(ConcordError) as bad:
         project.export(labels="nonsense", path=tmp_path / "x.parquet")
     assert bad.value.status == 400 and "nonsense" in str(bad.value)
     assert not (tmp_path / "x.parquet").exists()
+    kept = tmp_path / "kept.parquet"
+    kept.write_bytes(b"an earlier export")
+    with pytest.raises(ConcordError):
+        project.export(exclude=["everything"], path=kept)
+    assert kept.read_bytes() == b"an earlier export"
+
+
+# ---- the README ---------------------------------------------------------------------------
+
+
+def readme_notebook() -> str:
+    """The first python block of the README's "From Python" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## From Python") :]
+    return section[
+        section.index("```python\n") + 10 : section.index("\n```", section.index("```python"))
+    ]
+
+
+def test_the_readme_notebook_example_runs_as_written(live, concord, monkeypatch, tmp_path, capsys):
+    token = concord.http.client.headers["Authorization"].split()[1]
+    monkeypatch.setenv("CONCORD_URL", live.url)
+    monkeypatch.setenv("CONCORD_TOKEN", token)
+    monkeypatch.chdir(tmp_path)
+    answers = [(ext, who, label) for ext, labels in
+               {"r1": ["positive", "positive"], "r2": ["negative", "negative"],
+                "r3": ["positive", "negative"]}.items()
+               for who, label in zip(["ann-a", "ann-b"], labels, strict=True)]  # fmt: skip
+    pd.DataFrame(answers, columns=["external_id", "annotator", "label"]).to_csv(
+        "crowd_answers.csv", index=False
+    )
+    namespace: dict = {}
+    exec(readme_notebook(), namespace)
+    clean = namespace["clean"]
+    assert list(clean["external_id"]) == ["r1", "r2", "r3"]
+    assert list(clean["label"][:2]) == ["positive", "negative"]
+    assert set(clean["label_source"]) == {"dawid_skene"}
+    assert "ann-a" in capsys.readouterr().out
