@@ -52,6 +52,8 @@ ISSUE_COLUMNS = [
 EXPORT_SUFFIXES = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "labelstudio": "json"}
 
 
+# pandas and datasets are optional extras: imported by the calls that need them, so the
+# bare client (httpx only) imports in 30 MB and works without them.
 def _pandas():
     try:
         import pandas
