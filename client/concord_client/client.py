@@ -153,6 +153,23 @@ class Concord:
     def bar(self, label: str) -> Progress:
         return Progress(label, enabled=self.progress)
 
+    def download(
+        self, label: str, path: str, target: Path, params: dict | None = None
+    ) -> tuple[httpx.Headers, str]:
+        """Stream `path` to `target` with a progress bar; (response headers, sha256 of the
+        bytes written)."""
+        bar = self.bar(label)
+        headers, sha256 = self.http.download(
+            path,
+            target,
+            params=params,
+            on_bytes=lambda done, total: bar.update(
+                done / total if total else None, byte_message(done, total)
+            ),
+        )
+        bar.close(f"{target.stat().st_size / 1e6:,.1f} MB")
+        return headers, sha256
+
 
 class Projects:
     """`concord.projects`: create, get (by id or name) and list projects."""
@@ -313,16 +330,9 @@ class Project:
         if exclude:
             params["exclude"] = ",".join(exclude)
         target = Path(path) if path is not None else _temp_path(format)
-        bar = self._concord.bar(f"export {self.name}")
-        headers, sha256 = self._concord.http.download(
-            f"projects/{self.id}/export/",
-            target,
-            params=params,
-            on_bytes=lambda done, total: bar.update(
-                done / total if total else None, byte_message(done, total)
-            ),
+        headers, sha256 = self._concord.download(
+            f"export {self.name}", f"projects/{self.id}/export/", target, params=params
         )
-        bar.close(f"{target.stat().st_size / 1e6:,.1f} MB")
         version = headers.get("X-Concord-Dataset-Version")
         return Export(target, format, int(version) if version else None, sha256)
 
@@ -472,11 +482,7 @@ class Rows:
                     data=form,
                 )
         except ConcordError as exc:
-            if isinstance(exc.body, dict) and isinstance(exc.body.get("errors"), list):
-                raise ImportRejected(
-                    exc.detail, errors=exc.body["errors"], status=exc.status, body=exc.body
-                ) from None
-            raise
+            raise _as_rejected(exc) from None
         bar.close("sent")
         if body["status"] == "succeeded":
             return ImportResult(body)
@@ -501,6 +507,15 @@ class Rows:
                     errors=state.get("errors") or [],
                 )
         raise AssertionError("unreachable")
+
+
+def _as_rejected(exc: ConcordError) -> ConcordError:
+    """A refusal that lists bad rows (`errors`) as ImportRejected; any other error as it is."""
+    if isinstance(exc.body, dict) and isinstance(exc.body.get("errors"), list):
+        return ImportRejected(
+            exc.detail, errors=exc.body["errors"], status=exc.status, body=exc.body
+        )
+    return exc
 
 
 def _polled(fetch, timeout: float | None, what: str):
@@ -560,11 +575,7 @@ class Predictions:
                 timeout=httpx.Timeout(concord.http.transfer_read, connect=10.0),
             )
         except ConcordError as exc:
-            if isinstance(exc.body, dict) and isinstance(exc.body.get("errors"), list):
-                raise ImportRejected(
-                    exc.detail, errors=exc.body["errors"], status=exc.status, body=exc.body
-                ) from None
-            raise
+            raise _as_rejected(exc) from None
 
     def _upload(self, path: Path, model: str) -> dict:
         concord = self._project._concord
@@ -694,15 +705,9 @@ class DatasetVersion:
         raised. A version whose export never finished has no checksum to check."""
         target = Path(path)
         concord = self._project._concord
-        bar = concord.bar(f"version {self.id}")
-        headers, sha256 = concord.http.download(
-            f"projects/{self._project.id}/datasets/{self.id}/",
-            target,
-            on_bytes=lambda done, total: bar.update(
-                done / total if total else None, byte_message(done, total)
-            ),
+        headers, sha256 = concord.download(
+            f"version {self.id}", f"projects/{self._project.id}/datasets/{self.id}/", target
         )
-        bar.close()
         expected = {value for value in (self.sha256, headers.get("X-Concord-Sha256")) if value}
         if any(value != sha256 for value in expected):
             target.unlink(missing_ok=True)
