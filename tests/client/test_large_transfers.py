@@ -80,7 +80,7 @@ def write_items(path, rows: int) -> None:
 
 
 def test_a_million_rows_are_logged_from_a_file_and_exported_into_a_dataframe_in_little_memory(
-    live, concord, tmp_path
+    live, concord, tmp_path, capsys
 ):
     rows = large_rows(live)
     path = tmp_path / "items.csv"
@@ -107,7 +107,8 @@ def test_a_million_rows_are_logged_from_a_file_and_exported_into_a_dataframe_in_
     measured = json.loads(done.stdout)
     measured.update(rows=rows, file_mb=round(path.stat().st_size / 1e6, 1))
     measured["database"] = "postgresql" if live.postgres else "sqlite"
-    print("\nclient large transfer:", json.dumps(measured))
+    with capsys.disabled():  # the figures belong in the CI log, not only in captured output
+        print("\nclient large transfer:", json.dumps(measured))
     assert measured["rows_logged"] == rows
     assert measured["rows_exported"] == rows == measured["exported_ids_unique"]
     assert measured["rows_logged_from_dataframe"] == rows
