@@ -289,19 +289,23 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, _exit_code(exc), type(exc).__name__, str(exc), **extra)
     except (ValueError, OSError) as exc:
         return _fail(args, EXIT_USAGE, type(exc).__name__, str(exc))
-    if args.json:
-        json.dump(result, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
-    else:
-        print(text)
+    _write(json.dumps(result, indent=2, default=str) if args.json else text)
     return EXIT_OK
+
+
+def _write(text: str) -> None:
+    """Print to stdout; a reader that stopped early (`| head`) is not the command's failure."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at nothing so that flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _fail(args, code: int, kind: str, message: str, **extra) -> int:
     print(f"concord: {message}", file=sys.stderr)
     if args.json:
-        json.dump({"error": {"type": kind, "detail": message, "exit": code, **extra}}, sys.stdout)
-        sys.stdout.write("\n")
+        _write(json.dumps({"error": {"type": kind, "detail": message, "exit": code, **extra}}))
     return code
 
 

@@ -163,6 +163,20 @@ def test_no_server_exits_2_and_an_unreachable_one_exits_6(run_concord):
     assert code == 6 and out["error"]["type"] == "ConnectionFailed"
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_0(logged_in, concord_command):
+    # `concord ... --json | head`: the pipe's reader is gone before the answer is written.
+    process = subprocess.Popen(
+        [concord_command, "projects", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CONCORD_CONFIG": str(logged_in.config)},
+    )
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_a_bad_token_exits_3(run_concord, live):
     code, out, _ = run_concord("projects", "--json", "--url", live.url, "--token", "not-a-token")
     assert code == 3 and out["error"]["status"] == 401
