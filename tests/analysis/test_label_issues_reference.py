@@ -82,9 +82,10 @@ def test_builtin_text_model_finds_the_flipped_labels(sentiment, builtin_probs):
         f"recall {recall:.3f}, accuracy vs given {result.model_accuracy:.3f}, "
         f"vs truth {accuracy_vs_truth:.3f}"
     )
-    assert precision >= 0.40
-    assert recall >= 0.65
-    assert accuracy_vs_truth >= 0.80
+    # At least the figures of the per-fold-vocabulary model it replaced (issue 19).
+    assert precision >= 0.423
+    assert recall >= 0.733
+    assert accuracy_vs_truth >= 0.818
     # The lowest-ranked items are mostly flipped ones.
     worst = np.argsort(result.rank)[:100]
     assert is_flipped[worst].mean() >= 0.6
