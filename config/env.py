@@ -56,11 +56,15 @@ def database_config(url: str | None, *, var_dir: Path) -> dict:
     return config
 
 
-def broker_config(url: str | None, *, var_dir: Path) -> tuple[str, dict]:
+def broker_config(
+    url: str | None, *, var_dir: Path, visibility_timeout: int = 3600
+) -> tuple[str, dict]:
     """`CELERY_BROKER_URL` -> (broker URL, broker transport options).
 
     redis://host:port/db and rediss:// go to Redis; an empty value or filesystem:// uses
     kombu's filesystem transport in var/broker/ (one folder shared by producer and worker).
+    `visibility_timeout` (Redis): seconds after which a job taken by a worker that never
+    acknowledged it (the worker was lost) goes back to the queue for another worker.
     """
     if not url or url.startswith("filesystem://"):
         folder = var_dir / "broker"
@@ -78,5 +82,13 @@ def broker_config(url: str | None, *, var_dir: Path) -> tuple[str, dict]:
         }
     if url.startswith(("redis://", "rediss://")):
         # Fail fast when Redis is down instead of retrying forever inside a web request.
-        return url, {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+        return url, {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "visibility_timeout": visibility_timeout,
+            # Every worker looks for such jobs every 10 s (kombu's default scans every 10th
+            # time, 100 s), so a lost worker's job comes back soon after the timeout.
+            "unacked_restore_throttle": 1,
+        }
     raise ValueError(f"Unsupported CELERY_BROKER_URL scheme: {url.split(':', 1)[0]}")

@@ -47,9 +47,12 @@ def test_empty_broker_means_filesystem_folder_under_var(tmp_path):
     "url", ["redis://127.0.0.1:6379/0", "redis://:pw@redis:6379/3", "rediss://cache:6380/1"]
 )
 def test_redis_broker_urls_are_used_as_given_with_bounded_retries(url, tmp_path):
-    parsed, options = broker_config(url, var_dir=tmp_path)
+    parsed, options = broker_config(url, var_dir=tmp_path, visibility_timeout=90)
     assert parsed == url
     assert options["max_retries"] == 2
+    # a lost worker's job goes back to the queue 90 s after it was taken, looked for every 10 s
+    assert options["visibility_timeout"] == 90
+    assert options["unacked_restore_throttle"] == 1
 
 
 def test_unsupported_broker_scheme_is_refused(tmp_path):
