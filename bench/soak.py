@@ -349,8 +349,9 @@ def two_node_checks(nodes: list[Node], project_id: int, killer: WorkerKill) -> t
     node_of = {run["id"]: run["worker"].split("@")[0] for run in runs}
     killed = killer.killed
     if killed is not None:
-        run = next(run for run in runs if run["id"] == killed.pop("run"))
+        run_id = killed.pop("run")
         killed.pop("at")
+        run = next(run for run in runs if run["id"] == run_id)
         killed.update(run=run["id"], status=run["status"], finished_by=run["worker"],
                       attempts=run["attempts"])  # fmt: skip
     files = {node.name: node.var_files() for node in nodes}
