@@ -22,11 +22,32 @@ def as_list(value: str | None, default: list[str]) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def database_config(url: str | None, *, var_dir: Path) -> dict:
+def as_int_or_none(value: str | None, default: int | None) -> int | None:
+    """An integer setting that `none` (or `off`) switches off."""
+    if value is None or value.strip() == "":
+        return default
+    if value.strip().lower() in ("none", "off"):
+        return None
+    return int(value)
+
+
+def database_config(
+    url: str | None,
+    *,
+    var_dir: Path,
+    transaction_pooling: bool = False,
+    prepare_threshold: int | None = 5,
+) -> dict:
     """`DATABASE_URL` -> a Django DATABASES entry.
 
     Supports postgres://, postgresql://, sqlite:///relative, sqlite:////absolute and an empty
     value (the embedded SQLite file under var/).
+
+    PostgreSQL behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`):
+    `transaction_pooling` turns Django's server-side cursors off (a cursor kept open across
+    transactions would be read on another server connection); `prepare_threshold` None
+    turns prepared statements off (PgBouncer before 1.21, or its `max_prepared_statements`
+    0: a statement prepared on one server connection is missing on the next).
     """
     if not url:
         url = f"sqlite:///{var_dir / 'concord.sqlite3'}"
@@ -49,8 +70,9 @@ def database_config(url: str | None, *, var_dir: Path) -> dict:
         # them: the hot labeling statements cost the database a third of the CPU (measured with
         # bench/labeling_load.py). Django turns preparing off unless asked.
         config.setdefault("OPTIONS", {}).update(
-            connect_timeout=5, server_side_binding=True, prepare_threshold=5
+            connect_timeout=5, server_side_binding=True, prepare_threshold=prepare_threshold
         )
+        config["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooling
     else:
         raise ValueError(f"Unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
     return config

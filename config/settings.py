@@ -4,7 +4,7 @@ import os
 import secrets
 from pathlib import Path
 
-from config.env import as_bool, as_list, broker_config, database_config
+from config.env import as_bool, as_int_or_none, as_list, broker_config, database_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONCORD_VAR_DIR", BASE_DIR / "var"))
@@ -82,7 +82,17 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), var_dir=VAR_DIR)}
+# Behind PgBouncer in transaction mode: CONCORD_DB_TRANSACTION_POOLING=1, and
+# CONCORD_DB_PREPARE_THRESHOLD=none unless PgBouncer >= 1.22 keeps prepared statements
+# (`max_prepared_statements` > 0). See README, "Deployment with docker compose".
+DATABASES = {
+    "default": database_config(
+        os.environ.get("DATABASE_URL"),
+        var_dir=VAR_DIR,
+        transaction_pooling=as_bool(os.environ.get("CONCORD_DB_TRANSACTION_POOLING")),
+        prepare_threshold=as_int_or_none(os.environ.get("CONCORD_DB_PREPARE_THRESHOLD"), 5),
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
