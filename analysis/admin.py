@@ -5,7 +5,9 @@ from analysis import models
 
 @admin.register(models.AnalysisRun)
 class AnalysisRunAdmin(admin.ModelAdmin):
-    list_display = ["project", "kind", "status", "progress", "created_at", "finished_at"]
+    list_display = [
+        "project", "kind", "status", "progress", "worker", "attempts", "created_at", "finished_at"
+    ]  # fmt: skip
     list_filter = ["kind", "status"]
 
 

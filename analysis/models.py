@@ -44,6 +44,8 @@ class AnalysisRun(models.Model):
     result = models.JSONField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The Celery node (`celery@host`) that ran the latest attempt: which machine a run was on.
+    worker = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

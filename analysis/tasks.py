@@ -49,14 +49,16 @@ def request_model_refresh(project_id: int) -> None:
 
 
 def _run_task(kind: AnalysisKind):
-    def run(run_id: int) -> None:
-        with analysis_run(run_id, kind.name) as recorder:
+    def run(task, run_id: int) -> None:
+        # The node name (`celery@host`, from `-n`) is recorded on the run; called in-process
+        # (tests, benches) there is none.
+        with analysis_run(run_id, kind.name, worker=task.request.hostname or "") as recorder:
             if recorder is not None:
                 kind.job(recorder)
 
     run.__name__ = run.__qualname__ = f"run_{kind.name}"
     run.__doc__ = kind.summary
-    return shared_task(name=task_name(kind.name))(run)
+    return shared_task(name=task_name(kind.name), bind=True)(run)
 
 
 RUN_TASKS = {kind.name: _run_task(kind) for kind in KINDS}

@@ -4,7 +4,7 @@ import os
 import secrets
 from pathlib import Path
 
-from config.env import as_bool, as_list, broker_config, database_config
+from config.env import as_bool, as_int_or_none, as_list, broker_config, database_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONCORD_VAR_DIR", BASE_DIR / "var"))
@@ -82,7 +82,17 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"), var_dir=VAR_DIR)}
+# Behind PgBouncer in transaction mode: CONCORD_DB_TRANSACTION_POOLING=1, and
+# CONCORD_DB_PREPARE_THRESHOLD=none unless PgBouncer >= 1.22 keeps prepared statements
+# (`max_prepared_statements` > 0). See README, "Deployment with docker compose".
+DATABASES = {
+    "default": database_config(
+        os.environ.get("DATABASE_URL"),
+        var_dir=VAR_DIR,
+        transaction_pooling=as_bool(os.environ.get("CONCORD_DB_TRANSACTION_POOLING")),
+        prepare_threshold=as_int_or_none(os.environ.get("CONCORD_DB_PREPARE_THRESHOLD"), 5),
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -126,10 +136,18 @@ CONCORD_MAX_UPLOAD_BYTES = int(os.environ.get("CONCORD_MAX_UPLOAD_BYTES", 512 * 
 CONCORD_IMPORT_ASYNC_BYTES = int(os.environ.get("CONCORD_IMPORT_ASYNC_BYTES", 5 * 1024 * 1024))
 CONCORD_IMPORT_MAX_FIELD_CHARS = int(os.environ.get("CONCORD_IMPORT_MAX_FIELD_CHARS", 100_000))
 CONCORD_LEASE_SECONDS = int(os.environ.get("CONCORD_LEASE_SECONDS", 600))
-CONCORD_RUN_TIMEOUT_SECONDS = int(os.environ.get("CONCORD_RUN_TIMEOUT_SECONDS", 3600))
+# Redis gives the job of a lost worker (killed, its machine gone) to another worker this many
+# seconds after it was taken. It must exceed the longest job (or a live worker's job is started
+# a second time: wasted, though only one result is kept) and the longest webhook retry delay.
+CONCORD_BROKER_VISIBILITY_TIMEOUT = int(os.environ.get("CONCORD_BROKER_VISIBILITY_TIMEOUT", 3600))
+# A run still `running` this long after its last start is failed by the watchdog. Longer than
+# the visibility timeout, so a lost worker's run is retried elsewhere rather than failed.
+CONCORD_RUN_TIMEOUT_SECONDS = int(
+    os.environ.get("CONCORD_RUN_TIMEOUT_SECONDS", 2 * CONCORD_BROKER_VISIBILITY_TIMEOUT)
+)
 # Webhooks (README, "Webhooks"): URLs resolving to private or loopback addresses are refused
 # unless allowed; failed deliveries are retried after these delays (seconds), then given up.
-# The longest delay stays under Redis' 1 h visibility timeout, or the message would come twice.
+# The longest delay stays under the broker's visibility timeout, or the message would come twice.
 CONCORD_WEBHOOKS_ALLOW_PRIVATE = as_bool(os.environ.get("CONCORD_WEBHOOKS_ALLOW_PRIVATE"))
 CONCORD_WEBHOOK_RETRY_DELAYS = [
     float(s)
@@ -181,7 +199,9 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: runs are tracked in the database, so no result backend is needed.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_config(
-    os.environ.get("CELERY_BROKER_URL"), var_dir=VAR_DIR
+    os.environ.get("CELERY_BROKER_URL"),
+    var_dir=VAR_DIR,
+    visibility_timeout=CONCORD_BROKER_VISIBILITY_TIMEOUT,
 )
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

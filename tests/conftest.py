@@ -96,12 +96,21 @@ WORKER_ENV = {
 
 
 class WorkerProcess:
-    def __init__(self, broker_url: str, var_dir: Path, log_path: Path, env: dict | None = None):
-        """env: settings of this worker on top of the tests' environment."""
+    def __init__(
+        self,
+        broker_url: str,
+        var_dir: Path,
+        log_path: Path,
+        env: dict | None = None,
+        args: tuple[str, ...] = (),
+    ):
+        """env: settings of this worker on top of the tests' environment; args: more command
+        line options (`-n` node name, `-Q` queues)."""
         self.broker_url = broker_url
         self.var_dir = var_dir
         self.log_path = log_path
         self.env = env or {}
+        self.args = args
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -129,6 +138,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel=INFO",
+                *self.args,
             ],
             cwd=ROOT,
             env=env,

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError as ParamsRefused
 
@@ -22,6 +23,7 @@ from labeling.services import webhooks
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+ENDED = (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED)
 SUMMARY_KEYS = 20
 
 
@@ -70,11 +72,25 @@ class RunRecorder:
 
     def progress(self, fraction: float, message: str) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
-        AnalysisRun.objects.filter(pk=self.run.pk).update(progress=fraction, message=message[:255])
+        # Only while running: a second delivery of a run that already ended changes nothing.
+        AnalysisRun.objects.filter(pk=self.run.pk, status=AnalysisRun.Status.RUNNING).update(
+            progress=fraction, message=message[:255]
+        )
 
     def finish(self, result: dict[str, Any], persist=None, message: str = "done") -> None:
-        """Store the summary and (through `persist`) the result rows in one transaction."""
+        """Store the summary and (through `persist`) the result rows in one transaction, unless
+        another delivery of the same run finished it first (then this result is dropped, so
+        the rows are never written twice). A result replaces the watchdog's `timed out`."""
         with transaction.atomic():
+            status = (
+                AnalysisRun.objects.select_for_update()
+                .filter(pk=self.run.pk)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status == AnalysisRun.Status.SUCCEEDED:
+                logger.warning("analysis run %s already finished; this result dropped", self.run.pk)
+                return
             if persist is not None:
                 persist(self.run)
             AnalysisRun.objects.filter(pk=self.run.pk).update(
@@ -110,11 +126,18 @@ def failure_reason(exc: Exception) -> str:
 
 
 @contextmanager
-def analysis_run(run_id: int, kind: str | None = None):
-    """Mark the run running; on any exception mark it failed with the reason.
+def analysis_run(run_id: int, kind: str | None = None, *, worker: str = ""):
+    """Mark the run running on `worker` (the Celery node name); on any exception mark it
+    failed with the reason.
 
     Yields None when the run must not execute (it already ended, or its worker died
     MAX_ATTEMPTS times); tasks then return at once: `if run is None: return`.
+
+    A message that comes again for a run still `running` runs it: the worker that had it was
+    lost (its pool process killed: Celery gives the message back at once; the whole worker
+    killed: Redis hands it to another worker after the visibility timeout). Each start is an
+    attempt and resets `started_at`, so the watchdog (`runs_fail_stuck`) times the retry, not
+    the lost attempt.
 
     Earlier runs and their results are untouched; a failed run keeps no partial rows because
     rows are written only inside `RunRecorder.finish`'s transaction.
@@ -126,7 +149,7 @@ def analysis_run(run_id: int, kind: str | None = None):
         logger.warning("analysis run %s (%s) not found; message dropped", run_id, kind)
         yield None
         return
-    if run.status in (AnalysisRun.Status.SUCCEEDED, AnalysisRun.Status.FAILED):
+    if run.status in ENDED:
         yield None  # a redelivered message for a run that already ended: nothing to do
         return
     if run.attempts >= MAX_ATTEMPTS:
@@ -144,26 +167,35 @@ def analysis_run(run_id: int, kind: str | None = None):
         run_finished_emit(run, status=AnalysisRun.Status.FAILED, message="failed", error=error)
         yield None
         return
-    AnalysisRun.objects.filter(pk=run_id).update(
-        status=AnalysisRun.Status.RUNNING,
-        started_at=timezone.now(),
-        attempts=run.attempts + 1,
-        progress=0.0,
-        message="started",
-        error="",
+    started = (
+        AnalysisRun.objects.filter(pk=run_id)
+        .exclude(status__in=ENDED)  # it may have ended since the read above
+        .update(
+            status=AnalysisRun.Status.RUNNING,
+            started_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            worker=worker[:255],
+            progress=0.0,
+            message="started",
+            error="",
+        )
     )
+    if not started:
+        yield None
+        return
     try:
         yield RunRecorder(run)
     except Exception as exc:
         logger.exception("analysis run %s failed", run_id)
         error = f"{type(exc).__name__}: {failure_reason(exc)}"[:2000]
-        AnalysisRun.objects.filter(pk=run_id).update(
+        failed = AnalysisRun.objects.filter(pk=run_id, status=AnalysisRun.Status.RUNNING).update(
             status=AnalysisRun.Status.FAILED,
             error=error,
             message="failed",
             finished_at=timezone.now(),
         )
-        run_finished_emit(run, status=AnalysisRun.Status.FAILED, message="failed", error=error)
+        if failed:  # not when another delivery of the run already ended it
+            run_finished_emit(run, status=AnalysisRun.Status.FAILED, message="failed", error=error)
 
 
 def runs_fail_stuck(*, timeout_seconds: int | None = None) -> int:

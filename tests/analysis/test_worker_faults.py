@@ -1,9 +1,11 @@
 """Faults around analysis jobs, with the real Celery worker: a pool process killed with SIGKILL
-mid-job, a run stuck in `running`, and the broker down while people keep labeling."""
+mid-job, a whole worker killed mid-job while a second one runs (two nodes), a run stuck in
+`running`, and the broker down while people keep labeling."""
 
 import csv
 import os
 import signal
+import uuid
 from datetime import timedelta
 
 import pandas as pd
@@ -11,10 +13,10 @@ import pytest
 from django.utils import timezone
 
 from analysis.models import AnalysisRun, LabelIssue
-from analysis.services.run_recording import runs_fail_stuck
+from analysis.services.run_recording import analysis_run, runs_fail_stuck
 from config.celery import app as celery_app
 from labeling.models import Annotation, Membership
-from tests.conftest import wait_for
+from tests.conftest import WorkerProcess, wait_for
 from tests.factories import add_member, make_annotations, make_items, make_project
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -109,6 +111,93 @@ def test_pool_process_killed_mid_job_the_run_is_retried_or_fails_never_hangs(
         assert run.error, "a failed run says why"
         assert not LabelIssue.objects.filter(run=run).exists()
     assert not AnalysisRun.objects.filter(status="running").exists()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"),
+    reason="a lost worker's job comes back through Redis' visibility timeout",
+)
+def test_a_worker_killed_mid_job_its_run_is_finished_by_the_other_worker(
+    manager, sentiment_data, tmp_path
+):
+    """Two nodes, each with its own var folder: node A is killed (SIGKILL, the whole worker,
+    so nobody gives its message back); node B takes the job over after the visibility
+    timeout and finishes it, with one set of result rows."""
+    project = sentiment_project(manager, sentiment_data)
+    run = AnalysisRun.objects.create(project=project, kind="label_issues", params={"folds": 5})
+    queue = f"twonode-{uuid.uuid4().hex[:8]}"  # not the session worker's queue
+
+    def node(name: str, env: dict) -> WorkerProcess:
+        (tmp_path / name).mkdir()
+        worker = WorkerProcess(
+            os.environ["CELERY_BROKER_URL"],
+            tmp_path / name,
+            tmp_path / f"{name}.log",
+            env=env,
+            args=("-n", f"{name}@%h", "-Q", queue),
+        )
+        worker.start()
+        return worker
+
+    node_a = node("a", {})
+    node_b = None
+    try:
+        celery_app.send_task("analysis.run_label_issues", args=[run.pk], queue=queue)
+
+        def computing():
+            run.refresh_from_db()
+            return run.status == "running" and run.progress >= 0.05
+
+        wait_for(computing, timeout=120, interval=0.05, what="A to compute", on_timeout=node_a.log)
+        assert run.worker.startswith("a@") and run.attempts == 1
+        killed_at = timezone.now()
+        os.killpg(node_a.process.pid, signal.SIGKILL)
+        node_a.process.wait()
+        # B hands itself a job taken more than 5 s ago and never acknowledged.
+        node_b = node("b", {"CONCORD_BROKER_VISIBILITY_TIMEOUT": "5"})
+
+        def ended():
+            run.refresh_from_db()
+            return run.status in ("succeeded", "failed")
+
+        wait_for(ended, timeout=300, what="B to finish the run", on_timeout=node_b.log)
+    finally:
+        for worker in (node_a, node_b):
+            if worker is not None:
+                worker.stop()
+
+    assert run.status == "succeeded", run.error
+    assert run.worker.startswith("b@")
+    assert run.attempts == 2
+    # The retry restarted the watchdog's clock: it times B's attempt, not A's lost one.
+    assert run.started_at > killed_at
+    assert runs_fail_stuck() == 0
+    assert run.result["n_items"] == 3000
+    assert LabelIssue.objects.filter(run=run).count() == 3000
+
+
+def test_a_second_delivery_of_a_running_run_runs_it_and_one_result_is_kept(project):
+    """A message given again while its first worker still runs the job (the job outlived the
+    visibility timeout): both run; the first to finish is kept, the other is dropped."""
+    run = AnalysisRun.objects.create(project=project, kind="agreement")
+    stored = []
+
+    def persist(result):
+        return lambda run: stored.append(result)
+
+    with analysis_run(run.pk, "agreement", worker="celery@a") as first:
+        with analysis_run(run.pk, "agreement", worker="celery@b") as second:
+            assert second is not None, "a run marked running is run again, not refused"
+            second.finish({"alpha": 0.5}, persist=persist("b"))
+        first.progress(0.9, "still computing")
+        first.finish({"alpha": 0.4}, persist=persist("a"))
+
+    run.refresh_from_db()
+    assert stored == ["b"]
+    assert (run.status, run.result, run.worker, run.attempts) == (
+        "succeeded", {"alpha": 0.5}, "celery@b", 2,
+    )  # fmt: skip
+    assert (run.progress, run.message) == (1.0, "done")
 
 
 def test_a_message_back_after_three_lost_workers_fails_the_run_with_the_reason(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.env import as_bool, as_list, broker_config, database_config
+from config.env import as_bool, as_int_or_none, as_list, broker_config, database_config
 
 
 def test_empty_database_url_means_embedded_sqlite_under_var(tmp_path):
@@ -47,9 +47,12 @@ def test_empty_broker_means_filesystem_folder_under_var(tmp_path):
     "url", ["redis://127.0.0.1:6379/0", "redis://:pw@redis:6379/3", "rediss://cache:6380/1"]
 )
 def test_redis_broker_urls_are_used_as_given_with_bounded_retries(url, tmp_path):
-    parsed, options = broker_config(url, var_dir=tmp_path)
+    parsed, options = broker_config(url, var_dir=tmp_path, visibility_timeout=90)
     assert parsed == url
     assert options["max_retries"] == 2
+    # a lost worker's job goes back to the queue 90 s after it was taken, looked for every 10 s
+    assert options["visibility_timeout"] == 90
+    assert options["unacked_restore_throttle"] == 1
 
 
 def test_unsupported_broker_scheme_is_refused(tmp_path):
@@ -67,3 +70,22 @@ def test_boolean_settings_read_1_true_and_on_as_true_else_false(value, expected)
 def test_list_settings_split_on_commas_or_fall_back_to_the_default():
     assert as_list("a.example, b.example,", ["x"]) == ["a.example", "b.example"]
     assert as_list(None, ["x"]) == ["x"]
+
+
+def test_postgres_behind_a_transaction_pooler_has_no_server_side_cursors(tmp_path):
+    url = "postgres://concord@pgbouncer:6432/concord"
+    direct = database_config(url, var_dir=tmp_path)
+    pooled = database_config(
+        url, var_dir=tmp_path, transaction_pooling=True, prepare_threshold=None
+    )
+    assert direct["DISABLE_SERVER_SIDE_CURSORS"] is False
+    assert direct["OPTIONS"]["prepare_threshold"] == 5
+    assert pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert pooled["OPTIONS"]["prepare_threshold"] is None
+
+
+@pytest.mark.parametrize(
+    "value,expected", [(None, 5), ("", 5), ("12", 12), ("none", None), ("Off", None)]
+)
+def test_prepare_threshold_setting_reads_a_number_or_none(value, expected):
+    assert as_int_or_none(value, 5) == expected
