@@ -51,9 +51,11 @@ class LongFormDawidSkene(DawidSkene):
         majority-vote probabilities (`_vote_shares`) without `MajorityVote().fit`, which also
         scores every worker through a (task, label) MultiIndex: half a GB at three million
         annotations, the fit's peak."""
+        if initial_error is not None:
+            raise ValueError("LongFormDawidSkene does not take initial error matrices.")
         data = data[["task", "worker", "label"]]
-        if not data.size or initial_error is not None:
-            return super().fit(data, true_labels, initial_error)
+        if not data.size:
+            return super().fit(data, true_labels)  # crowd-kit's empty results
         probas = self._vote_shares(data)
         if true_labels is not None:
             probas = self._correct_probas_with_golden(probas, true_labels)
