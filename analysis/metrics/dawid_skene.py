@@ -3,11 +3,13 @@ annotations.
 
 crowd-kit's `DawidSkene` computes each EM step by joining every annotation with a row of
 class probabilities (a DataFrame of n_annotations x n_classes floats, several of them alive
-at once in the evidence lower bound, plus a (task, worker) MultiIndex): at ten million
-annotations of ten classes it peaked at several GB (README, Performance). `LongFormDawidSkene`
-keeps crowd-kit's fit (majority-vote start, gold answers held, the same stopping rule and
-results) and computes the same sums class by class with `np.bincount` over integer codes, so
-a step holds a few arrays of n_annotations numbers at a time.
+at once in the evidence lower bound, plus a (task, worker) MultiIndex), and starts from
+`MajorityVote().fit`, which also scores every worker: measured +375 MB at a million
+annotations of ten classes and +616 MB at three million of three, growing with annotations
+x classes, so ten million would not fit in 2 GB. `LongFormDawidSkene` runs crowd-kit's fit
+loop (the same start, gold answers held, the same stopping rule and results) and computes the
+same sums class by class with `np.bincount` over integer codes, so a step holds a few arrays
+of n_annotations numbers at a time (+278 MB at three million; README, Performance).
 
 Pure: numpy/pandas/crowd-kit, no Django. Imported where Dawid-Skene runs (crowd-kit is not
 imported by a web process that never aggregates).
