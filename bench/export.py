@@ -90,8 +90,8 @@ def existing_project(items: int, per_item: int) -> int | None:
     return project.pk
 
 
-def child_export(project_id: int, fmt: str) -> dict:
-    """One export through the real view, in this (fresh) process."""
+def child_export(project_id: int, fmt: str, *, labels: str = "majority") -> dict:
+    """One export through the real view, in this (fresh) process (`labels`: the strategy)."""
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -104,7 +104,7 @@ def child_export(project_id: int, fmt: str) -> dict:
     start = time.perf_counter()
     response = client.get(
         f"/api/v1/projects/{project_id}/export/",
-        ExportParams(format=fmt, labels="majority").as_query(),
+        ExportParams(format=fmt, labels=labels).as_query(),
         secure=True,  # DEBUG off redirects plain HTTP to HTTPS
     )
     assert response.status_code == 200, response.status_code

@@ -107,7 +107,8 @@ def dawid_skene_long(
     n_iter: int = 100,
     true_labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dawid-Skene (1979) EM over annotations in long form, computed by crowd-kit.
+    """Dawid-Skene (1979) EM over annotations in long form, computed by crowd-kit
+    (`analysis.metrics.dawid_skene.LongFormDawidSkene`: its fit, each step in long form).
 
     item_index, annotator_index, label_index: (n_annotations,) int arrays (label < 0 ignored).
     true_labels: optional (n_items,) int array, the known class of an item (a gold question's
@@ -123,7 +124,7 @@ def dawid_skene_long(
     """
     # Imported here: crowdkit.aggregation adds 17 MB to a web process that has loaded every
     # view (measured); such a process needs it only for a Dawid-Skene export.
-    from crowdkit.aggregation import DawidSkene
+    from analysis.metrics.dawid_skene import LongFormDawidSkene
 
     item_index = np.asarray(item_index, dtype=np.int64)
     annotator_index = np.asarray(annotator_index, dtype=np.int64)
@@ -133,11 +134,13 @@ def dawid_skene_long(
     accuracy = np.full(n_annotators, np.nan)
     if not keep.any():
         return posteriors, accuracy
+    # int32 codes: half the memory of the one long frame the fit keeps (annotations, not
+    # items, are the millions).
     frame = pd.DataFrame(
         {
-            "task": item_index[keep],
-            "worker": annotator_index[keep],
-            "label": label_index[keep],
+            "task": item_index[keep].astype(np.int32),
+            "worker": annotator_index[keep].astype(np.int32),
+            "label": label_index[keep].astype(np.int32),
         }
     )
     known = None
@@ -147,7 +150,7 @@ def dawid_skene_long(
         tasks = tasks[np.isin(tasks, frame["task"].to_numpy())]  # items someone answered
         if len(tasks):
             known = pd.Series(true_labels[tasks], index=tasks)
-    model = DawidSkene(n_iter=n_iter).fit(frame, true_labels=known)
+    model = LongFormDawidSkene(n_iter=n_iter).fit(frame, true_labels=known)
     # crowd-kit only knows the classes it saw; put them back into the full K columns.
     probas = model.probas_.reindex(columns=range(n_classes), fill_value=0.0)
     posteriors[probas.index.to_numpy(dtype=np.int64)] = probas.to_numpy(dtype=np.float64)

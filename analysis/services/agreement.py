@@ -218,6 +218,8 @@ def anchoring_report(*, project: Project, version: int | None) -> dict | None:
     """The agreement result's `anchoring` block (`analysis.metrics.anchoring`), with its
     verdict sentence and where the reference came from; None when no counted annotation was
     shown a suggestion. Single-label projects."""
+    if not loaders.suggestions_shown(project=project, version=version):
+        return None
     rows = loaders.shown_rows(project=project, version=version)
     block = anchoring.report(
         item=rows.item_index,

@@ -157,8 +157,7 @@ def label_issues_job(recorder: RunRecorder) -> None:
         summary["model_note"] = "No model, as asked: Dawid-Skene weighed the annotators."
     elif params.model and params.model != BUILTIN:
         recorder.progress(0.1, f"loading predictions {params.model!r}")
-        pred_ids, pred_probs = loaders.predictions(project=project, model=params.model)
-        probs = _align(rows.item_ids, pred_ids, pred_probs)
+        probs = _align(rows.item_ids, *loaders.predictions(project=project, model=params.model))
     else:
         training_labels = _training_labels(matrix, n_classes)
         try:
@@ -235,7 +234,10 @@ def label_issues_job(recorder: RunRecorder) -> None:
 
 
 def _align(item_ids: np.ndarray, pred_ids: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """(len(item_ids), K) probabilities for the labeled items, NaN rows where none were given."""
+    """(len(item_ids), K) probabilities for the labeled items, NaN rows where none were given
+    (`pred_probs` itself when it has exactly those items: no copy of millions of rows)."""
+    if np.array_equal(pred_ids, item_ids):
+        return pred_probs
     out = np.full((len(item_ids), pred_probs.shape[1]), np.nan)
     if len(pred_ids) == 0:
         return out

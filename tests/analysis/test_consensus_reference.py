@@ -120,3 +120,44 @@ def test_dawid_skene_leaves_unlabeled_items_and_unseen_classes_empty():
         [0, 1],
         [1, 0],
     ]
+
+
+@pytest.mark.parametrize("with_gold", [False, True])
+def test_long_form_dawid_skene_equals_crowd_kits_own_fit(with_gold):
+    """The long-form steps (analysis.metrics.dawid_skene) give crowd-kit's DawidSkene results:
+    same iterations, posteriors, priors and error matrices up to the order of additions."""
+    import pandas as pd
+    from crowdkit.aggregation import DawidSkene
+
+    from analysis.metrics.dawid_skene import LongFormDawidSkene
+
+    rng = np.random.default_rng(3)
+    n_items, per_item, n_workers, n_classes = 1500, 4, 12, 5
+    truth = rng.integers(0, n_classes, n_items)
+    workers = np.argsort(rng.random((n_items, n_workers)), axis=1)[:, :per_item]
+    wrong = rng.random((n_items, per_item)) < 0.45
+    answers = np.where(wrong, rng.integers(0, n_classes, (n_items, per_item)), truth[:, None])
+    frame = pd.DataFrame(
+        {
+            "task": np.repeat(np.arange(n_items), per_item),
+            "worker": workers.ravel(),
+            "label": answers.ravel(),
+        }
+    ).sample(frac=0.9, random_state=1)  # irregular: items with fewer answers, shuffled rows
+    known = pd.Series(truth[:40], index=np.arange(40)) if with_gold else None
+
+    theirs = DawidSkene(n_iter=100).fit(frame, true_labels=known)
+    ours = LongFormDawidSkene(n_iter=100).fit(frame.astype(np.int32), true_labels=known)
+
+    assert len(ours.loss_history_) == len(theirs.loss_history_)
+    np.testing.assert_allclose(ours.loss_history_, theirs.loss_history_, rtol=0, atol=1e-12)
+    for mine, reference in (
+        (ours.probas_, theirs.probas_),
+        (ours.errors_, theirs.errors_),
+        (ours.priors_.to_frame(), theirs.priors_.to_frame()),
+    ):
+        mine = mine.sort_index().sort_index(axis=1)
+        reference = reference.sort_index().sort_index(axis=1)
+        assert mine.index.tolist() == reference.index.tolist()
+        np.testing.assert_allclose(mine.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-12)
+    assert (ours.labels_.sort_index() == theirs.labels_.sort_index()).all()
