@@ -41,6 +41,17 @@ def _pair_codes(worker: np.ndarray, label: np.ndarray, n_labels: int) -> np.ndar
     return worker * n_labels + label
 
 
+def _answers_and_error_rows(data: pd.DataFrame, errors: pd.DataFrame):
+    """Each answer's task code, and the row of `errors` (indexed by (worker, label)) that
+    holds its annotator's error rates for its label."""
+    task, worker, label = _codes(data)
+    pair_worker = errors.index.get_level_values("worker").to_numpy(dtype=np.int64)
+    pair_label = errors.index.get_level_values("label").to_numpy(dtype=np.int64)
+    n_labels = int(max(pair_label.max(), label.max())) + 1
+    pair_index = pd.Index(_pair_codes(pair_worker, pair_label, n_labels))
+    return task, _rows_of(pair_index, _pair_codes(worker, label, n_labels))
+
+
 class LongFormDawidSkene(DawidSkene):
     """`crowdkit.aggregation.DawidSkene` for data whose `task`, `worker` and `label` are
     non-negative integers (codes; int32 halves the data's memory): the same fit and
@@ -131,12 +142,7 @@ class LongFormDawidSkene(DawidSkene):
     def _e_step(data, priors, errors):
         """Each task's class posteriors from its answers' log2 error rates and the priors
         (crowd-kit's E-step)."""
-        task, worker, label = _codes(data)
-        pair_worker = errors.index.get_level_values("worker").to_numpy(dtype=np.int64)
-        pair_label = errors.index.get_level_values("label").to_numpy(dtype=np.int64)
-        n_labels = int(max(pair_label.max(), label.max())) + 1
-        pair_rows = _rows_of(pd.Index(_pair_codes(pair_worker, pair_label, n_labels)),
-                             _pair_codes(worker, label, n_labels))  # fmt: skip
+        task, pair_rows = _answers_and_error_rows(data, errors)
         log_errors = np.log2(errors.to_numpy(dtype=np.float64))
         priors.clip(lower=_EPS, inplace=True)
         log_priors = np.log2(priors.reindex(errors.columns).to_numpy(dtype=np.float64))
@@ -154,12 +160,7 @@ class LongFormDawidSkene(DawidSkene):
     def _evidence_lower_bound(self, data, probas, priors, errors) -> float:
         """Expected joint log-likelihood plus the posteriors' entropy (crowd-kit's); like
         crowd-kit's it clips `priors` and `probas` in place."""
-        task, worker, label = _codes(data)
-        pair_worker = errors.index.get_level_values("worker").to_numpy(dtype=np.int64)
-        pair_label = errors.index.get_level_values("label").to_numpy(dtype=np.int64)
-        n_labels = int(max(pair_label.max(), label.max())) + 1
-        pair_rows = _rows_of(pd.Index(_pair_codes(pair_worker, pair_label, n_labels)),
-                             _pair_codes(worker, label, n_labels))  # fmt: skip
+        task, pair_rows = _answers_and_error_rows(data, errors)
         log_errors = np.log(errors.to_numpy(dtype=np.float64))
         priors.clip(lower=_EPS, inplace=True)
         task_rows = _rows_of(probas.index, task)
