@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/labeling_load.py [--annotators 32] [--seconds 60] [--items 100000]
         [--queue-order import|random|uncertainty|activelab] [--webhook-delay-ms 200]
+    .venv/bin/python bench/labeling_load.py --open-loop --annotators 600 --think-seconds 4
+        [--think-distribution uniform|exponential] [--connections 32] [--seed 0]
+        [--find-max --rate-step 50 --max-rate 600 --max-p95-ms 100]
 
 What it does, all on loopback and bounded in time:
 1. (Re)creates the PostgreSQL database `--database-url` (default concord_bench_labeling) and
@@ -32,6 +35,26 @@ What it does, all on loopback and bounded in time:
    receiver got and the deliveries logged while the load ran: the rest were still queued; a
    slow receiver makes a backlog, never a slower labeling), the medians, `throughput_ratio`
    and `cpu_ratio` (with / without).
+
+7. With `--open-loop`, a team that thinks between items (closed loop above: 32 annotators who
+   never pause). Each simulated annotator asks for an item, thinks (uniform within +-50% of
+   `--think-seconds`, or exponential; seeded), submits and asks for the next, on a schedule
+   fixed in advance (`Schedule`): `--annotators` / `--think-seconds` submissions per second
+   are offered whatever the server does. A submit is due at its scheduled time, the `next`
+   after it as soon as it is answered, and latency runs from the due time, so a server that
+   falls behind builds a backlog that shows in the latency (no coordinated omission).
+   `--connections` threads, each with a keep-alive connection, serve every annotator's calls
+   in the order they fall due (`OpenLoopClient`), as a reverse proxy pools browsers. One
+   JSON line: offered and achieved submissions/s (achieved: stored per second after the
+   first think time, when everyone is at work), submissions offered, stored and `unserved`
+   (not answered within `--drain-seconds` after the end), p50/p95/p99 of `next` and of
+   submit, errors, duplicates, over-filled, CPU per submission of the web workers, of
+   their database backends (`database`; `database_other`: autovacuum and other backends
+   of the bench database, sampled every half second), of this process (`client`), and
+   the load average before and after. With `--find-max` the rate steps up by
+   `--rate-step` (one seeding and one gunicorn, a JSON line per rate) until a rate
+   misses `--max-p95-ms` for either call or leaves a submission unserved or in error;
+   the last line names the largest rate that held.
 
 Django's and the project's modules are imported inside the functions: they need Django set
 up first (`setup_django`), which happens once the command line has named the database.
@@ -639,7 +662,8 @@ class OpenLoopClient:
 
 
 class BackendCpu:
-    """CPU time of the bench database's PostgreSQL backends over a run.
+    """CPU time of the bench database's PostgreSQL backends over a run: those serving the web
+    workers (`client backend`) apart from the rest (autovacuum after the load's writes).
 
     Backends come and go (Django closes a connection after CONN_MAX_AGE), so they are sampled
     every half second: a backend that ends loses at most its last half second.
@@ -649,15 +673,17 @@ class BackendCpu:
         self.url = database_url.replace("postgres://", "postgresql://", 1)
         self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self.serves_web: dict[int, bool] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sample_until_stopped, daemon=True)
 
     def sample(self, conn) -> None:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity"
+            "SELECT pid, backend_type = 'client backend' FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchall()
-        for (pid,) in rows:
+        for pid, serves_web in rows:
+            self.serves_web[pid] = serves_web
             try:
                 seconds = cpu_seconds(pid)
             except FileNotFoundError:
@@ -682,8 +708,12 @@ class BackendCpu:
         self.stop.set()
         self.thread.join()
 
-    def seconds(self) -> float:
-        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+    def seconds(self, *, serving_web: bool = True) -> float:
+        return sum(
+            self.last[pid] - self.first[pid]
+            for pid in self.last
+            if self.serves_web[pid] == serving_web
+        )
 
 
 def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float) -> dict:
@@ -731,6 +761,7 @@ def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float
                 ("web", web_cpu),
                 ("database", database.seconds()),
                 ("client", client_cpu),
+                ("database_other", database.seconds(serving_web=False)),
             )
         },
         "load_avg_before": round(load_before, 2),
