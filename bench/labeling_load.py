@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/labeling_load.py [--annotators 32] [--seconds 60] [--items 100000]
         [--queue-order import|random|uncertainty|activelab] [--webhook-delay-ms 200]
+    .venv/bin/python bench/labeling_load.py --open-loop --annotators 600 --think-seconds 4
+        [--think-distribution uniform|exponential] [--connections 32] [--seed 0]
+        [--find-max --rate-step 50 --max-rate 600 --max-p95-ms 100]
 
 What it does, all on loopback and bounded in time:
 1. (Re)creates the PostgreSQL database `--database-url` (default concord_bench_labeling) and
@@ -33,14 +36,36 @@ What it does, all on loopback and bounded in time:
    slow receiver makes a backlog, never a slower labeling), the medians, `throughput_ratio`
    and `cpu_ratio` (with / without).
 
+7. With `--open-loop`, a team that thinks between items (closed loop above: 32 annotators who
+   never pause). Each simulated annotator asks for an item, thinks (uniform within +-50% of
+   `--think-seconds`, or exponential; seeded), submits and asks for the next, on a schedule
+   fixed in advance (`Schedule`): `--annotators` / `--think-seconds` submissions per second
+   are offered whatever the server does. A submit is due at its scheduled time, the `next`
+   after it as soon as it is answered, and latency runs from the due time, so a server that
+   falls behind builds a backlog that shows in the latency (no coordinated omission).
+   `--connections` threads, each with a keep-alive connection, serve every annotator's calls
+   in the order they fall due (`OpenLoopClient`), as a reverse proxy pools browsers. One
+   JSON line: offered and achieved submissions/s (achieved: stored per second after the
+   first think time, when everyone is at work), submissions offered, stored and `unserved`
+   (not answered within `--drain-seconds` after the end), p50/p95/p99 of `next` and of
+   submit, errors, duplicates, over-filled, CPU per submission of the web workers, of
+   their database backends (`database`; `database_other`: autovacuum and other backends
+   of the bench database, sampled every half second), of this process (`client`), and
+   the load average before and after. With `--find-max` the rate steps up by
+   `--rate-step` (one seeding and one gunicorn, a JSON line per rate) until a rate
+   misses `--max-p95-ms` for either call or leaves a submission unserved or in error;
+   the last line names the largest rate that held.
+
 Django's and the project's modules are imported inside the functions: they need Django set
 up first (`setup_django`), which happens once the command line has named the database.
 """
 
 import argparse
+import heapq
 import http.client
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -84,6 +109,39 @@ def parse_args():
     parser.add_argument(
         "--rounds", type=int, default=2, help="with --webhook-delay-ms: pairs of runs"
     )
+    parser.add_argument(
+        "--open-loop",
+        action="store_true",
+        help="annotators who think between items, on a fixed schedule (see the docstring)",
+    )
+    parser.add_argument(
+        "--think-seconds", type=float, default=4.0, help="open loop: mean time per item"
+    )
+    parser.add_argument(
+        "--think-distribution",
+        default="uniform",
+        choices=["uniform", "exponential"],
+        help="open loop: uniform within +-50%% of the mean, or exponential",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="open loop: keep-alive connections"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="open loop: the schedule's seed")
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=15.0,
+        help="open loop: how long calls still queued at the end may take to be served",
+    )
+    parser.add_argument(
+        "--find-max",
+        action="store_true",
+        help="open loop: offer --annotators / --think-seconds, then --rate-step more per run, "
+        "until p95 of next or submit exceeds --max-p95-ms or a submission is not served",
+    )
+    parser.add_argument("--rate-step", type=float, default=50.0)
+    parser.add_argument("--max-rate", type=float, default=600.0)
+    parser.add_argument("--max-p95-ms", type=float, default=100.0)
     parser.add_argument(
         "--broker-url",
         default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5"),
@@ -442,9 +500,323 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
     return report
 
 
+class Schedule:
+    """When each simulated annotator submits: after a think time per item, seeded.
+
+    Annotator a asks for its first item at a random instant of the first mean think time (so
+    the team does not start in step) and submits item k at `submits[a][k]` seconds after the
+    start: the first ask plus k + 1 think times, uniform within +-50% of the mean or
+    exponential. The times never depend on the server's answers: a slow server makes calls
+    late, and the lateness counts in their latency.
+    """
+
+    def __init__(self, n: int, think_s: float, seconds: float, distribution: str, seed: int):
+        rng = np.random.default_rng(seed)
+        self.seconds = seconds
+        self.first_ask = rng.uniform(0, think_s, n)
+        per_annotator = int(seconds / think_s * 2) + 20  # more than the window can use
+        if distribution == "exponential":
+            thinks = rng.exponential(think_s, (n, per_annotator))
+        else:
+            thinks = rng.uniform(0.5 * think_s, 1.5 * think_s, (n, per_annotator))
+        times = self.first_ask[:, None] + np.cumsum(thinks, axis=1)
+        self.submits = [row[row < seconds].tolist() for row in times]
+        self.offered = sum(len(row) for row in self.submits)
+
+
+class OpenLoopClient:
+    """Many annotators on a few keep-alive connections, each call sent when it is due.
+
+    A dispatcher thread moves calls that are due from a heap to a FIFO that `connections`
+    threads serve (each with its own keep-alive connection, as a reverse proxy would pool
+    browsers' requests). An annotator's submit is due at its scheduled time; the `next` that
+    follows it is sent at once on the same connection (the web page asks for it with the
+    submit). Latency runs from the time a call was due, so waiting for a connection counts.
+    """
+
+    LABELS = Annotator.LABELS
+
+    def __init__(self, tokens, project_id: int, port: int, schedule: Schedule, connections: int):
+        self.headers = [
+            {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+            for token in tokens
+        ]
+        self.base = f"/api/v1/projects/{project_id}"
+        self.port, self.schedule, self.connections = port, schedule, connections
+        self.items: list[int | None] = [None] * len(tokens)
+        self.done = [0] * len(tokens)  # submissions answered per annotator
+        self.next_ms: list[float] = []
+        self.submit_ms: list[float] = []
+        self.errors: list[str] = []
+        self.submissions = 0
+        self.answered_at: list[float] = []  # seconds from the start, of each stored submission
+        self.due: list[tuple[float, int, str]] = []  # (due, annotator, "next" | "submit")
+        self.wakeup = threading.Condition()
+        self.ready: queue.Queue = queue.Queue()
+        self.pending = 0  # calls in the heap, the FIFO or on the wire
+
+    def push(self, due: float, annotator: int, kind: str) -> None:
+        with self.wakeup:
+            self.pending += 1
+            heapq.heappush(self.due, (due, annotator, kind))
+            if self.due[0][1] == annotator:
+                self.wakeup.notify()
+
+    def dispatch(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self.wakeup:
+                now = time.perf_counter()
+                while self.due and self.due[0][0] <= now:
+                    self.ready.put(heapq.heappop(self.due))
+                wait = self.due[0][0] - now if self.due else 0.1
+                self.wakeup.wait(min(wait, 0.1))
+
+    def call(self, conn, annotator: int, method: str, path: str, body=None):
+        conn.request(method, path, body=body, headers=self.headers[annotator])
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    def serve(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        while (job := self.ready.get()) is not None:
+            due, annotator, kind = job
+            try:
+                if kind == "submit":
+                    due = self.submit(conn, annotator, due)
+                if due is not None:
+                    self.ask_next(conn, annotator, due)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                self.errors.append(f"{kind} {type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.push(time.perf_counter() + 1, annotator, kind)  # try again in a second
+            with self.wakeup:
+                self.pending -= 1
+        conn.close()
+
+    def submit(self, conn, annotator: int, due: float) -> float | None:
+        """POST the held item; the time the `next` after it is due, None if it is not."""
+        item = self.items[annotator]
+        body = json.dumps(
+            {
+                "item": item,
+                "label": self.LABELS[(item + annotator) % 3],
+                "request_id": uuid.uuid4().hex,
+                "lead_time_ms": 4000,
+            }
+        )
+        status, payload = self.call(conn, annotator, "POST", f"{self.base}/annotations/", body)
+        answered = time.perf_counter()
+        self.submit_ms.append((answered - due) * 1000)
+        self.done[annotator] += 1
+        if status == 201:
+            self.submissions += 1
+            self.answered_at.append(answered - self.started)
+        else:
+            self.errors.append(f"submit {status} {payload[:200]!r}")
+        return answered if self.done[annotator] < len(self.schedule.submits[annotator]) else None
+
+    def ask_next(self, conn, annotator: int, due: float) -> None:
+        status, payload = self.call(conn, annotator, "GET", f"{self.base}/next/")
+        self.next_ms.append((time.perf_counter() - due) * 1000)
+        if status == 204:
+            return  # nothing left for this annotator
+        if status != 200:
+            self.errors.append(f"next {status} {payload[:200]!r}")
+            self.push(time.perf_counter() + 1, annotator, "next")
+            return
+        self.items[annotator] = json.loads(payload)["item"]["id"]
+        submit_at = self.schedule.submits[annotator][self.done[annotator]]
+        self.push(self.started + submit_at, annotator, "submit")
+
+    def run(self, drain_s: float) -> None:
+        """Serves the schedule, then waits up to `drain_s` for the calls still queued."""
+        stop = threading.Event()
+        self.started = time.perf_counter() + 0.5  # the threads are up before the first call
+        for annotator, first_ask in enumerate(self.schedule.first_ask):
+            if self.schedule.submits[annotator]:
+                self.push(self.started + first_ask, annotator, "next")
+        threads = [
+            threading.Thread(target=self.serve, daemon=True) for _ in range(self.connections)
+        ]
+        dispatcher = threading.Thread(target=self.dispatch, args=(stop,), daemon=True)
+        for thread in [dispatcher, *threads]:
+            thread.start()
+        window_end = self.started + self.schedule.seconds + drain_s
+        while time.perf_counter() < window_end:
+            with self.wakeup:
+                if self.pending == 0:
+                    break
+            time.sleep(0.2)
+        stop.set()
+        for _ in threads:
+            self.ready.put(None)
+        for thread in threads:
+            thread.join(timeout=60)
+
+    def achieved_per_s(self, think_s: float) -> float:
+        """Submissions stored per second once every annotator is at work (after the first
+        think time) until the end of the schedule: a backlog pushes answers past the end."""
+        steady = [t for t in self.answered_at if think_s <= t < self.schedule.seconds]
+        return round(len(steady) / (self.schedule.seconds - think_s), 1)
+
+
+class BackendCpu:
+    """CPU time of the bench database's PostgreSQL backends over a run: those serving the web
+    workers (`client backend`) apart from the rest (autovacuum after the load's writes).
+
+    Backends come and go (Django closes a connection after CONN_MAX_AGE), so they are sampled
+    every half second: a backend that ends loses at most its last half second.
+    """
+
+    def __init__(self, database_url: str):
+        self.url = database_url.replace("postgres://", "postgresql://", 1)
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.serves_web: dict[int, bool] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample_until_stopped, daemon=True)
+
+    def sample(self, conn) -> None:
+        rows = conn.execute(
+            "SELECT pid, backend_type = 'client backend' FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        for pid, serves_web in rows:
+            self.serves_web[pid] = serves_web
+            try:
+                seconds = cpu_seconds(pid)
+            except FileNotFoundError:
+                continue
+            # A backend born during the run counts from zero.
+            self.first.setdefault(pid, seconds if not self.thread.is_alive() else 0.0)
+            self.last[pid] = seconds
+
+    def sample_until_stopped(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.wait(0.5):
+                self.sample(conn)
+            self.sample(conn)
+
+    def __enter__(self):
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self.sample(conn)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def seconds(self, *, serving_web: bool = True) -> float:
+        return sum(
+            self.last[pid] - self.first[pid]
+            for pid in self.last
+            if self.serves_web[pid] == serving_web
+        )
+
+
+def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float) -> dict:
+    """One open-loop run at `rate` offered submissions/s (rate x think-seconds annotators)."""
+    n = round(rate * args.think_seconds)
+    schedule = Schedule(n, args.think_seconds, args.seconds, args.think_distribution, args.seed)
+    client = OpenLoopClient(tokens[:n], project_id, args.port, schedule, args.connections)
+    workers = worker_pids(server)
+    load_before = os.getloadavg()[0]
+    web_before = sum(cpu_seconds(pid) for pid in workers)
+    client_before = time.process_time()
+    with BackendCpu(args.database_url) as database:
+        client.run(args.drain_seconds)
+    client_cpu = time.process_time() - client_before
+    web_cpu = sum(cpu_seconds(pid) for pid in workers) - web_before
+    duplicates, overfilled = check_database(project_id, args.overlap)
+    for error in client.errors[:5]:
+        print("error:", error, file=sys.stderr)
+    served = client.submissions
+    return {
+        "mode": "open_loop",
+        "queue_order": args.queue_order,
+        "annotators": n,
+        "think_seconds": args.think_seconds,
+        "think_distribution": args.think_distribution,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "offered_per_s": round(n / args.think_seconds, 1),
+        "achieved_per_s": client.achieved_per_s(args.think_seconds),
+        "submissions_offered": schedule.offered,
+        "submissions": served,
+        "unserved": schedule.offered - served,
+        "next_p50_ms": percentile(client.next_ms, 50),
+        "next_p95_ms": percentile(client.next_ms, 95),
+        "next_p99_ms": percentile(client.next_ms, 99),
+        "submit_p50_ms": percentile(client.submit_ms, 50),
+        "submit_p95_ms": percentile(client.submit_ms, 95),
+        "submit_p99_ms": percentile(client.submit_ms, 99),
+        "errors": len(client.errors),
+        "duplicates": duplicates,
+        "overfilled": overfilled,
+        "cpu_ms_per_submission": {
+            part: round(seconds * 1000 / max(served, 1), 2)
+            for part, seconds in (
+                ("web", web_cpu),
+                ("database", database.seconds()),
+                ("client", client_cpu),
+                ("database_other", database.seconds(serving_web=False)),
+            )
+        },
+        "load_avg_before": round(load_before, 2),
+        "load_avg_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def holds(report: dict, max_p95_ms: float) -> bool:
+    """Every offered submission served, without errors, both calls' p95 within the bound."""
+    return (
+        report["unserved"] == 0
+        and report["errors"] == 0
+        and report["duplicates"] == 0
+        and report["overfilled"] == 0
+        and report["next_p95_ms"] <= max_p95_ms
+        and report["submit_p95_ms"] <= max_p95_ms
+    )
+
+
+def open_loop(args, env: dict) -> None:
+    """Seed once, start gunicorn, and offer one rate (or step it up with --find-max)."""
+    first_rate = args.annotators / args.think_seconds
+    rates = [first_rate]
+    if args.find_max:
+        rates = list(np.arange(first_rate, args.max_rate + 1e-9, args.rate_step))
+    from django.db import connections
+
+    benchdb.recreate_database(args.database_url)
+    setup_tables(args.use_migrations)
+    most = round(max(rates) * args.think_seconds)
+    project_id, tokens, _ = seed(args.items, most, args.overlap, args.queue_order)
+    connections.close_all()
+    server = start_gunicorn(args, env)
+    best = None
+    try:
+        for rate in rates:
+            report = open_loop_step(args, server, project_id, tokens, float(rate))
+            print(json.dumps(report), flush=True)
+            if not args.find_max:
+                return
+            if not holds(report, args.max_p95_ms):
+                break
+            best = report["offered_per_s"]
+    finally:
+        stop(server)
+    print(json.dumps({"max_p95_ms": args.max_p95_ms, "largest_offered_per_s_held": best}))
+
+
 def main() -> None:
     args = parse_args()
     env = server_env(args, name="bench")
+    if args.open_loop:
+        setup_django(env)
+        open_loop(args, env)
+        return
     if args.webhook_delay_ms is None:
         setup_django(env)
         print(json.dumps(load_run(args, env, None)))
