@@ -8,18 +8,20 @@ import tempfile
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from config.celery import JobQueueUnavailable, enqueue
 from labeling.importing.gold import gold_import
 from labeling.importing.options import ImportOptions, import_options, options_stored
+from labeling.importing.parsers import PARSERS
 from labeling.importing.progress import Progress, batch_update
 from labeling.importing.readers import ByteCounter, FileRejected
 from labeling.importing.records import ParseContext
-from labeling.importing.validation import MAX_ERRORS, Plan, validate
+from labeling.importing.validation import MAX_ERRORS, FileCheck, NeedsFullCheck, Plan, validate
 from labeling.importing.writers import Write, write_annotations, write_items
 from labeling.models import ImportBatch, ImportUpload, Project
+from labeling.rawsql import NulRefused
 from labeling.services.queue import progress_refresh
 
 logger = logging.getLogger(__name__)
@@ -91,6 +93,42 @@ def _write(batch: ImportBatch, options: ImportOptions, source, plan: Plan, progr
     return rows
 
 
+def _write_while_checking(
+    batch: ImportBatch, options: ImportOptions, source, progress
+) -> int | None:
+    """Check and write in one pass where that is safe; the row count, or None (nothing
+    written) when the two passes must run.
+
+    A file of new items into a project that has none, on PostgreSQL: the check pass alone
+    took as long as a third of the COPY it came before (2.7 s of Python at a million rows,
+    README "Performance"); checked as they are read, the rows reach the COPY at once and the
+    parsing runs beside PostgreSQL's work. At the first row with a problem, an annotation, or
+    an id that is already stored (a concurrent import) the transaction is rolled back and
+    the caller runs the usual check, which lists every problem: nothing is imported either
+    way.
+    """
+    project = batch.project
+    if not (
+        connection.vendor == "postgresql"
+        and options.kind == ImportBatch.Kind.ITEMS
+        and not project.is_spans
+        and not PARSERS[options.format].bundles_annotations
+        and not project.items.exists()
+    ):
+        return None
+    ctx = ParseContext.of(project, options, encode=True, copy_chunks=True)
+    check = FileCheck(project, options, source, progress, ctx)
+    try:
+        with transaction.atomic():
+            rows = write_items(Write(batch, source, ctx, Plan(), progress, check))
+            if not rows:
+                raise NeedsFullCheck  # the check says why an empty file is refused
+    except (NeedsFullCheck, FileRejected, NulRefused, DatabaseError):
+        source.rewind()  # the check reads the file from its start
+        return None
+    return rows
+
+
 def _process(batch: ImportBatch, fileobj, *, report_progress: bool) -> ImportBatch:
     """Check then write one batch's file; the batch ends succeeded or failed."""
     options = import_options(format=batch.format, kind=batch.kind, options=batch.options)
@@ -110,6 +148,9 @@ def _process(batch: ImportBatch, fileobj, *, report_progress: bool) -> ImportBat
         rows, errors = gold_import(batch=batch, options=options, source=source)
         if errors:
             return _fail(batch, errors.errors, "rejected: nothing was imported")
+        return _succeed(batch, rows, summary(rows=rows, n_annotations=0, skipped=0))
+    rows = _write_while_checking(batch, options, source, progress)
+    if rows is not None:
         return _succeed(batch, rows, summary(rows=rows, n_annotations=0, skipped=0))
     plan, errors = validate(
         project=batch.project, options=options, source=source, progress=progress

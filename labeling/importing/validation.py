@@ -143,6 +143,26 @@ class FileCheck:
             self.spans.add(record)
 
 
+class NeedsFullCheck(Exception):
+    """Checking while writing met what only the full check handles (a row with a problem, an
+    annotation, an empty file): the caller rolls the write back and runs the two passes."""
+
+
+def items_checked_as_read(check: FileCheck, records: Iterator[Record]) -> Iterator[Record]:
+    """The records of a file of new items only, each checked as `_read` checks it before it
+    is passed on; raises NeedsFullCheck at the first record that is not a clean item."""
+    for record in records:
+        if type(record) is ItemChunk:
+            check.note_chunk(record)
+        elif type(record) is ItemRow:
+            check.note_item(record.row, record.external_id)
+        else:
+            raise NeedsFullCheck
+        if check.errors:
+            raise NeedsFullCheck
+        yield record
+
+
 def validate(
     *, project: Project, options, source: ByteCounter, progress: Progress
 ) -> tuple[Plan, ErrorList]:

@@ -19,7 +19,13 @@ from labeling.importing.progress import Progress
 from labeling.importing.readers import ByteCounter, FileRejected
 from labeling.importing.records import AnnotationRow, ItemChunk, ItemRow, ParseContext, Record
 from labeling.importing.span_check import stored_items
-from labeling.importing.validation import LOOKUP_BATCH, Plan, in_batches
+from labeling.importing.validation import (
+    LOOKUP_BATCH,
+    FileCheck,
+    Plan,
+    in_batches,
+    items_checked_as_read,
+)
 from labeling.models import Annotation, ImportBatch, Item, Profile, Project, Review
 from labeling.rawsql import copy_defaults, copy_escape, copy_in_text
 from labeling.spans import item_text, spans_clean
@@ -38,6 +44,8 @@ class Write:
     ctx: ParseContext  # with encode=True
     plan: Plan
     progress: Progress
+    # Set when the file is checked as it is written, in one pass (`jobs._write_while_checking`).
+    check: FileCheck | None = None
 
     @property
     def project(self) -> Project:
@@ -50,7 +58,8 @@ class Write:
     def records(self) -> Iterator[Record]:
         """The file's records from its start."""
         self.source.rewind()
-        return PARSERS[self.options.format].parse(self.source, self.ctx)
+        records = PARSERS[self.options.format].parse(self.source, self.ctx)
+        return records if self.check is None else items_checked_as_read(self.check, records)
 
 
 # --------------------------------------------------------------------------------------

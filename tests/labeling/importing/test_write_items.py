@@ -109,6 +109,62 @@ def test_foreign_key_checks_are_back_on_after_the_copy(make_user):
             assert cursor.fetchone()[0] == "origin"
 
 
+def _numbered_items(n: int, *, empty_at: int | None = None) -> bytes:
+    lines = ["external_id,text"]
+    lines += [f"item-{i},{'' if i == empty_at else f'text {i}'}" for i in range(n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_new_items_into_an_empty_project_are_checked_as_they_are_written(make_user, monkeypatch):
+    """One pass on PostgreSQL: the separate check never runs (README, Performance: import)."""
+    from django.db import connection
+
+    from labeling.importing import jobs
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-pass import writes by COPY, on PostgreSQL")
+    full_checks = []
+    check = jobs.validate
+    monkeypatch.setattr(jobs, "validate", lambda **kw: full_checks.append(1) or check(**kw))
+    manager = make_user()
+    project = make_project(manager)
+    batch = run_import(project, manager, _numbered_items(20_000))
+    assert batch.status == "succeeded", batch.errors
+    assert batch.rows == 20_000 and full_checks == []
+    stored = Item.objects.filter(project=project, batch=batch).order_by("id")
+    assert list(stored.values_list("external_id", flat=True)) == [
+        f"item-{i}" for i in range(20_000)
+    ]
+    # A second file into the now non-empty project takes the two passes (ids may exist).
+    again = run_import(
+        project, manager, b"external_id,text\nitem-0,x\nnew,y\n", on_duplicate="skip"
+    )
+    assert again.status == "succeeded" and again.rows == 1 and full_checks == [1]
+
+
+def test_a_bad_row_after_thousands_were_written_imports_nothing_and_is_named(make_user):
+    """On PostgreSQL the rows before it were already in the COPY: it is rolled back, and the
+    full check lists every problem as for any rejected file."""
+    from django.db import connection
+
+    manager = make_user()
+    project = make_project(manager)
+    content = _numbered_items(20_000, empty_at=19_990) + b"item-5,again\n"
+    batch = run_import(project, manager, content)
+    assert batch.status == "failed"
+    assert batch.errors == [
+        {"row": 19_992, "reason": "empty text"},
+        {"row": 20_002, "reason": "duplicate external_id 'item-5' within the file"},
+    ]
+    assert not Item.objects.filter(project=project).exists()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW session_replication_role")
+            assert cursor.fetchone()[0] == "origin"
+    fixed = run_import(project, manager, _numbered_items(20_000))
+    assert fixed.status == "succeeded" and fixed.rows == 20_000
+
+
 def test_skip_keeps_existing_items_and_adds_new_ones(project, manager, existing):
     batch = run_import(
         project, manager, b"external_id,text\nc,new c\nb,new b\n", on_duplicate="skip"
