@@ -359,6 +359,14 @@ def backend_pids(database_url: str) -> list[int]:
     return [pid for (pid,) in rows]
 
 
+def ms_per_submission(submissions: int, **cpu_seconds: float) -> dict[str, float]:
+    """CPU seconds per part as milliseconds per submission."""
+    return {
+        part: round(seconds * 1000 / max(submissions, 1), 2)
+        for part, seconds in cpu_seconds.items()
+    }
+
+
 def percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values else None
 
@@ -484,14 +492,9 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
         "errors": len(errors),
         "duplicates": duplicates,
         "overfilled": overfilled,
-        "cpu_ms_per_submission": {
-            part: round(seconds * 1000 / max(submissions, 1), 2)
-            for part, seconds in (
-                ("server", server_cpu),
-                ("database", database_cpu),
-                ("client", client_cpu),
-            )
-        },
+        "cpu_ms_per_submission": ms_per_submission(
+            submissions, server=server_cpu, database=database_cpu, client=client_cpu
+        ),
         "priorities_write_s": write_s,
     }
     if receiver is not None:
@@ -755,15 +758,13 @@ def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float
         "errors": len(client.errors),
         "duplicates": duplicates,
         "overfilled": overfilled,
-        "cpu_ms_per_submission": {
-            part: round(seconds * 1000 / max(served, 1), 2)
-            for part, seconds in (
-                ("web", web_cpu),
-                ("database", database.seconds()),
-                ("client", client_cpu),
-                ("database_other", database.seconds(serving_web=False)),
-            )
-        },
+        "cpu_ms_per_submission": ms_per_submission(
+            served,
+            web=web_cpu,
+            database=database.seconds(),
+            client=client_cpu,
+            database_other=database.seconds(serving_web=False),
+        ),
         "load_avg_before": round(load_before, 2),
         "load_avg_after": round(os.getloadavg()[0], 2),
     }
