@@ -259,6 +259,11 @@ class Item(models.Model):
     # A gold question (it has a `GoldLabel`): served by the gold path of the queue only, and
     # its annotations never count in agreement or consensus.
     is_gold = models.BooleanField(default=False)
+    # The item's lease rows as of the last lease write: how many, and the earliest expiry.
+    # The queue's claim reads them to pass over items its leases fill without probing the
+    # lease table per item (`labeling.services.queue`, "Lease summary").
+    lease_count = models.PositiveSmallIntegerField(default=0)
+    leases_expire_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.db import connection
 from django.utils import timezone
 
 from analysis.models import AnalysisRun, LabelIssue
@@ -19,10 +20,12 @@ from labeling.models import (
     Guideline,
     ImportBatch,
     Item,
+    Lease,
     Membership,
     Profile,
     Project,
 )
+from labeling.services.leases import leases_summarize
 from labeling.services.projects import member_set, project_create
 from labeling.services.queue import progress_refresh
 from labeling.spans import item_text, token_bounds, token_spans
@@ -52,6 +55,16 @@ def add_member(project: Project, username: str, role: str = Membership.Role.ANNO
         user.save(update_fields=["password"])
     member_set(project=project, user=user, role=role)
     return user
+
+
+def leases_expire(annotator) -> None:
+    """Let the annotator's leases expire now, as the clock would: their rows and the items'
+    lease summary (`labeling.services.leases`)."""
+    leases = Lease.objects.filter(annotator=annotator)
+    item_ids = list(leases.values_list("item_id", flat=True))
+    leases.update(expires_at=timezone.now() - timedelta(seconds=1))
+    with connection.cursor() as cursor:
+        leases_summarize(cursor, item_ids)
 
 
 def make_items(

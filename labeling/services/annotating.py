@@ -28,6 +28,7 @@ from labeling.models import (
 )
 from labeling.services import queue_scores, webhooks
 from labeling.services.gold import gold_answer_recorded
+from labeling.services.leases import lease_summary, leases_release
 
 MAX_COMMENT_CHARS = 5_000
 MAX_LEAD_TIME_MS = 24 * 3600 * 1000
@@ -267,16 +268,19 @@ def _suggestion_record(*, project: Project, item: Item, annotator) -> dict:
 
 
 def _release_and_count(cursor, *, item: Item, annotator, new_in_round: bool) -> None:
-    """Release the annotator's lease; a new annotator in the round adds one to `done_count`."""
+    """Release the annotator's lease and update the item's lease summary (the item is locked);
+    a new annotator in the round adds one to `done_count`."""
     release = f"DELETE FROM {Lease._meta.db_table} WHERE item_id = %s AND annotator_id = %s"
-    count = f"UPDATE {Item._meta.db_table} SET done_count = done_count + 1 WHERE id = %s"
-    if not new_in_round:
-        cursor.execute(release, [item.pk, annotator.pk])
-    elif connection.vendor == "postgresql":  # one round trip instead of two
-        cursor.execute(f"WITH released AS ({release}) {count}", [item.pk, annotator.pk, item.pk])
+    summary, summary_params = lease_summary(but_annotator_id=annotator.pk)
+    item_table = Item._meta.db_table
+    count = f"UPDATE {item_table} SET done_count = done_count + %s, {summary} WHERE id = %s"
+    count_params = [int(new_in_round), *summary_params, item.pk]
+    if connection.vendor == "postgresql":  # one round trip instead of two
+        released = f"WITH released AS ({release}) {count}"
+        cursor.execute(released, [item.pk, annotator.pk, *count_params])
     else:
         cursor.execute(release, [item.pk, annotator.pk])
-        cursor.execute(count, [item.pk])
+        cursor.execute(count, count_params)
 
 
 class Mine(NamedTuple):
@@ -381,7 +385,7 @@ def annotation_skip(*, item: Item, annotator, reason: str) -> Skip:
     if not created and skip.reason != reason:
         skip.reason = reason
         skip.save(update_fields=["reason"])
-    Lease.objects.filter(item=item, annotator=annotator).delete()
+    leases_release(item=item, annotator=annotator)
     return skip
 
 

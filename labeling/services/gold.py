@@ -33,12 +33,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from labeling import rawsql
 from labeling.gold_scores import gold_answers
 from labeling.models import Annotation, GoldLabel, Guideline, Item, Lease, Membership, Project, Skip
+from labeling.services.leases import leases_release, leases_summarize
 
 # The member's standing and whether the project has gold, read on every claim: written out, as
 # the rest of the queue (compiling it through the ORM cost more than the claim's own statements).
@@ -109,6 +110,8 @@ def _lease(*, item: Item, annotator, guideline: Guideline, lease_seconds: int) -
             "expires_at": timezone.now() + timedelta(seconds=lease_seconds),
         },
     )
+    with connection.cursor() as cursor:
+        leases_summarize(cursor, [item.pk])
     return item
 
 
@@ -166,7 +169,7 @@ def gold_claim(
     )
     if gold is None:
         return item
-    Lease.objects.filter(item=item, annotator=annotator).delete()
+    leases_release(item=item, annotator=annotator)
     return _lease(item=gold, annotator=annotator, guideline=guideline, lease_seconds=lease_seconds)
 
 
@@ -201,7 +204,7 @@ def gold_answer_recorded(*, project: Project, annotator) -> Membership | None:
         correct=correct, n=len(answers), accuracy=accuracy, pass_score=project.gold_pass_score
     )[:255]
     membership.save(update_fields=["paused_at", "pause_reason"])
-    Lease.objects.filter(annotator=annotator, item__project=project).delete()
+    leases_release(annotator=annotator, project=project)
     return membership
 
 

@@ -12,13 +12,13 @@ from labeling.models import (
     AnnotationRevision,
     Guideline,
     LabelClass,
-    Lease,
     Membership,
     Project,
     Review,
     WorkedExample,
 )
 from labeling.selectors import labels_contain
+from labeling.services.leases import leases_release
 from labeling.services.queue import SCORED_ORDERS
 from labeling.services.queue_scores import model_refresh_ask
 
@@ -132,7 +132,7 @@ def member_remove(*, project: Project, user) -> None:
     if _is_last_manager(project, user):
         raise ValidationError({"user": LAST_MANAGER})
     Membership.objects.filter(project=project, user=user).delete()
-    Lease.objects.filter(item__project=project, annotator=user).delete()
+    leases_release(annotator=user, project=project)
 
 
 EDITABLE_FIELDS = (

@@ -42,6 +42,7 @@ from django.utils import timezone
 from labeling import rawsql, selectors
 from labeling.models import Annotation, Guideline, Item, Lease, Project, Skip
 from labeling.services.gold import gold_claim
+from labeling.services.leases import LOOKS_OPEN, leases_summarize
 
 # Candidates can turn out full under the lock: other annotators hold leases on them (up to two
 # per annotator: the current item and the prefetched one) or their counter was stale. Giving up
@@ -272,11 +273,13 @@ def _first_passing(
     """
     allowed_params = [_adapt(now), annotator.pk, overlap, annotator.pk, guideline.pk, annotator.pk]
     for which, order, windowed, then in tiers:
-        # Gold questions come by the gold path only (`labeling/services/gold.py`).
+        # Gold questions come by the gold path only (`labeling/services/gold.py`). Items the
+        # lease summary shows full pass without a probe of the lease table (services/leases.py).
         candidates = (
-            f"i.project_id = %s AND i.done_count < %s AND NOT i.is_gold AND {which} {not_rejected}"
+            f"i.project_id = %s AND i.done_count < %s AND NOT i.is_gold AND {which} "
+            f"AND {LOOKS_OPEN} {not_rejected}"
         )
-        params = [project.pk, overlap, *rejected]
+        params = [project.pk, overlap, _adapt(now), overlap, *rejected]
         if windowed:
             # The tier's first items in queue order, read lazily: the outer LIMIT 1 stops at
             # the first row that passes, or at the end of the window.
@@ -354,8 +357,7 @@ def _lease_if_room(cursor, *, item: Item, annotator, guideline, now, overlap: in
     """
     in_round, round_params = _round_annotators(item)
     expires = now + timedelta(seconds=lease_seconds())
-    cursor.execute(
-        f"""
+    lease = f"""
         INSERT INTO {LEASE} (item_id, annotator_id, guideline_id, expires_at)
         SELECT %s, %s, %s, %s
         WHERE %s NOT IN ({in_round})
@@ -369,10 +371,30 @@ def _lease_if_room(cursor, *, item: Item, annotator, guideline, now, overlap: in
         ) < %s
         ON CONFLICT (item_id, annotator_id)
         DO UPDATE SET guideline_id = excluded.guideline_id, expires_at = excluded.expires_at
-        RETURNING id
+        RETURNING expires_at
+    """
+    params = [item.pk, annotator.pk, guideline.pk, _adapt(expires), annotator.pk, *round_params]
+    params += [*round_params, item.pk, _adapt(now), annotator.pk, overlap]
+    if connection.vendor != "postgresql":
+        cursor.execute(lease, params)
+        leased = cursor.fetchone() is not None
+        if leased:
+            leases_summarize(cursor, [item.pk])
+        return leased
+    # The item's lease summary in the same round trip: the other annotators' rows (the
+    # statement does not see its own insert) and this lease.
+    cursor.execute(
+        f"""
+        WITH leased AS ({lease})
+        UPDATE {ITEM} SET lease_count = others.n + 1,
+            leases_expire_at = LEAST(others.earliest, leased.expires_at)
+        FROM leased, (
+            SELECT COUNT(*) AS n, MIN(expires_at) AS earliest FROM {LEASE}
+            WHERE item_id = %s AND annotator_id <> %s
+        ) others
+        WHERE {ITEM}.id = %s RETURNING {ITEM}.id
         """,
-        [item.pk, annotator.pk, guideline.pk, _adapt(expires), annotator.pk, *round_params]
-        + [*round_params, item.pk, _adapt(now), annotator.pk, overlap],
+        [*params, item.pk, annotator.pk, item.pk],
     )
     return cursor.fetchone() is not None
 
@@ -385,10 +407,6 @@ def _count_refresh(cursor, *, item: Item) -> None:
         f"FROM ({in_round}) x) WHERE id = %s",
         [*round_params, item.pk],
     )
-
-
-def lease_release(*, item: Item, annotator) -> None:
-    Lease.objects.filter(item=item, annotator=annotator).delete()
 
 
 def progress_refresh(*, project: Project, item_ids=None) -> int:

@@ -5,9 +5,9 @@ so with overlap >= 2 it never moved)."""
 import pytest
 
 from labeling import selectors
-from labeling.models import Lease
 from labeling.services.annotating import annotation_skip, annotation_submit
 from labeling.services.guidelines import guideline_draft_update, guideline_publish
+from labeling.services.leases import leases_release
 from labeling.services.queue import next_item
 from labeling.services.relabeling import relabel_request
 from tests.factories import add_member, make_items, make_project
@@ -25,7 +25,7 @@ def queue_length(project, annotator) -> int:
     while item is not None:
         shown.append(item.pk)
         item = next_item(project=project, annotator=annotator, exclude_item_ids=shown)
-    Lease.objects.filter(annotator=annotator).delete()
+    leases_release(annotator=annotator, project=project)
     return len(shown)
 
 

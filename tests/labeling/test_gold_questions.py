@@ -11,7 +11,7 @@ from labeling.selectors import labeling_progress
 from labeling.services.annotating import annotation_submit
 from labeling.services.gold import AnnotatorPaused, membership_continue
 from labeling.services.queue import next_item
-from tests.factories import add_member, make_items, make_project
+from tests.factories import add_member, leases_expire, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +163,7 @@ def test_the_gold_draw_is_the_same_for_the_same_history(manager):
     ann = add_member(project, "ann")
     for _ in range(30):
         item = next_item(project=project, annotator=ann)
-        Lease.objects.filter(annotator=ann).delete()  # as if the lease had expired
+        leases_expire(ann)
         assert next_item(project=project, annotator=ann) == item
         annotation_submit(item=item, annotator=ann, label="positive")
 

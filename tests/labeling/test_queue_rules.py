@@ -8,9 +8,10 @@ from django.utils import timezone
 from labeling.models import Annotation, Item, Lease, Project
 from labeling.services import queue
 from labeling.services.annotating import annotation_skip, annotation_submit
+from labeling.services.leases import leases_release
 from labeling.services.queue import next_item, progress_refresh
 from labeling.services.relabeling import relabel_request
-from tests.factories import add_member, make_items, make_project
+from tests.factories import add_member, leases_expire, make_items, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +55,7 @@ def test_an_expired_lease_frees_the_slot(manager, settings):
     a, b = add_member(project, "a"), add_member(project, "b")
     assert next_item(project=project, annotator=a) == first
     assert next_item(project=project, annotator=b) == second
-    Lease.objects.filter(annotator=a).update(expires_at=timezone.now() - timedelta(seconds=1))
+    leases_expire(a)
     c = add_member(project, "c")
     assert next_item(project=project, annotator=c) == first
     assert Lease.objects.get(annotator=c).expires_at > timezone.now() + timedelta(
@@ -261,3 +262,47 @@ def test_unscored_items_come_after_the_scored_ones_started_first_as_in_import_or
         seen.append(item)
         annotation_submit(item=item, annotator=ann, label="positive")
     assert seen == [scored, started, fresh]
+
+
+def summary(item) -> tuple[int, object]:
+    fresh = Item.objects.get(pk=item.pk)
+    return fresh.lease_count, fresh.leases_expire_at
+
+
+def test_every_lease_write_keeps_the_items_lease_summary(manager):
+    project = make_project(manager, overlap=3)
+    first, second = make_items(project, 2)
+    a, b, c = (add_member(project, name) for name in "abc")
+    assert next_item(project=project, annotator=a) == first
+    assert next_item(project=project, annotator=b) == first
+    leases = Lease.objects.filter(item=first).order_by("expires_at")
+    assert summary(first) == (2, leases[0].expires_at)
+    annotation_submit(item=first, annotator=a, label="positive")  # releases a's lease
+    assert summary(first) == (1, Lease.objects.get(item=first, annotator=b).expires_at)
+    annotation_skip(item=first, annotator=b, reason="unclear")
+    assert summary(first) == (0, None)
+    assert next_item(project=project, annotator=c) == first
+    leases_release(annotator=c, project=project)  # as when c leaves the project
+    assert summary(first) == (0, None)
+    assert summary(second) == (0, None)
+
+
+def test_a_summary_that_undercounts_never_overfills_an_item(manager):
+    project = make_project(manager, overlap=1)
+    first, second = make_items(project, 2)
+    a, b = add_member(project, "a"), add_member(project, "b")
+    assert next_item(project=project, annotator=a) == first
+    Item.objects.filter(pk=first.pk).update(lease_count=0, leases_expire_at=None)
+    assert next_item(project=project, annotator=b) == second  # the lease rows decide
+
+
+def test_a_summary_that_overcounts_holds_an_item_back_only_until_its_earliest_expiry(manager):
+    project = make_project(manager, overlap=1)
+    (only,) = make_items(project, 1)
+    ann = add_member(project, "ann")
+    future = timezone.now() + timedelta(minutes=5)
+    Item.objects.filter(pk=only.pk).update(lease_count=1, leases_expire_at=future)
+    assert next_item(project=project, annotator=ann) is None  # looks leased by someone else
+    past = timezone.now() - timedelta(seconds=1)
+    Item.objects.filter(pk=only.pk).update(leases_expire_at=past)
+    assert next_item(project=project, annotator=ann) == only

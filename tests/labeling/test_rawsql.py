@@ -215,7 +215,7 @@ def test_copy_in_text_round_trips_escaped_lines_and_fills_defaults(rows):
     given = ("project_id", "external_id", "data", "metadata", "created_at")
     extra_names, extra_values = rawsql.copy_defaults(Item, given)
     # NOT NULL with a Python default: COPY must fill it
-    assert extra_names == ", done_count, is_gold"
+    assert extra_names == ", done_count, is_gold, lease_count"
     now = timezone.now().isoformat()
     lines = [
         f"{project.pk}\t{rawsql.copy_escape(external_id)}"
