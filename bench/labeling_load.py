@@ -345,8 +345,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def worker_pids(server: subprocess.Popen) -> list[int]:
+    """gunicorn's processes: its workers and the arbiter itself."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    return [int(pid) for pid in children]
+    return [server.pid, *(int(pid) for pid in children)]
 
 
 def backend_pids(database_url: str) -> list[int]:
