@@ -25,19 +25,21 @@ ITEM, LEASE = Item._meta.db_table, Lease._meta.db_table
 LOOKS_OPEN = "(i.lease_count = 0 OR i.leases_expire_at <= %s OR i.done_count + i.lease_count < %s)"
 
 
-def lease_summary(*, but_annotator_id: int | None = None) -> tuple[str, list]:
+def lease_summary(
+    *, but_annotator_id: int | None = None, plus_expiry: str | None = None
+) -> tuple[str, list]:
     """The SET clause that recomputes the updated item's summary from its lease rows, and its
-    params. `but_annotator_id`: leave that annotator's lease out (one the same statement
-    deletes: a statement does not see its own writes)."""
+    params. A statement does not see its own writes, so `but_annotator_id` leaves out that
+    annotator's lease (one the statement deletes or rewrites), and `plus_expiry` (SQL, e.g. a
+    CTE's column; PostgreSQL) adds the lease the statement writes."""
     mine, params = "", []
     if but_annotator_id is not None:
         mine, params = " AND s.annotator_id <> %s", [but_annotator_id]
     rows = f"FROM {LEASE} s WHERE s.item_id = {ITEM}.id{mine}"
-    sql = (
-        f"lease_count = (SELECT COUNT(*) {rows}), "
-        f"leases_expire_at = (SELECT MIN(s.expires_at) {rows})"
-    )
-    return sql, params * 2
+    count, earliest = f"(SELECT COUNT(*) {rows})", f"(SELECT MIN(s.expires_at) {rows})"
+    if plus_expiry is not None:
+        count, earliest = f"{count} + 1", f"LEAST({earliest}, {plus_expiry})"
+    return f"lease_count = {count}, leases_expire_at = {earliest}", params * 2
 
 
 def leases_summarize(cursor, item_ids) -> None:

@@ -42,7 +42,7 @@ from django.utils import timezone
 from labeling import rawsql, selectors
 from labeling.models import Annotation, Guideline, Item, Lease, Project, Skip
 from labeling.services.gold import gold_claim
-from labeling.services.leases import LOOKS_OPEN, leases_summarize
+from labeling.services.leases import LOOKS_OPEN, lease_summary, leases_summarize
 
 # Candidates can turn out full under the lock: other annotators hold leases on them (up to two
 # per annotator: the current item and the prefetched one) or their counter was stale. Giving up
@@ -381,20 +381,15 @@ def _lease_if_room(cursor, *, item: Item, annotator, guideline, now, overlap: in
         if leased:
             leases_summarize(cursor, [item.pk])
         return leased
-    # The item's lease summary in the same round trip: the other annotators' rows (the
-    # statement does not see its own insert) and this lease.
+    # The item's lease summary in the same round trip: the other annotators' rows and this
+    # lease (no row when there was no room, so nothing is updated).
+    summary, summary_params = lease_summary(
+        but_annotator_id=annotator.pk, plus_expiry="leased.expires_at"
+    )
     cursor.execute(
-        f"""
-        WITH leased AS ({lease})
-        UPDATE {ITEM} SET lease_count = others.n + 1,
-            leases_expire_at = LEAST(others.earliest, leased.expires_at)
-        FROM leased, (
-            SELECT COUNT(*) AS n, MIN(expires_at) AS earliest FROM {LEASE}
-            WHERE item_id = %s AND annotator_id <> %s
-        ) others
-        WHERE {ITEM}.id = %s RETURNING {ITEM}.id
-        """,
-        [*params, item.pk, annotator.pk, item.pk],
+        f"WITH leased AS ({lease}) UPDATE {ITEM} SET {summary} FROM leased"
+        f" WHERE {ITEM}.id = %s RETURNING {ITEM}.id",
+        [*params, *summary_params, item.pk],
     )
     return cursor.fetchone() is not None
 
