@@ -14,4 +14,4 @@ RUN pip install --no-cache-dir . \
     && mkdir -p /var/lib/concord && chown -R concord /var/lib/concord
 USER concord
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "config/gunicorn.py", "--access-logfile", "-"]
