@@ -26,9 +26,9 @@ def test_the_config_file_preloads_the_application_into_gthread_workers():
     config = Config()
     settings = {}
     exec((ROOT / "config" / "gunicorn.py").read_text(), settings)
-    for name in ("wsgi_app", "bind", "worker_class", "workers", "threads", "keepalive"):
-        config.set(name, settings[name])
-    config.set("preload_app", settings["preload_app"])
+    for name, value in settings.items():
+        if not name.startswith("__"):
+            config.set(name, value)  # an unknown name or a bad value raises here
     assert config.preload_app is True
     assert config.wsgi_app == "config.wsgi"
     assert (config.worker_class_str, config.workers, config.threads) == ("gthread", 4, 8)

@@ -137,8 +137,8 @@ def test_make_run_serves_plotly_gzipped_once_and_then_from_the_browser_cache(
 
 def test_production_serves_hashed_gzipped_immutable_static_files(collected):
     server = Server(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", "127.0.0.1:{port}",
-         "--workers", "1"],
+        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
+         "--bind", "127.0.0.1:{port}", "--workers", "1"],
         server_env(
             collected, DEBUG="0", SECRET_KEY="static-files-under-test",
             CONCORD_SSL_REDIRECT="0", ALLOWED_HOSTS="127.0.0.1",
