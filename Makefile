@@ -30,6 +30,10 @@ install-dev: $(VENV)/.installed-dev
 # Static files as production serves them: hashed names and gzip copies, cached for good.
 run: export CONCORD_STATIC_COLLECTED = 1
 run: install
+	@# Before anything starts: runserver on a taken port would fail and leave the worker running.
+	@$(BIN)/python -c "import socket; s = socket.socket(); \
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $(PORT)))" \
+		2>/dev/null || { echo "Port $(PORT) is in use: stop what serves it, or make run PORT=8001"; exit 1; }
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	$(MANAGE) collectstatic --noinput --verbosity 0

@@ -41,14 +41,20 @@ def healthy(url: str) -> bool:
         return False
 
 
+def make_run_env(var_dir: Path) -> dict:
+    """The environment of a fresh machine: no database or broker named, state in `var_dir`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(CONCORD_VAR_DIR=str(var_dir), DEBUG="1")
+    return env
+
+
 @pytest.fixture(scope="module")
 def concord(tmp_path_factory):
     """`make run PORT=<free port>`: migrate, load the demo, start the worker and the server."""
     var_dir = tmp_path_factory.mktemp("tour-var")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(CONCORD_VAR_DIR=str(var_dir), DEBUG="1")
+    env = make_run_env(var_dir)
     log_path = var_dir / "make-run.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -92,6 +98,24 @@ def stop_group(process: subprocess.Popen) -> None:
     os.killpg(group, signal.SIGKILL)
     process.wait(timeout=10)
     raise AssertionError("make run was still running 30 s after Ctrl-C; killed it")
+
+
+def test_make_run_on_a_port_in_use_says_so_and_starts_nothing(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            ["make", "run", f"PORT={port}"],
+            cwd=ROOT,
+            env=make_run_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    assert f"Port {port} is in use" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing migrated, no worker's broker folder
 
 
 @pytest.fixture
