@@ -126,6 +126,12 @@ def parse_args():
     parser.add_argument(
         "--connections", type=int, default=32, help="open loop: keep-alive connections"
     )
+    parser.add_argument(
+        "--separate-next",
+        action="store_true",
+        help="open loop: ask `next` in a call of its own after each submit, instead of the "
+        "submission's `?next=1` (one call per item, as the labeling page makes)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="open loop: the schedule's seed")
     parser.add_argument(
         "--drain-seconds",
@@ -533,11 +539,24 @@ class OpenLoopClient:
     browsers' requests). An annotator's submit is due at its scheduled time; the `next` that
     follows it is sent at once on the same connection (the web page asks for it with the
     submit). Latency runs from the time a call was due, so waiting for a connection counts.
+
+    With `separate_next` False the submit asks `?next=1` and its answer carries the next item,
+    as the labeling page's one request per item does; that call's latency is then both the
+    submit's and the `next`'s (the annotator waits for the next item that long).
     """
 
     LABELS = Annotator.LABELS
 
-    def __init__(self, tokens, project_id: int, port: int, schedule: Schedule, connections: int):
+    def __init__(
+        self,
+        tokens,
+        project_id: int,
+        port: int,
+        schedule: Schedule,
+        connections: int,
+        separate_next: bool,
+    ):
+        self.separate_next = separate_next
         self.headers = [
             {"Authorization": f"Token {token}", "Content-Type": "application/json"}
             for token in tokens
@@ -584,7 +603,7 @@ class OpenLoopClient:
             try:
                 if kind == "submit":
                     due = self.submit(conn, annotator, due)
-                if due is not None:
+                if due is not None and (kind == "next" or self.separate_next):
                     self.ask_next(conn, annotator, due)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 self.errors.append(f"{kind} {type(exc).__name__}: {exc}")
@@ -596,7 +615,8 @@ class OpenLoopClient:
         conn.close()
 
     def submit(self, conn, annotator: int, due: float) -> float | None:
-        """POST the held item; the time the `next` after it is due, None if it is not."""
+        """POST the held item; the time the `next` after it is due, None if it is not (or if
+        the answer carried it)."""
         item = self.items[annotator]
         body = json.dumps(
             {
@@ -606,7 +626,10 @@ class OpenLoopClient:
                 "lead_time_ms": 4000,
             }
         )
-        status, payload = self.call(conn, annotator, "POST", f"{self.base}/annotations/", body)
+        more = self.done[annotator] + 1 < len(self.schedule.submits[annotator])
+        with_next = more and not self.separate_next
+        path = f"{self.base}/annotations/" + ("?next=1" if with_next else "")
+        status, payload = self.call(conn, annotator, "POST", path, body)
         answered = time.perf_counter()
         self.submit_ms.append((answered - due) * 1000)
         self.done[annotator] += 1
@@ -615,7 +638,14 @@ class OpenLoopClient:
             self.answered_at.append(answered - self.started)
         else:
             self.errors.append(f"submit {status} {payload[:200]!r}")
-        return answered if self.done[annotator] < len(self.schedule.submits[annotator]) else None
+        if not with_next:
+            return answered if more else None
+        self.next_ms.append((answered - due) * 1000)
+        if status == 201:
+            self.next_arrived(annotator, json.loads(payload)["next"])
+        else:
+            self.push(time.perf_counter() + 1, annotator, "next")
+        return None
 
     def ask_next(self, conn, annotator: int, due: float) -> None:
         status, payload = self.call(conn, annotator, "GET", f"{self.base}/next/")
@@ -626,7 +656,13 @@ class OpenLoopClient:
             self.errors.append(f"next {status} {payload[:200]!r}")
             self.push(time.perf_counter() + 1, annotator, "next")
             return
-        self.items[annotator] = json.loads(payload)["item"]["id"]
+        self.next_arrived(annotator, json.loads(payload))
+
+    def next_arrived(self, annotator: int, answer: dict | None) -> None:
+        """Schedule the submit of the item `answer` hands over (None: nothing left)."""
+        if answer is None:
+            return
+        self.items[annotator] = answer["item"]["id"]
         submit_at = self.schedule.submits[annotator][self.done[annotator]]
         self.push(self.started + submit_at, annotator, "submit")
 
@@ -721,7 +757,9 @@ def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float
     """One open-loop run at `rate` offered submissions/s (rate x think-seconds annotators)."""
     n = round(rate * args.think_seconds)
     schedule = Schedule(n, args.think_seconds, args.seconds, args.think_distribution, args.seed)
-    client = OpenLoopClient(tokens[:n], project_id, args.port, schedule, args.connections)
+    client = OpenLoopClient(
+        tokens[:n], project_id, args.port, schedule, args.connections, args.separate_next
+    )
     workers = worker_pids(server)
     load_before = os.getloadavg()[0]
     web_before = sum(cpu_seconds(pid) for pid in workers)
@@ -741,6 +779,7 @@ def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float
         "think_seconds": args.think_seconds,
         "think_distribution": args.think_distribution,
         "connections": args.connections,
+        "next_with_submit": not args.separate_next,
         "seconds": args.seconds,
         "offered_per_s": round(n / args.think_seconds, 1),
         "achieved_per_s": client.achieved_per_s(args.think_seconds),

@@ -1,6 +1,11 @@
 """The annotator's API: next item, annotations (blind for annotators)."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -20,6 +25,32 @@ from labeling.services.queue import next_item
 from labeling.spans import item_text, token_bounds
 
 
+class QueueItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    data = serializers.JSONField()
+
+
+class ShownSuggestionSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    label = serializers.CharField(allow_null=True)
+    probability = serializers.FloatField(allow_null=True)
+    spans = serializers.ListField(child=serializers.DictField(), help_text="Span projects only.")
+    mode = serializers.ChoiceField(choices=["show", "prefill"])
+
+
+class NextItemSerializer(serializers.Serializer):
+    """The `next` answer (the endpoint, and a submission's `next` with `?next=1`)."""
+
+    item = QueueItemSerializer()
+    guideline_version = serializers.IntegerField()
+    suggestion = ShownSuggestionSerializer(
+        required=False,
+        help_text="Present only when the annotator is shown the model's suggestion for this "
+        "item; it is recorded with the annotation.",
+    )
+
+
 class NextItemView(ProjectRoleMixin, APIView):
     """The annotator's next item (the same one again until it is submitted or skipped)."""
 
@@ -29,35 +60,7 @@ class NextItemView(ProjectRoleMixin, APIView):
 
     @extend_schema(
         responses={
-            200: inline_serializer(
-                "NextItem",
-                {
-                    "item": inline_serializer(
-                        "QueueItem",
-                        {
-                            "id": serializers.IntegerField(),
-                            "external_id": serializers.CharField(),
-                            "data": serializers.JSONField(),
-                        },
-                    ),
-                    "guideline_version": serializers.IntegerField(),
-                    "suggestion": inline_serializer(
-                        "ShownSuggestion",
-                        {
-                            "model": serializers.CharField(),
-                            "label": serializers.CharField(allow_null=True),
-                            "probability": serializers.FloatField(allow_null=True),
-                            "spans": serializers.ListField(
-                                child=serializers.DictField(), help_text="Span projects only."
-                            ),
-                            "mode": serializers.ChoiceField(choices=["show", "prefill"]),
-                        },
-                        required=False,
-                        help_text="Present only when the annotator is shown the model's "
-                        "suggestion for this item; it is recorded with the annotation.",
-                    ),
-                },
-            ),
+            200: NextItemSerializer,
             204: OpenApiResponse(description="Nothing is left for this annotator."),
             409: OpenApiResponse(
                 description="The annotator is paused after gold onboarding: `{detail, "
@@ -66,29 +69,33 @@ class NextItemView(ProjectRoleMixin, APIView):
         }
     )
     def get(self, request, project_id):
-        guideline = selectors.current_guideline(access=self.access, with_text=False)
-        try:
-            item = next_item(project=self.project, annotator=request.user, guideline=guideline)
-        except AnnotatorPaused as paused:
-            return Response(
-                {
-                    "detail": f"You are paused: {paused}. A manager can let you continue.",
-                    "paused_at": paused.membership.paused_at,
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        if item is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        answer = {"id": item.pk, "external_id": item.external_id, "data": item.data}
-        if self.project.is_spans:
-            answer["tokens"] = token_bounds(item_text(item.data))
-        body = {"item": answer, "guideline_version": guideline.version}
-        shown = selectors.suggestion_shown(
-            project=self.project, item_id=item.pk, annotator_id=request.user.pk
-        )
-        if shown is not None:
-            body["suggestion"] = selectors.suggestion_dict(project=self.project, shown=shown)
-        return Response(body)
+        status_code, body = next_answer(self.access, request.user)
+        return Response(body, status=status_code)
+
+
+def next_answer(access, annotator) -> tuple[int, dict | None]:
+    """The `next` endpoint's answer (status, body): 200 with the item, 204 with none left,
+    409 with `{detail, paused_at}` for a paused annotator. A submission asked with `?next=1`
+    embeds the same answer, so an annotator's tool needs one call per item."""
+    project = access.project
+    guideline = selectors.current_guideline(access=access, with_text=False)
+    try:
+        item = next_item(project=project, annotator=annotator, guideline=guideline)
+    except AnnotatorPaused as paused:
+        return status.HTTP_409_CONFLICT, {
+            "detail": f"You are paused: {paused}. A manager can let you continue.",
+            "paused_at": paused.membership.paused_at,
+        }
+    if item is None:
+        return status.HTTP_204_NO_CONTENT, None
+    answer = {"id": item.pk, "external_id": item.external_id, "data": item.data}
+    if project.is_spans:
+        answer["tokens"] = token_bounds(item_text(item.data))
+    body = {"item": answer, "guideline_version": guideline.version}
+    shown = selectors.suggestion_shown(project=project, item_id=item.pk, annotator_id=annotator.pk)
+    if shown is not None:
+        body["suggestion"] = selectors.suggestion_dict(project=project, shown=shown)
+    return status.HTTP_200_OK, body
 
 
 class AnnotationInSerializer(serializers.Serializer):
@@ -175,6 +182,30 @@ class AnnotationOutSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class AnnotationSubmittedSerializer(AnnotationOutSerializer):
+    next = NextItemSerializer(
+        required=False,
+        allow_null=True,
+        help_text="With `?next=1`: the annotator's next item, as `GET .../next/` answers it "
+        "(null when none is left).",
+    )
+    paused = inline_serializer(
+        "Paused",
+        {"detail": serializers.CharField(), "paused_at": serializers.DateTimeField()},
+        required=False,
+        help_text="With `?next=1`, when the annotator is paused after gold onboarding "
+        "(`next` is then null).",
+    )
+
+
+def with_next(body: dict, access, annotator) -> dict:
+    """`body` plus the annotator's next item (`next`, and `paused` when they are paused)."""
+    status_code, answer = next_answer(access, annotator)
+    if status_code == status.HTTP_409_CONFLICT:
+        return {**body, "next": None, "paused": answer}
+    return {**body, "next": answer}
+
+
 class AnnotationsView(ProjectRoleMixin, APIView):
     """GET: annotations (annotators see only their own). POST: submit one annotation."""
 
@@ -214,12 +245,21 @@ class AnnotationsView(ProjectRoleMixin, APIView):
 
     @extend_schema(
         request=AnnotationInSerializer,
-        responses={201: AnnotationOutSerializer},
+        parameters=[
+            OpenApiParameter(
+                "next",
+                bool,
+                description="1: answer with the annotator's next item too (`next`), so a "
+                "tool needs one call per item, as the labeling page does.",
+            )
+        ],
+        responses={201: AnnotationSubmittedSerializer},
         description="`{item, label}` or `{item, labels: [...]}`; a retry with the same "
         "`request_id` (or `Idempotency-Key` header) returns the stored annotation.",
     )
     def post(self, request, project_id):
         data = _submission(request.data)
+        asks_next = request.query_params.get("next") in ("1", "true")
         # The service locks the row and refuses an item of another project.
         item = Item(pk=data["item"], project=self.project)
         try:
@@ -236,10 +276,10 @@ class AnnotationsView(ProjectRoleMixin, APIView):
                 guideline=selectors.current_guideline(access=self.access, with_text=False),
             )
         except ItemFull as exc:
-            return Response(
-                {"detail": exc.message_dict["item"][0], **exc.message_dict},
-                status=status.HTTP_409_CONFLICT,
-            )
+            body = {"detail": exc.message_dict["item"][0], **exc.message_dict}
+            if asks_next:
+                body = with_next(body, self.access, request.user)
+            return Response(body, status=status.HTTP_409_CONFLICT)
         names = None
         if (
             annotation.label_id
@@ -248,4 +288,6 @@ class AnnotationsView(ProjectRoleMixin, APIView):
         ):  # the label object is at hand
             names = {annotation.label_id: annotation.label.name}
         (row,) = selectors.annotation_dicts(project=self.project, rows=[annotation], names=names)
+        if asks_next:
+            row = with_next(row, self.access, request.user)
         return Response(row, status=status.HTTP_201_CREATED)

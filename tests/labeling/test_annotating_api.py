@@ -3,10 +3,13 @@
 import pytest
 from rest_framework.test import APIClient
 
+from django.contrib.auth import get_user_model
+
 from labeling.models import Annotation, Item
 from tests.factories import add_member, make_items, make_project
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 
 @pytest.fixture
@@ -34,6 +37,37 @@ def test_next_returns_the_item_and_version_then_204_when_done(project, api_clien
         assert posted.status_code == 201, posted.json()
     assert response.status_code == 204
     assert seen == ["e0", "e1", "e2"]
+
+
+def test_a_submission_with_next_answers_the_next_item_in_the_same_call(project, api_client_for):
+    ann = api_client_for(add_member(project, "ann"))
+    base = f"/api/v1/projects/{project.pk}"
+    current = ann.get(f"{base}/next/").json()
+    seen = [current["item"]["external_id"]]
+    while True:
+        posted = ann.post(
+            f"{base}/annotations/?next=1",
+            {"item": current["item"]["id"], "label": "negative"},
+            format="json",
+        )
+        assert posted.status_code == 201, posted.json()
+        body = posted.json()
+        assert body["item"] == current["item"]["id"] and body["label"] == "negative"
+        if body["next"] is None:
+            break
+        current = body["next"]
+        assert current["guideline_version"] == 1
+        assert set(current["item"]) == {"id", "external_id", "data"}
+        # The embedded item is the leased one the `next` endpoint would answer with.
+        assert ann.get(f"{base}/next/").json() == current
+        seen.append(current["item"]["external_id"])
+    assert seen == ["e0", "e1", "e2"]
+    assert ann.get(f"{base}/next/").status_code == 204
+    assert Annotation.objects.filter(annotator__username="ann").count() == 3
+    plain = api_client_for(add_member(project, "bob")).post(
+        f"{base}/annotations/", {"item": current["item"]["id"], "label": "negative"}, format="json"
+    )
+    assert plain.status_code == 201 and "next" not in plain.json()  # only when asked
 
 
 def test_idempotency_key_header_prevents_a_duplicate(project, api_client_for):
@@ -72,6 +106,12 @@ def test_a_full_item_answers_409(project, api_client_for):
     )
     assert late.status_code == 409
     assert "all the annotations" in late.json()["detail"]
+    # Asked with ?next=1, the refusal hands over the next item, so the tool carries on.
+    again = api_client_for(User.objects.get(username="late")).post(
+        f"{url}?next=1", {"item": item.pk, "label": "positive"}, format="json"
+    )
+    assert again.status_code == 409
+    assert again.json()["next"]["item"]["external_id"] == "e1"
 
 
 def test_annotators_see_only_their_own_annotations(project, api_client_for):

@@ -231,6 +231,23 @@ def test_below_the_pass_score_the_annotator_is_paused_and_gets_nothing(manager, 
     assert "2 of 4 gold questions right" in response.json()["detail"]
 
 
+def test_the_submission_that_pauses_says_so_when_it_asks_for_the_next(manager, api_client_for):
+    project = make_project(manager, overlap=1, gold_onboarding=2, gold_pass_score=0.8)
+    with_gold(project, 3, ["positive"] * 3)
+    client = api_client_for(add_member(project, "ann"))
+    url = f"/api/v1/projects/{project.pk}/annotations/?next=1"
+    current = client.get(f"/api/v1/projects/{project.pk}/next/").json()
+    first = client.post(url, {"item": current["item"]["id"], "label": "negative"}, format="json")
+    assert first.status_code == 201 and "paused" not in first.json()
+    last_gold = first.json()["next"]["item"]["id"]
+    paused = client.post(url, {"item": last_gold, "label": "negative"}, format="json")
+    assert paused.status_code == 201  # stored, then the queue has nothing for them
+    body = paused.json()
+    assert body["next"] is None
+    assert "0 of 2 gold questions right" in body["paused"]["detail"]
+    assert body["paused"]["paused_at"] is not None
+
+
 def test_passing_onboarding_sets_onboarded_at(manager):
     project = make_project(manager, overlap=1, gold_onboarding=2, gold_pass_score=0.5)
     with_gold(project, 1, ["positive", "positive"])

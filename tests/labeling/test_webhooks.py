@@ -15,6 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 
 from analysis.kinds import run_start
@@ -388,6 +389,20 @@ def test_no_subscriber_costs_no_query_and_a_new_webhook_counts_at_once(
     assert webhooks._subscriptions(project.pk) == {"annotation.created": [webhook.pk]}
     webhooks.webhook_update(webhook=webhook, active=False)
     assert webhooks._subscriptions(project.pk) == {}
+
+
+def test_a_change_made_by_another_process_applies_within_the_held_second(
+    manager, project, monkeypatch, private_allowed
+):
+    assert webhooks._subscriptions(project.pk) == {}  # read, and held by this process
+    # Another web process subscribes: its drop of the shared cache does not reach this one.
+    webhook = Webhook.objects.create(
+        project=project, url="http://127.0.0.1:9/", events=["annotation.created"], secret="s"
+    )
+    cache.delete(webhooks._subscriptions_key(project.pk))
+    assert webhooks._subscriptions(project.pk) == {}  # still what it read
+    monkeypatch.setattr(webhooks, "HELD_SECONDS", 0.0)  # the second has passed
+    assert webhooks._subscriptions(project.pk) == {"annotation.created": [webhook.pk]}
 
 
 def test_the_delivery_log_keeps_the_newest_attempts(
