@@ -1,9 +1,8 @@
 """The annotator API: next item, submitting, blind annotation lists."""
 
 import pytest
-from rest_framework.test import APIClient
-
 from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
 from labeling.models import Annotation, Item
 from tests.factories import add_member, make_items, make_project
