@@ -23,12 +23,15 @@ Rules (see README, "Labeling"):
 
 Concurrency: on PostgreSQL a claim locks the candidate item row with `FOR UPDATE SKIP LOCKED`
 (claimers never wait for each other) and re-counts done + leases under that lock before the
-lease is written; submitting locks the same row, so the overlap can never be over-filled. On
-SQLite transactions are IMMEDIATE, so claims are serialized and the same checks hold. Two
-tabs of one annotator asking at the same instant may each claim an item (or share one); both
-can be submitted, and a lease left over simply expires.
+lease is written; submitting locks the same row, so the overlap can never be over-filled. A
+claim that finds nothing while a candidate's row is held by a transaction in flight tries
+again a moment later (`IN_FLIGHT_RETRIES`), so "nothing left" is never said of an item that
+still needs the annotator. On SQLite transactions are IMMEDIATE, so claims are serialized and
+the same checks hold. Two tabs of one annotator asking at the same instant may each claim an
+item (or share one); both can be submitted, and a lease left over simply expires.
 """
 
+import time
 from datetime import timedelta
 from functools import partial
 from typing import NamedTuple
@@ -51,6 +54,12 @@ from labeling.services.leases import LOOKS_OPEN, lease_summary, leases_summarize
 MAX_CLAIM_ATTEMPTS = 200
 # How far into the relabel requests and the started items a claim looks (see `_candidate`).
 CANDIDATE_WINDOW = 200
+# SKIP LOCKED passes over an item whose row another transaction holds (a submit or a claim in
+# flight). A claim that finds nothing else would tell the annotator "nothing left" while that
+# item may still need them once the other transaction commits; so when a claim without locks
+# still sees a candidate, the claim is tried again a moment later, in a new transaction.
+IN_FLIGHT_RETRIES = 10
+IN_FLIGHT_PAUSE_SECONDS = 0.02
 
 # The queue runs on every "next" of every annotator, so its statements are written out once
 # here (one round trip each, no ORM compilation per call). Table names come from the models.
@@ -101,6 +110,18 @@ def next_item(
     if guideline is None:
         return None
     excluded = {int(pk) for pk in exclude_item_ids}
+    for _ in range(IN_FLIGHT_RETRIES):
+        in_flight: list[int] = []
+        item = _next_item_once(project, annotator, excluded, guideline, in_flight)
+        if item is not None or not in_flight:
+            return item
+        time.sleep(IN_FLIGHT_PAUSE_SECONDS)
+    return _next_item_once(project, annotator, excluded, guideline, [])
+
+
+def _next_item_once(project, annotator, excluded: set, guideline, in_flight: list) -> Item | None:
+    """`next_item` in one transaction; adds to `in_flight` the id of a candidate that only
+    other transactions' row locks kept from this claim."""
     with transaction.atomic(), connection.cursor() as cursor:
         # The annotator's active leases, oldest first, and (a row without a lease) whether any
         # relabel request is open, to skip that tier's statement when none is.
@@ -134,6 +155,7 @@ def next_item(
             now=now,
             rejected=excluded,
             open_relabels=open_relabels,
+            in_flight=in_flight,
         )
         return gold_claim(
             project=project,
@@ -150,9 +172,10 @@ def _adapt(value):
 
 
 def _candidate(
-    *, project, annotator, guideline, now, rejected: set, open_relabels: bool
+    *, project, annotator, guideline, now, rejected: set, open_relabels: bool, locking=True
 ) -> Item | None:
-    """The first item the queue rules allow for this annotator, locked, or None.
+    """The first item the queue rules allow for this annotator, locked (unless `locking` is
+    False), or None.
 
     Index-driven statements that stop at their first passing row: open relabel requests
     (`item_relabel_idx`), then started items before fresh ones (`item_queue_idx` = project,
@@ -187,6 +210,7 @@ def _candidate(
             rejected=rejected,
             order_key="i.id",
             rank="",
+            locking=locking,
         )
     if project.queue_order == Project.QueueOrder.RANDOM:
         shift = (int(project.queue_seed) % 100_003) * 7919
@@ -220,6 +244,7 @@ def _candidate(
         rejected=rejected,
         order_key=order_key,
         rank=rank,
+        locking=locking,
     )
 
 
@@ -250,8 +275,10 @@ def _first_passing(
     rejected: set,
     order_key: str,
     rank: str,
+    locking: bool,
 ) -> Item | None:
-    """The first item of the first tier that has one this annotator may claim, locked."""
+    """The first item of the first tier that has one this annotator may claim, locked (when
+    `locking`)."""
     overlap = project.overlap
     mine_in_round = f"""
         SELECT 1 FROM {ANNOTATION} a WHERE a.item_id = i.id AND a.annotator_id = %s
@@ -259,7 +286,7 @@ def _first_passing(
     """
     not_rejected = f"AND i.id NOT IN ({', '.join(['%s'] * len(rejected))})" if rejected else ""
     skip_locked = connection.features.has_select_for_update_skip_locked
-    lock = "FOR UPDATE OF i SKIP LOCKED" if skip_locked else ""
+    lock = "FOR UPDATE OF i SKIP LOCKED" if skip_locked and locking else ""
     allowed = f"""
         i.done_count + (
             SELECT COUNT(*) FROM {LEASE} l
@@ -310,19 +337,33 @@ def _first_passing(
 
 
 def _claim(
-    cursor, *, project, annotator, guideline, now, rejected: set, open_relabels: bool
+    cursor,
+    *,
+    project,
+    annotator,
+    guideline,
+    now,
+    rejected: set,
+    open_relabels: bool,
+    in_flight: list,
 ) -> Item | None:
     rejected = set(rejected)
+    find = partial(
+        _candidate,
+        project=project,
+        annotator=annotator,
+        guideline=guideline,
+        now=now,
+        rejected=rejected,
+        open_relabels=open_relabels,
+    )
     for _ in range(MAX_CLAIM_ATTEMPTS):
-        item = _candidate(
-            project=project,
-            annotator=annotator,
-            guideline=guideline,
-            now=now,
-            rejected=rejected,
-            open_relabels=open_relabels,
-        )
+        item = find()
         if item is None:
+            if connection.features.has_select_for_update_skip_locked:
+                held = find(locking=False)  # what the committed rows allow, locked or not
+                if held is not None:
+                    in_flight.append(held.pk)
             return None
         room = _lease_if_room(
             cursor,

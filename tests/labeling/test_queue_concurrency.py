@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from labeling.models import Annotation, AnnotationRevision, Item, Lease, Project
 from labeling.services.annotating import annotation_submit
@@ -104,3 +104,30 @@ def test_sixteen_threads_fill_every_item_exactly_to_its_overlap(manager, order):
     }
     assert not Lease.objects.filter(item__project=project).exists()
     assert connection.vendor in ("postgresql", "sqlite")
+
+
+@pytest.mark.skipif(
+    not connection.features.has_select_for_update_skip_locked,
+    reason="row locks that a claim passes over exist on PostgreSQL only",
+)
+def test_an_item_held_by_a_transaction_in_flight_is_not_reported_as_nothing_left(manager):
+    project = make_project(manager, overlap=1)
+    (only,) = make_items(project, 1)
+    ann = add_member(project, "ann")
+    locked, release = threading.Event(), threading.Event()
+
+    def submit_in_flight():  # another annotator's submit holds the row for 60 ms
+        with transaction.atomic():
+            Item.objects.select_for_update().filter(pk=only.pk).first()
+            locked.set()
+            release.wait(5)
+        connections.close_all()
+
+    holder = threading.Thread(target=submit_in_flight)
+    holder.start()
+    assert locked.wait(5)
+    threading.Timer(0.06, release.set).start()
+    claimed = next_item(project=project, annotator=ann)
+    holder.join(5)
+    assert claimed == only  # waited for the lock to go, not "nothing left"
+    assert next_item(project=project, annotator=add_member(project, "bob")) is None
