@@ -30,8 +30,8 @@ What it does, all on loopback and bounded in time:
    with more annotations than the overlap.
 6. With `--webhook-delay-ms N` steps 1-5 run `--rounds` times in pairs, each run with a
    Celery worker (concurrency 2): without a webhook, and with one on `annotation.created`
-   pointed at a receiver in this process that answers 200 after N ms; the order swaps every
-   round. One JSON line holds every run (with the load average after it, the POSTs the
+   pointed at a receiver (a process of its own) that answers 200 after N ms; the order
+   swaps every round. One JSON line holds every run (with the load average after it, the POSTs the
    receiver got and the deliveries logged while the load ran: the rest were still queued; a
    slow receiver makes a backlog, never a slower labeling), the medians, `throughput_ratio`
    and `cpu_ratio` (with / without).
@@ -64,6 +64,7 @@ import argparse
 import heapq
 import http.client
 import json
+import multiprocessing
 import os
 import queue
 import signal
@@ -390,30 +391,56 @@ def check_database(project_id: int, overlap: int) -> tuple[int, int]:
     return duplicates, overfilled
 
 
+def serve_slowly(delay_ms: int, port, received, ready) -> None:
+    """The receiver's process: answer every POST with 200 after `delay_ms`, counting them."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(delay_ms / 1000)
+            with received.get_lock():
+                received.value += 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port.value = server.server_port
+    ready.set()
+    server.serve_forever()
+
+
 class SlowReceiver:
-    """A webhook receiver on 127.0.0.1 that answers 200 after `delay_ms`, counting POSTs."""
+    """A webhook receiver on 127.0.0.1 that answers 200 after `delay_ms`, counting POSTs.
+
+    In a process of its own, as a real receiver runs elsewhere: its threads in this process
+    would take the interpreter lock from the simulated annotators' threads and count against
+    labeling what is the bench's own cost."""
 
     def __init__(self, delay_ms: int):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        context = multiprocessing.get_context("spawn")  # not a fork of this Django process
+        self.count = context.Value("i", 0)
+        port = context.Value("i", 0)
+        ready = context.Event()
+        self.process = context.Process(
+            target=serve_slowly, args=(delay_ms, port, self.count, ready), daemon=True
+        )
+        self.process.start()
+        if not ready.wait(30):
+            raise RuntimeError("the webhook receiver did not start")
+        self.url = f"http://127.0.0.1:{port.value}/hook"
 
-        receiver = self
-        self.received = 0
+    @property
+    def received(self) -> int:
+        return self.count.value
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay_ms / 1000)
-                receiver.received += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def reset(self) -> None:
+        with self.count.get_lock():
+            self.count.value = 0
 
 
 def start_worker(env: dict) -> subprocess.Popen:
@@ -447,7 +474,7 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
     celery_app.control.purge()  # messages of an earlier run name rows that are gone
     webhooks.subscriptions_changed(project_id)  # likewise its cached subscriptions
     if receiver is not None:
-        receiver.received = 0
+        receiver.reset()
         webhooks.webhook_create(
             project=Project.objects.get(pk=project_id), url=receiver.url,
             events=["annotation.created"], user=None,

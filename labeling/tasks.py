@@ -4,7 +4,7 @@ from celery import shared_task
 
 from config.celery import enqueue
 from labeling.importing.jobs import RUN_IMPORT_TASK, import_run
-from labeling.services.webhooks import DELIVER_TASK, delivery_attempt
+from labeling.services.webhooks import DELIVER_TASK, deliveries_attempt
 
 
 @shared_task(name=RUN_IMPORT_TASK, acks_late=True)
@@ -18,19 +18,8 @@ def webhook_deliver(webhook_id: int, project_id: int, events: list, attempt: int
     """POST events (`[event, event_id, body]` each) to one webhook, one attempt each; those
     that may pass later are queued again together after their delay (a new message, so the
     worker is free meanwhile)."""
-    again = []
-    delay = None
-    for event, event_id, body in events:
-        delay_here = delivery_attempt(
-            webhook_id=webhook_id,
-            project_id=project_id,
-            event=event,
-            event_id=event_id,
-            body=body,
-            attempt=attempt,
-        )
-        if delay_here is not None:
-            again.append([event, event_id, body])
-            delay = delay_here  # the same for every event of this attempt
+    again, delay = deliveries_attempt(
+        webhook_id=webhook_id, project_id=project_id, events=events, attempt=attempt
+    )
     if again:
         enqueue(DELIVER_TASK, webhook_id, project_id, again, attempt + 1, countdown=delay)

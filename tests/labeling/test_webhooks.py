@@ -333,12 +333,11 @@ def test_a_delivery_rechecks_the_address_and_gives_up_on_a_private_one(
         project=project, url="http://127.0.0.1:9/", events=["run.finished"], user=manager
     )
     settings.CONCORD_WEBHOOKS_ALLOW_PRIVATE = False  # as if DNS now answered a private address
-    delay = webhooks.delivery_attempt(
-        webhook_id=webhook.pk, project_id=project.pk, event="run.finished",
-        event_id="9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", body='{"event": "run.finished"}',
-        attempt=1,
+    again = webhooks.deliveries_attempt(
+        webhook_id=webhook.pk, project_id=project.pk, attempt=1,
+        events=[["run.finished", "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", '{"event": "x"}']],
     )  # fmt: skip
-    assert delay is None
+    assert again == ([], None)
     row = webhook.deliveries.get()
     assert (row.status, row.status_code, row.attempt) == ("failed", None, 1)
     assert "private or loopback" in row.error
@@ -415,10 +414,10 @@ def test_the_delivery_log_keeps_the_newest_attempts(
     )
     for n in range(5):
         event_id, body = webhooks._body(project.pk, "run.finished", {"run": n})
-        assert webhooks.delivery_attempt(
-            webhook_id=webhook.pk, project_id=project.pk, event="run.finished",
-            event_id=event_id, body=body, attempt=1,
-        ) is None  # fmt: skip
+        assert webhooks.deliveries_attempt(
+            webhook_id=webhook.pk, project_id=project.pk, attempt=1,
+            events=[["run.finished", event_id, body]],
+        ) == ([], None)  # fmt: skip
     assert len(server.requests) == 5
     kept = [row.payload["data"]["run"] for row in webhook.deliveries.order_by("-created_at", "-id")]
     assert kept == [4, 3, 2]
