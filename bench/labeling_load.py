@@ -24,17 +24,21 @@ What it does, all on loopback and bounded in time:
    {queue_order, annotators, submissions, per_s, next_p50_ms, next_p95_ms, submit_p50_ms,
     submit_p95_ms, errors, duplicates, overfilled, cpu_ms_per_submission, priorities_write_s}
    `cpu_ms_per_submission`: CPU time of the gunicorn workers, of their PostgreSQL backends and
-   of the simulated annotators (this process) during the load, per stored submission. Unlike
-   the rates, it hardly depends on what else the machine is doing.
+   of the simulated annotators (this process) during the load, per stored submission. It
+   depends less than the rates on what else the machine is doing, but this machine's own
+   speed drifts (`speed_probe_ms`).
    `duplicates`: (item, annotator) pairs with more than one annotation; `overfilled`: items
    with more annotations than the overlap.
 6. With `--webhook-delay-ms N` steps 1-5 run `--rounds` times in pairs, each run with a
    Celery worker (concurrency 2): without a webhook, and with one on `annotation.created`
-   pointed at a receiver (a process of its own) that answers 200 after N ms; the order
-   swaps every round. One JSON line holds every run (with the load average after it, the POSTs the
-   receiver got and the deliveries logged while the load ran: the rest were still queued; a
-   slow receiver makes a backlog, never a slower labeling), the medians, `throughput_ratio`
-   and `cpu_ratio` (with / without).
+   pointed at a receiver (a process of its own, its CPU not counted: it stands for another
+   machine) that answers 200 after N ms; the order swaps every round. The worker's CPU
+   (main process and pool) during the load counts as `worker` in `cpu_ms_per_submission`.
+   One JSON line holds every run (with the load average and `speed_probe_ms` after it
+   (`benchdb.speed_probe_ms`: this machine's speed drifts), the POSTs the receiver got and
+   the deliveries logged while the load ran: the rest were still queued; a slow receiver
+   makes a backlog, never a slower labeling), the medians, `throughput_ratio` and
+   `cpu_ratio` (with / without, every part of the CPU summed).
 
 7. With `--open-loop`, a team that thinks between items (closed loop above: 32 annotators who
    never pause). Each simulated annotator asks for an item, thinks (uniform within +-50% of
@@ -51,10 +55,10 @@ What it does, all on loopback and bounded in time:
    submit, errors, duplicates, over-filled, CPU per submission of the web workers, of
    their database backends (`database`; `database_other`: autovacuum and other backends
    of the bench database, sampled every half second), of this process (`client`), and
-   the load average before and after. With `--find-max` the rate steps up by
-   `--rate-step` (one seeding and one gunicorn, a JSON line per rate) until a rate
-   misses `--max-p95-ms` for either call or leaves a submission unserved or in error;
-   the last line names the largest rate that held.
+   the load average and `speed_probe_ms` (`benchdb.speed_probe_ms`) before and after.
+   With `--find-max` the rate steps up by `--rate-step` (one seeding and one gunicorn, a
+   JSON line per rate) until a rate misses `--max-p95-ms` for either call or leaves a
+   submission unserved or in error; the last line names the largest rate that held.
 
 Django's and the project's modules are imported inside the functions: they need Django set
 up first (`setup_django`), which happens once the command line has named the database.
@@ -79,6 +83,7 @@ import numpy as np
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKER_CONCURRENCY = 2  # the webhook runs' Celery worker
 sys.path.insert(0, str(ROOT))
 
 import benchdb  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -349,9 +354,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 def worker_pids(server: subprocess.Popen) -> list[int]:
-    """gunicorn's processes: its workers and the arbiter itself."""
+    """A server's processes: the parent (gunicorn's arbiter, Celery's main process) and its
+    children (the workers, the pool)."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     return [server.pid, *(int(pid) for pid in children)]
+
+
+def pool_pids(worker: subprocess.Popen, timeout: float = 60) -> list[int]:
+    """The Celery worker's processes once its pool has started."""
+    deadline = time.monotonic() + timeout
+    while len(pids := worker_pids(worker)) < WORKER_CONCURRENCY + 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Celery worker's pool did not start")
+        time.sleep(0.2)
+    return pids
 
 
 def backend_pids(database_url: str) -> list[int]:
@@ -446,8 +462,9 @@ class SlowReceiver:
 def start_worker(env: dict) -> subprocess.Popen:
     """A Celery worker as production runs one (it delivers the webhook events)."""
     return subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker", "--concurrency=2",
-         "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+        [str(ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker",
+         f"--concurrency={WORKER_CONCURRENCY}", "--without-gossip", "--without-mingle",
+         "--loglevel=WARNING"],
         cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -485,6 +502,8 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
     try:
         workers = worker_pids(server)
         server_cpu_before = sum(cpu_seconds(pid) for pid in workers)
+        delivering = pool_pids(worker) if worker is not None else []
+        worker_cpu_before = sum(cpu_seconds(pid) for pid in delivering)
         client_cpu_before = time.process_time()
         deadline = time.monotonic() + args.seconds
         started = time.monotonic()
@@ -498,6 +517,7 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
         elapsed = time.monotonic() - started
         client_cpu = time.process_time() - client_cpu_before
         server_cpu = sum(cpu_seconds(pid) for pid in workers) - server_cpu_before
+        worker_cpu = sum(cpu_seconds(pid) for pid in delivering) - worker_cpu_before
         # Backends start with the first request and end when gunicorn stops: read them now.
         database_cpu = sum(cpu_seconds(pid) for pid in backend_pids(args.database_url))
     finally:
@@ -524,7 +544,11 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
         "duplicates": duplicates,
         "overfilled": overfilled,
         "cpu_ms_per_submission": ms_per_submission(
-            submissions, server=server_cpu, database=database_cpu, client=client_cpu
+            submissions,
+            server=server_cpu,
+            database=database_cpu,
+            client=client_cpu,
+            **({"worker": worker_cpu} if worker is not None else {}),
         ),
         "priorities_write_s": write_s,
     }
@@ -789,6 +813,7 @@ def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float
     )
     workers = worker_pids(server)
     load_before = os.getloadavg()[0]
+    speed_before = benchdb.speed_probe_ms()
     web_before = sum(cpu_seconds(pid) for pid in workers)
     client_before = time.process_time()
     with BackendCpu(args.database_url) as database:
@@ -831,6 +856,7 @@ def open_loop_step(args, server, project_id: int, tokens: list[str], rate: float
         ),
         "load_avg_before": round(load_before, 2),
         "load_avg_after": round(os.getloadavg()[0], 2),
+        "speed_probe_ms": {"before": speed_before, "after": benchdb.speed_probe_ms()},
     }
 
 
@@ -897,6 +923,7 @@ def main() -> None:
         for hooked in (False, True) if round_ % 2 == 0 else (True, False):
             report = load_run(args, env, receiver if hooked else None)
             report["load_avg"] = round(os.getloadavg()[0], 2)
+            report["speed_probe_ms"] = benchdb.speed_probe_ms()
             runs["with_webhook" if hooked else "without_webhook"].append(report)
 
     def median(name: str, key) -> float:
