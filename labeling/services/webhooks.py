@@ -417,7 +417,10 @@ def deliveries_attempt(
     event ended: delivered, given up, or the webhook is gone, paused or unsubscribed).
 
     The webhook is read, its host resolved and checked, and its log pruned once per batch
-    rather than per event: those were half of the worker's CPU per event.
+    rather than per event: those were half of the worker's CPU per event. Once an event gets
+    no answer at all (a timeout, no connection), the rest of the batch is not sent in this
+    attempt but logged as such and tried again with it: a receiver that is down holds the
+    worker for one timeout, not one per event (the worker also runs the analysis jobs).
     """
     webhook = Webhook.objects.filter(pk=webhook_id, project_id=project_id).first()
     if webhook is None:
@@ -425,19 +428,24 @@ def deliveries_attempt(
     wanted = [e for e in events if e[0] == PING or (webhook.active and e[0] in webhook.events)]
     if not wanted:
         return [], None  # paused or unsubscribed since the events were queued
+    # Why the remaining events are not sent in this attempt (and whether that is worth
+    # another try), or None while they are.
     try:
-        address, refused = url_addresses(webhook.url)[0], None
+        address, unsent = url_addresses(webhook.url)[0], None
     except ValidationError as exc:  # refused now (DNS changed?): retrying would not help
-        address, refused = None, (" ".join(exc.messages), isinstance(exc, HostUnresolved))
+        address, unsent = None, (" ".join(exc.messages), isinstance(exc, HostUnresolved))
     retry = retry_delay(attempt)
     again = []
     for event, event_id, body in wanted:
         started = time.perf_counter()
-        if refused:
-            status_code, (error, retryable) = None, refused
+        if unsent:
+            status_code, (error, retryable) = None, unsent
         else:
             status_code, error, retryable = _attempt(webhook, address, event, event_id,
                                                      body.encode())  # fmt: skip
+            if status_code is None and retryable:
+                unsent = (f"Not sent: an earlier event of this attempt got no answer ({error})",
+                          True)  # fmt: skip
         if not error:
             status = WebhookDelivery.Status.DELIVERED
         elif retryable and retry is not None:

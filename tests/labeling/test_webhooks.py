@@ -343,6 +343,47 @@ def test_a_delivery_rechecks_the_address_and_gives_up_on_a_private_one(
     assert "private or loopback" in row.error
 
 
+def test_a_receiver_that_does_not_answer_costs_one_timeout_per_batch_not_one_per_event(
+    manager, project, private_allowed, settings, monkeypatch
+):
+    settings.CONCORD_WEBHOOK_TIMEOUT_SECONDS = 0.3
+    monkeypatch.setattr(webhooks, "_clients", {})  # a client made with that timeout
+    silent = socket.create_server(("127.0.0.1", 0))  # takes connections, never answers
+    accepted = []
+
+    def hold():
+        while True:
+            try:
+                accepted.append(silent.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    webhook = webhooks.webhook_create(
+        project=project, url=f"http://127.0.0.1:{silent.getsockname()[1]}/",
+        events=["run.finished"], user=manager,
+    )  # fmt: skip
+    events = [
+        ["run.finished", *webhooks._body(project.pk, "run.finished", {"run": n})] for n in range(3)
+    ]
+    try:
+        again, delay = webhooks.deliveries_attempt(
+            webhook_id=webhook.pk, project_id=project.pk, events=events, attempt=1
+        )
+    finally:
+        silent.close()
+        for connection in accepted:
+            connection.close()
+    assert again == events and delay == webhooks.retry_delay(1)  # all three, later, together
+    assert len(accepted) == 1  # one connection: the first event's
+    log = list(webhook.deliveries.order_by("id").values_list("event_id", "status", "error"))
+    assert [(str(row[0]), row[1]) for row in log] == [(e[1], "retrying") for e in events]
+    timeout = "No answer within 0.3 s."
+    assert [row[2] for row in log] == [timeout] + 2 * [
+        f"Not sent: an earlier event of this attempt got no answer ({timeout})"
+    ]
+
+
 def test_only_managers_manage_webhooks_and_the_secret_stays_hidden(
     manager, reviewer, annotator, make_user, api_client_for, project, private_allowed
 ):
