@@ -22,7 +22,9 @@ What it does, all on loopback and bounded in time:
    GET /next/ -> POST /annotations/ for `--seconds`.
 5. Stops gunicorn, checks the database and prints one JSON line:
    {queue_order, annotators, submissions, per_s, next_p50_ms, next_p95_ms, submit_p50_ms,
-    submit_p95_ms, errors, duplicates, overfilled, cpu_ms_per_submission, priorities_write_s}
+    submit_p95_ms, errors, duplicates, overfilled, cpu_ms_per_submission, priorities_write_s,
+    load_avg, speed_probe_ms} (the last two after the run; `benchdb.speed_probe_ms`: this
+   machine's speed drifts).
    `cpu_ms_per_submission`: CPU time of the gunicorn workers, of their PostgreSQL backends and
    of the simulated annotators (this process) during the load, per stored submission. It
    depends less than the rates on what else the machine is doing, but this machine's own
@@ -34,11 +36,10 @@ What it does, all on loopback and bounded in time:
    pointed at a receiver (a process of its own, its CPU not counted: it stands for another
    machine) that answers 200 after N ms; the order swaps every round. The worker's CPU
    (main process and pool) during the load counts as `worker` in `cpu_ms_per_submission`.
-   One JSON line holds every run (with the load average and `speed_probe_ms` after it
-   (`benchdb.speed_probe_ms`: this machine's speed drifts), the POSTs the receiver got and
-   the deliveries logged while the load ran: the rest were still queued; a slow receiver
-   makes a backlog, never a slower labeling), the medians, `throughput_ratio` and
-   `cpu_ratio` (with / without, every part of the CPU summed).
+   One JSON line holds every run (with the POSTs the receiver got and the deliveries
+   logged while the load ran: the rest were still queued; a slow receiver makes a backlog,
+   never a slower labeling), the medians, `throughput_ratio` and `cpu_ratio` (with /
+   without, every part of the CPU summed).
 
 7. With `--open-loop`, a team that thinks between items (closed loop above: 32 annotators who
    never pause). Each simulated annotator asks for an item, thinks (uniform within +-50% of
@@ -555,6 +556,8 @@ def load_run(args, env: dict, receiver: SlowReceiver | None) -> dict:
     if receiver is not None:
         report["webhook_posts_received"] = receiver.received
         report["webhook_deliveries_logged"] = WebhookDelivery.objects.count()
+    report["load_avg"] = round(os.getloadavg()[0], 2)
+    report["speed_probe_ms"] = benchdb.speed_probe_ms()  # after the run, the machine idle
     return report
 
 
@@ -922,8 +925,6 @@ def main() -> None:
     for round_ in range(args.rounds):
         for hooked in (False, True) if round_ % 2 == 0 else (True, False):
             report = load_run(args, env, receiver if hooked else None)
-            report["load_avg"] = round(os.getloadavg()[0], 2)
-            report["speed_probe_ms"] = benchdb.speed_probe_ms()
             runs["with_webhook" if hooked else "without_webhook"].append(report)
 
     def median(name: str, key) -> float:
